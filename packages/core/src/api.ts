@@ -1,0 +1,117 @@
+import type { KeySlot } from './keys.js';
+import type { ChunkerParams } from './chunker.js';
+import type { ManifestUpload } from './manifest.js';
+
+/**
+ * The agent ↔ server storage API (docs/API.md). Every path is under /api/v1.
+ * JSON bodies unless stated; errors are `ApiErrorBody` with a stable code.
+ */
+export const API_PREFIX = '/api/v1';
+export const MAX_BATCH_IDS = 10_000;
+
+/** Clear repository parameters: what any restorer needs besides the key. */
+export interface RepoConfig {
+  readonly v: 1;
+  readonly chunker: ChunkerParams;
+  readonly compression: 'zstd';
+}
+
+export interface ApiErrorBody {
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly messageFr?: string;
+    readonly requestId?: string;
+    readonly details?: Record<string, unknown>;
+  };
+}
+
+export interface HealthResponse {
+  readonly ok: true;
+  readonly version: string;
+}
+
+export interface EnrollRequest {
+  readonly token: string;
+  readonly machineName: string;
+  readonly hostname: string;
+  readonly os: string;
+  readonly agentVersion: string;
+}
+export interface EnrollResponse {
+  readonly machineId: string;
+  readonly machineName: string;
+  readonly customerId: string;
+  readonly customerName: string;
+  /** Bearer credential for every later request; shown once, stored hashed by the server. */
+  readonly credential: string;
+}
+
+export interface RepoResponse {
+  readonly customerId: string;
+  readonly machineId: string;
+  readonly machineName: string;
+  readonly config: RepoConfig | null;
+  readonly keySlots: readonly KeySlot[];
+}
+export interface RepoInitRequest {
+  readonly config: RepoConfig;
+  readonly keySlots: readonly KeySlot[];
+}
+export interface AddKeySlotRequest {
+  readonly slot: KeySlot;
+}
+
+export interface ChunkIdsRequest {
+  readonly ids: readonly string[];
+}
+export interface ChunksExistResponse {
+  readonly exists: readonly boolean[];
+}
+export interface ChunkLocation {
+  readonly pack: string;
+  readonly offset: number;
+  readonly length: number;
+}
+export interface ChunksLocateResponse {
+  readonly locations: readonly (ChunkLocation | null)[];
+}
+
+export interface PackUploadResponse {
+  readonly id: string;
+  readonly chunks: number;
+  readonly newChunks: number;
+}
+
+export interface SnapshotCommitRequest {
+  readonly manifest: ManifestUpload;
+  /** base64 of encodeRefs(...): sorted unique raw 32-byte chunk ids. */
+  readonly refs: string;
+}
+export interface SnapshotCommitResponse {
+  readonly id: string;
+  readonly time: string;
+}
+export interface SnapshotRecord {
+  readonly id: string;
+  /** Server time of the commit (ISO 8601, UTC). */
+  readonly time: string;
+  readonly machineId: string;
+  readonly machineName: string;
+  readonly manifest: ManifestUpload;
+}
+export interface SnapshotListResponse {
+  readonly snapshots: readonly SnapshotRecord[];
+}
+
+export interface MachineRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly hostname: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string | null;
+  readonly revoked: boolean;
+}
+export interface MachineListResponse {
+  readonly machines: readonly MachineRecord[];
+}

@@ -1,0 +1,177 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { ChunkId } from './bytes.js';
+import { CoffreError } from './errors.js';
+
+/**
+ * Encrypted blob (docs/FORMAT.md §4), used for file chunks, trees and nothing else:
+ *
+ *   offset 0  u8   version = 1
+ *          1  u8   flags: bit 0 = payload is a zstd frame; other bits must be 0
+ *          2  12B  AES-256-GCM nonce (random)
+ *         14  …    ciphertext of the payload
+ *        end-16 16B GCM tag
+ *   associated data = "coffre blob v1" || chunk id (32 bytes) || byte 0..1 of the blob
+ *
+ * The chunk id is HMAC-SHA-256(chunk-id key, plaintext). Binding it as associated data
+ * means a blob moved under another id fails authentication, and the reader re-computes
+ * the HMAC of the plaintext as a second check.
+ */
+export const BLOB_VERSION = 1;
+export const BLOB_OVERHEAD = 2 + 12 + 16;
+export const FLAG_ZSTD = 1;
+const AAD_PREFIX = Buffer.from('coffre blob v1', 'utf8');
+
+// The low-level binding lets us compress into a reused buffer and decompress into one
+// of exactly the declared size (bounded decompression) without the convenience layer.
+interface ZstdBinding {
+  CCtx: new () => { compress(dst: Uint8Array, src: Uint8Array, level: number): number };
+  DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
+  getFrameContentSize(frame: Uint8Array): number | null;
+  findFrameCompressedSize(frame: Uint8Array): number;
+  compressBound(n: number): number;
+}
+const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as ZstdBinding;
+
+export function chunkId(idKey: Buffer, data: Uint8Array): ChunkId {
+  return createHmac('sha256', idKey).update(data).digest('hex') as ChunkId;
+}
+
+function aad(id: ChunkId, version: number, flags: number): Buffer {
+  const b = Buffer.allocUnsafe(AAD_PREFIX.length + 32 + 2);
+  AAD_PREFIX.copy(b, 0);
+  b.write(id, AAD_PREFIX.length, 'hex');
+  b[AAD_PREFIX.length + 32] = version;
+  b[AAD_PREFIX.length + 33] = flags;
+  return b;
+}
+
+/**
+ * Cheap compressibility estimate: Shannon entropy of a byte histogram over a sample.
+ * Random or already-compressed data (≥ 7.9 bits/byte) is stored without zstd, which
+ * is where most of the CPU of a backup would otherwise go for no gain.
+ */
+export function looksCompressible(data: Uint8Array): boolean {
+  const n = Math.min(data.length, 64 * 1024);
+  if (n < 64) return true;
+  const step = data.length > n ? Math.floor(data.length / n) : 1;
+  const hist = new Uint32Array(256);
+  let count = 0;
+  for (let i = 0; i < data.length && count < n; i += step, count++) hist[data[i]!]!++;
+  let h = 0;
+  for (let i = 0; i < 256; i++) {
+    const c = hist[i]!;
+    if (c) {
+      const p = c / count;
+      h -= p * Math.log2(p);
+    }
+  }
+  return h < 7.9;
+}
+
+export interface EncodeOptions {
+  /** zstd level; 0 disables compression. */
+  readonly level: number;
+}
+
+export class BlobCodec {
+  private readonly encKey: Buffer;
+  private readonly cctx = new zstd.CCtx();
+  private readonly dctx = new zstd.DCtx();
+  private scratch: Buffer = Buffer.alloc(0);
+
+  constructor(encKey: Buffer) {
+    this.encKey = encKey;
+  }
+
+  private compress(plain: Uint8Array, level: number): Buffer {
+    const bound = zstd.compressBound(plain.length);
+    if (this.scratch.length < bound) this.scratch = Buffer.allocUnsafeSlow(Math.max(bound, 4 * 1024 * 1024 + 65536));
+    const n = this.cctx.compress(this.scratch, plain, level);
+    return this.scratch.subarray(0, n);
+  }
+
+  /** Returns the blob bytes for a plaintext whose id the caller computed with `chunkId`. */
+  encode(id: ChunkId, plain: Uint8Array, opts: EncodeOptions = { level: 3 }): Buffer {
+    let flags = 0;
+    let payload: Uint8Array = plain;
+    if (opts.level > 0 && plain.length >= 64 && looksCompressible(plain)) {
+      const z = this.compress(plain, opts.level);
+      if (z.length < plain.length - plain.length / 32) {
+        payload = z;
+        flags = FLAG_ZSTD;
+      }
+    }
+    const out = Buffer.allocUnsafe(BLOB_OVERHEAD + payload.length);
+    out[0] = BLOB_VERSION;
+    out[1] = flags;
+    const nonce = randomBytes(12);
+    nonce.copy(out, 2);
+    const c = createCipheriv('aes-256-gcm', this.encKey, nonce);
+    c.setAAD(aad(id, BLOB_VERSION, flags));
+    let off = 14;
+    off += c.update(payload).copy(out, off);
+    off += c.final().copy(out, off);
+    c.getAuthTag().copy(out, off);
+    return out;
+  }
+
+  /**
+   * Authenticates, decrypts and decompresses a blob, refusing to expand beyond
+   * `maxPlain` bytes (bounded decompression), then checks that the plaintext hashes to `id`.
+   */
+  decode(id: ChunkId, blob: Uint8Array, maxPlain: number, idKey: Buffer): Buffer {
+    if (blob.length < BLOB_OVERHEAD) throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} is truncated`);
+    const version = blob[0]!;
+    const flags = blob[1]!;
+    if (version !== BLOB_VERSION) throw new CoffreError('FORMAT', `blob ${id.slice(0, 12)} has unknown version ${version}`);
+    if ((flags & ~FLAG_ZSTD) !== 0) throw new CoffreError('FORMAT', `blob ${id.slice(0, 12)} has unknown flags ${flags}`);
+    let payload: Buffer;
+    try {
+      const d = createDecipheriv('aes-256-gcm', this.encKey, blob.subarray(2, 14));
+      d.setAAD(aad(id, version, flags));
+      d.setAuthTag(blob.subarray(blob.length - 16));
+      payload = Buffer.concat([d.update(blob.subarray(14, blob.length - 16)), d.final()]);
+    } catch {
+      throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} failed authentication (corrupted, tampered or wrong key)`);
+    }
+    if (payload.length > maxPlain && !(flags & FLAG_ZSTD)) {
+      throw new CoffreError('TOO_LARGE', `blob ${id.slice(0, 12)} is larger than allowed`);
+    }
+    const plain = flags & FLAG_ZSTD ? boundedDecompress(this.dctx, payload, maxPlain, id) : payload;
+    if (chunkId(idKey, plain) !== id) {
+      throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} does not hash to its id`);
+    }
+    return plain;
+  }
+}
+
+function boundedDecompress(dctx: InstanceType<ZstdBinding['DCtx']>, payload: Buffer, maxPlain: number, id: ChunkId): Buffer {
+  // Every frame header declares its content size (we always write it); sum them and
+  // refuse before allocating anything if the total is over the limit.
+  let declared = 0;
+  let frames = 0;
+  try {
+    for (let rest: Buffer = payload; rest.length > 0 && frames < 64; frames++) {
+      const size = zstd.getFrameContentSize(rest);
+      if (size === null) throw new Error('frame without a content size');
+      declared += size;
+      if (declared > maxPlain) {
+        throw new CoffreError('TOO_LARGE', `blob ${id.slice(0, 12)} declares more than the limit of ${maxPlain} bytes`);
+      }
+      rest = rest.subarray(zstd.findFrameCompressedSize(rest));
+    }
+  } catch (e) {
+    if (e instanceof CoffreError) throw e;
+    throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} is not a valid zstd payload: ${(e as Error).message}`);
+  }
+  const out = Buffer.allocUnsafe(declared);
+  let n: number;
+  try {
+    n = dctx.decompress(out, payload);
+  } catch (e) {
+    throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} does not decompress: ${(e as Error).message}`);
+  }
+  if (n !== declared) throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} decompressed to an unexpected size`);
+  return out;
+}

@@ -1,0 +1,198 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { hashRaw } from '@node-rs/argon2';
+// Algorithm is an ambient const enum in @node-rs/argon2; Argon2id is 2.
+const ARGON2ID = 2;
+import { base32Decode, base32Encode } from './bytes.js';
+import { CoffreError } from './errors.js';
+
+/**
+ * Key hierarchy (docs/FORMAT.md §2).
+ *
+ *   master key (32 random bytes, one per customer repository)
+ *     ├─ HKDF "blob-encryption" → AES-256-GCM key for chunk, tree and manifest blobs
+ *     ├─ HKDF "chunk-id"        → HMAC-SHA-256 key: chunk id = HMAC(key, plaintext)
+ *     ├─ HKDF "manifest-mac"    → HMAC-SHA-256 key for the snapshot manifest MAC
+ *     └─ HKDF "chunker-gear"    → 1 KiB: the keyed gear table of the chunker
+ *
+ * The master key never leaves the agent unwrapped. The server stores key slots:
+ * the master key wrapped with AES-256-GCM under a key derived from a passphrase
+ * (Argon2id) or from a random recovery key (HKDF).
+ */
+export const MASTER_KEY_BYTES = 32;
+const HKDF_SALT = Buffer.from('coffre-v1', 'utf8');
+
+export interface Subkeys {
+  readonly encryption: Buffer;
+  readonly chunkId: Buffer;
+  readonly manifestMac: Buffer;
+  readonly gear: Int32Array;
+}
+
+function hkdf(master: Uint8Array, label: string, length: number): Buffer {
+  return Buffer.from(hkdfSync('sha256', master, HKDF_SALT, Buffer.from(`coffre v1 ${label}`, 'utf8'), length));
+}
+
+export function newMasterKey(): Buffer {
+  return randomBytes(MASTER_KEY_BYTES);
+}
+
+export function deriveSubkeys(master: Uint8Array): Subkeys {
+  if (master.length !== MASTER_KEY_BYTES) throw new CoffreError('FORMAT', 'master key must be 32 bytes');
+  const gearBytes = hkdf(master, 'chunker-gear', 1024);
+  const gear = new Int32Array(256);
+  for (let i = 0; i < 256; i++) gear[i] = gearBytes.readInt32BE(i * 4);
+  return {
+    encryption: hkdf(master, 'blob-encryption', 32),
+    chunkId: hkdf(master, 'chunk-id', 32),
+    manifestMac: hkdf(master, 'manifest-mac', 32),
+    gear,
+  };
+}
+
+/** Argon2id cost. The default follows OWASP's "≥ 64 MiB" guidance; tests pass cheaper ones. */
+export interface Argon2Params {
+  readonly m: number; // memory, KiB
+  readonly t: number; // iterations
+  readonly p: number; // lanes
+}
+export const DEFAULT_ARGON2: Argon2Params = { m: 65536, t: 3, p: 1 };
+const MIN_ARGON2: Argon2Params = { m: 8, t: 1, p: 1 };
+const MAX_ARGON2: Argon2Params = { m: 4 * 1024 * 1024, t: 20, p: 16 };
+
+export type KeySlotKind = 'passphrase' | 'recovery';
+
+/** A key slot as stored by the server: opaque to it, JSON-serialisable. */
+export interface KeySlot {
+  readonly v: 1;
+  readonly id: string;
+  readonly kind: KeySlotKind;
+  readonly kdf:
+    | { readonly alg: 'argon2id'; readonly m: number; readonly t: number; readonly p: number; readonly salt: string }
+    | { readonly alg: 'hkdf-sha256'; readonly salt: string };
+  readonly nonce: string; // base64, 12 bytes
+  readonly wrapped: string; // base64: ciphertext (32) || tag (16)
+  readonly created: string; // ISO time, informational
+}
+
+function slotAad(id: string, kind: KeySlotKind): Buffer {
+  return Buffer.from(`coffre keyslot v1|${kind}|${id}`, 'utf8');
+}
+
+function wrap(kek: Buffer, master: Uint8Array, aad: Buffer): { nonce: string; wrapped: string } {
+  const nonce = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', kek, nonce);
+  c.setAAD(aad);
+  const ct = Buffer.concat([c.update(master), c.final(), c.getAuthTag()]);
+  return { nonce: nonce.toString('base64'), wrapped: ct.toString('base64') };
+}
+
+function unwrap(kek: Buffer, slot: KeySlot): Buffer | null {
+  const data = Buffer.from(slot.wrapped, 'base64');
+  if (data.length !== MASTER_KEY_BYTES + 16) return null;
+  try {
+    const d = createDecipheriv('aes-256-gcm', kek, Buffer.from(slot.nonce, 'base64'));
+    d.setAAD(slotAad(slot.id, slot.kind));
+    d.setAuthTag(data.subarray(MASTER_KEY_BYTES));
+    return Buffer.concat([d.update(data.subarray(0, MASTER_KEY_BYTES)), d.final()]);
+  } catch {
+    return null;
+  }
+}
+
+async function argon2Kek(passphrase: string, salt: Buffer, p: Argon2Params): Promise<Buffer> {
+  for (const k of ['m', 't', 'p'] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < MIN_ARGON2[k] || p[k] > MAX_ARGON2[k]) {
+      throw new CoffreError('FORMAT', `key slot has an unsupported Argon2 parameter ${k}=${p[k]}`);
+    }
+  }
+  const out = await hashRaw(passphrase.normalize('NFC'), {
+    algorithm: ARGON2ID,
+    memoryCost: p.m,
+    timeCost: p.t,
+    parallelism: p.p,
+    outputLen: 32,
+    salt,
+  });
+  return Buffer.from(out);
+}
+
+function recoveryKek(recovery: Buffer, salt: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', recovery, salt, Buffer.from('coffre v1 recovery-slot', 'utf8'), 32));
+}
+
+export async function makePassphraseSlot(master: Uint8Array, passphrase: string, params: Argon2Params = DEFAULT_ARGON2): Promise<KeySlot> {
+  if (passphrase.length === 0) throw new CoffreError('BAD_REQUEST', 'the passphrase must not be empty');
+  const id = randomUUID();
+  const salt = randomBytes(16);
+  const kek = await argon2Kek(passphrase, salt, params);
+  return {
+    v: 1,
+    id,
+    kind: 'passphrase',
+    kdf: { alg: 'argon2id', m: params.m, t: params.t, p: params.p, salt: salt.toString('base64') },
+    ...wrap(kek, master, slotAad(id, 'passphrase')),
+    created: new Date().toISOString(),
+  };
+}
+
+/** A recovery key is 32 random bytes shown to people as base32 in groups of four. */
+export function newRecoveryKey(): { raw: Buffer; text: string } {
+  const raw = randomBytes(32);
+  return { raw, text: formatRecoveryKey(raw) };
+}
+export function formatRecoveryKey(raw: Buffer): string {
+  return base32Encode(raw).match(/.{1,4}/g)!.join('-');
+}
+export function parseRecoveryKey(text: string): Buffer {
+  let raw: Buffer;
+  try {
+    raw = base32Decode(text);
+  } catch (e) {
+    throw new CoffreError('WRONG_RECOVERY_KEY', `the recovery key is malformed: ${(e as Error).message}`);
+  }
+  if (raw.length !== 32) throw new CoffreError('WRONG_RECOVERY_KEY', 'the recovery key is malformed: wrong length');
+  return raw;
+}
+
+export function makeRecoverySlot(master: Uint8Array, recovery: Buffer): KeySlot {
+  const id = randomUUID();
+  const salt = randomBytes(16);
+  return {
+    v: 1,
+    id,
+    kind: 'recovery',
+    kdf: { alg: 'hkdf-sha256', salt: salt.toString('base64') },
+    ...wrap(recoveryKek(recovery, salt), master, slotAad(id, 'recovery')),
+    created: new Date().toISOString(),
+  };
+}
+
+/**
+ * Tries every passphrase slot; throws WRONG_PASSPHRASE if none opens.
+ * Slots with unknown versions are skipped, not fatal (forward compatibility).
+ */
+export async function openWithPassphrase(slots: readonly KeySlot[], passphrase: string): Promise<Buffer> {
+  const candidates = slots.filter((s) => s.v === 1 && s.kind === 'passphrase' && s.kdf.alg === 'argon2id');
+  if (candidates.length === 0) throw new CoffreError('NO_KEY', 'the repository has no passphrase key slot');
+  for (const s of candidates) {
+    if (s.kdf.alg !== 'argon2id') continue;
+    const kek = await argon2Kek(passphrase, Buffer.from(s.kdf.salt, 'base64'), s.kdf);
+    const master = unwrap(kek, s);
+    if (master) return master;
+  }
+  throw new CoffreError('WRONG_PASSPHRASE', 'wrong passphrase: it opens none of the key slots of this repository');
+}
+
+export function openWithRecoveryKey(slots: readonly KeySlot[], recoveryText: string): Buffer {
+  const raw = parseRecoveryKey(recoveryText);
+  for (const s of slots) {
+    if (s.v !== 1 || s.kind !== 'recovery' || s.kdf.alg !== 'hkdf-sha256') continue;
+    const master = unwrap(recoveryKek(raw, Buffer.from(s.kdf.salt, 'base64')), s);
+    if (master) return master;
+  }
+  throw new CoffreError('WRONG_RECOVERY_KEY', 'wrong recovery key: it opens none of the key slots of this repository');
+}
+
+export function keysEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
