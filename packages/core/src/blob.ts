@@ -102,7 +102,8 @@ export class BlobCodec {
         flags = FLAG_ZSTD;
       }
     }
-    const out = Buffer.allocUnsafe(BLOB_OVERHEAD + payload.length);
+    // Own ArrayBuffer (never the shared pool) so callers may transfer it between threads.
+    const out = Buffer.allocUnsafeSlow(BLOB_OVERHEAD + payload.length);
     out[0] = BLOB_VERSION;
     out[1] = flags;
     const nonce = randomBytes(12);

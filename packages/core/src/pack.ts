@@ -33,6 +33,15 @@ export interface PackEntry {
   readonly sha256: string; // hex
 }
 
+/** Entry count from the fixed part of a header (first 12 bytes), validated. */
+export function packEntryCount(fixed: Uint8Array): number {
+  const b = Buffer.from(fixed.buffer, fixed.byteOffset, fixed.byteLength);
+  if (b.length < PACK_HEADER_FIXED || !b.subarray(0, 4).equals(PACK_MAGIC)) throw new CoffreError('FORMAT', 'not a coffre pack (bad magic)');
+  const n = b.readUInt32BE(8);
+  if (n < 1 || n > MAX_PACK_ENTRIES) throw new CoffreError('FORMAT', `pack entry count ${n} out of range`);
+  return n;
+}
+
 export function packHeaderSize(count: number): number {
   return PACK_HEADER_FIXED + count * PACK_ENTRY_SIZE;
 }
@@ -100,10 +109,11 @@ export class PackBuilder {
 }
 
 /**
- * Parses and checks the header against the total pack length: magic, version, bounds,
- * contiguity and unique ids. Needs only the first `packHeaderSize(count)` bytes.
+ * Parses and checks the header: magic, version, bounds, contiguity, unique ids, and —
+ * when `totalLength` is given — that the blobs end exactly at the end of the pack.
+ * Needs only the first `packHeaderSize(count)` bytes.
  */
-export function parsePackHeader(head: Uint8Array, totalLength: number): PackEntry[] {
+export function parsePackHeader(head: Uint8Array, totalLength?: number): PackEntry[] {
   const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   if (b.length < PACK_HEADER_FIXED || !b.subarray(0, 4).equals(PACK_MAGIC)) {
     throw new CoffreError('FORMAT', 'not a coffre pack (bad magic)');
@@ -114,7 +124,7 @@ export function parsePackHeader(head: Uint8Array, totalLength: number): PackEntr
   if (n < 1 || n > MAX_PACK_ENTRIES) throw new CoffreError('FORMAT', `pack entry count ${n} out of range`);
   const hsize = packHeaderSize(n);
   if (b.length < hsize) throw new CoffreError('FORMAT', 'pack header truncated');
-  if (totalLength > MAX_PACK_SIZE) throw new CoffreError('TOO_LARGE', 'pack too large');
+  if (totalLength !== undefined && totalLength > MAX_PACK_SIZE) throw new CoffreError('TOO_LARGE', 'pack too large');
   const entries: PackEntry[] = [];
   const ids = new Set<string>();
   let expected = hsize;
@@ -131,7 +141,7 @@ export function parsePackHeader(head: Uint8Array, totalLength: number): PackEntr
     entries.push({ id, offset: expected, length, sha256: b.toString('hex', p + 44, p + 76) });
     expected += length;
   }
-  if (expected !== totalLength) throw new CoffreError('FORMAT', `pack length ${totalLength} does not match its header (${expected})`);
+  if (totalLength !== undefined && expected !== totalLength) throw new CoffreError('FORMAT', `pack length ${totalLength} does not match its header (${expected})`);
   return entries;
 }
 

@@ -1,0 +1,162 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Black-box test kit: real `coffre-server` and `coffre` processes from ./bin, talking
+ * HTTPS on loopback, each test with its own temporary directories.
+ */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const COFFRE = join(ROOT, 'bin/coffre');
+export const COFFRE_SERVER = join(ROOT, 'bin/coffre-server');
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function run(cmd: string, args: readonly string[], opts: { env?: Record<string, string | undefined>; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `coffre-${prefix}-`));
+}
+
+export class TestServer {
+  private constructor(
+    readonly dataDir: string,
+    readonly url: string,
+    readonly fingerprint: string,
+    private proc: ChildProcess | null,
+    private readonly listen: string,
+  ) {}
+
+  static async start(dataDir = tempDir('server'), listen = '127.0.0.1:0'): Promise<TestServer> {
+    const { proc, url, fingerprint } = await TestServer.spawnServer(dataDir, listen);
+    return new TestServer(dataDir, url, fingerprint, proc, listen);
+  }
+
+  private static spawnServer(dataDir: string, listen: string): Promise<{ proc: ChildProcess; url: string; fingerprint: string }> {
+    return new Promise((res, rej) => {
+      const proc = spawn(COFFRE_SERVER, ['start', '--data-dir', dataDir, '--listen', listen], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => rej(new Error(`server did not start in time: ${out}${err}`)), 60_000);
+      proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const url = /listening on (https:\/\/\S+)/.exec(out)?.[1];
+        const fp = /fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/i.exec(out)?.[1];
+        if (url && fp) {
+          clearTimeout(timer);
+          res({ proc, url, fingerprint: fp });
+        }
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        rej(new Error(`server exited with ${code}: ${out}${err}`));
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  async admin(args: readonly string[]): Promise<RunResult> {
+    return run(COFFRE_SERVER, [...args, '--data-dir', this.dataDir]);
+  }
+
+  async createCustomer(name: string): Promise<void> {
+    const r = await this.admin(['customer', 'create', name]);
+    if (r.code !== 0) throw new Error(`customer create failed: ${r.stderr}`);
+  }
+
+  async token(customer: string): Promise<string> {
+    const r = await this.admin(['enroll-token', 'create', '--customer', customer]);
+    if (r.code !== 0) throw new Error(`enroll-token create failed: ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
+  /** Stops the server (SIGTERM, or SIGKILL to simulate a crash). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      p.once('exit', () => r());
+      p.kill(signal);
+    });
+    this.proc = null;
+  }
+
+  /** Restarts on the same port and data directory (after stop). */
+  async restart(): Promise<void> {
+    const port = new URL(this.url).port;
+    const { proc } = await TestServer.spawnServer(this.dataDir, `127.0.0.1:${port}`);
+    this.proc = proc;
+  }
+
+  cleanup(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+  get listenSpec(): string {
+    return this.listen;
+  }
+}
+
+export class TestAgent {
+  readonly configDir: string;
+  constructor(
+    readonly server: TestServer,
+    readonly passphrase = 'une phrase secrète assez longue',
+    configDir?: string,
+  ) {
+    this.configDir = configDir ?? tempDir('agent');
+  }
+
+  env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+    // Cheap Argon2 keeps tests fast; production uses 64 MiB (see docs/FORMAT.md).
+    return { COFFRE_CONFIG_DIR: this.configDir, COFFRE_PASSPHRASE: this.passphrase, COFFRE_TEST_ARGON2: '256,1,1', ...extra };
+  }
+
+  run(args: readonly string[], extraEnv: Record<string, string | undefined> = {}, timeoutMs?: number): Promise<RunResult> {
+    return run(COFFRE, args, { env: this.env(extraEnv), ...(timeoutMs ? { timeoutMs } : {}) });
+  }
+
+  async enroll(customer: string, machine: string): Promise<RunResult> {
+    const token = await this.server.token(customer);
+    return this.run(['enroll', '--server', this.server.url, '--token', token, '--fingerprint', this.server.fingerprint, '--machine', machine]);
+  }
+
+  async json<T>(args: readonly string[]): Promise<T> {
+    const r = await this.run([...args, '--json']);
+    if (r.code !== 0 && r.code !== 3) throw new Error(`coffre ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  cleanup(): void {
+    rmSync(this.configDir, { recursive: true, force: true });
+  }
+}
+
+/** Fails with the whole output when a command did not exit as expected. */
+export function expectCode(r: RunResult, code: number, what: string): void {
+  if (r.code !== code) throw new Error(`${what}: expected exit ${code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+}

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "coffre_native",
+      "sources": ["coffre_native.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

@@ -1,0 +1,392 @@
+import { chmodSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import {
+  CoffreError,
+  MAX_CHUNK_SIZE_LIMIT,
+  decodeRefs,
+  isCoffreError,
+  nodeNameBytes,
+  sha256Hex,
+  symlinkTargetBytes,
+  type ChunkId,
+  type ChunkLocation,
+  type SnapshotRecord,
+  type TreeNode,
+} from '@coffre/core';
+import { PathFilter } from './filter.js';
+import { setOwner, setTimes } from './fsmeta.js';
+import type { Repository } from './repo.js';
+
+export interface RestoreProgress {
+  readonly files: number;
+  readonly totalFiles: number;
+  readonly bytes: number;
+  readonly totalBytes: number;
+}
+export interface RestoreReporter {
+  progress?(p: RestoreProgress): void;
+}
+export interface RestoreOptions {
+  readonly snapshot: SnapshotRecord;
+  readonly target: string;
+  readonly includes?: readonly string[];
+  readonly reporter?: RestoreReporter;
+}
+export interface RestoreProblem {
+  readonly path: string;
+  readonly message: string;
+}
+export interface RestoreResult {
+  readonly files: number;
+  readonly dirs: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  /** Files that could not be restored intact; they are removed, never left corrupt. */
+  readonly damaged: readonly RestoreProblem[];
+  readonly errors: readonly RestoreProblem[];
+}
+
+type FsPath = string | Buffer;
+
+function join(dir: FsPath, name: Buffer): FsPath {
+  const s = name.toString('utf8');
+  if (typeof dir === 'string' && Buffer.from(s, 'utf8').equals(name)) return `${dir}/${s}`;
+  return Buffer.concat([typeof dir === 'string' ? Buffer.from(dir) : dir, Buffer.from('/'), name]);
+}
+const show = (p: FsPath) => (typeof p === 'string' ? p : p.toString('utf8'));
+
+interface PlannedFile {
+  readonly path: FsPath;
+  readonly display: string;
+  readonly node: TreeNode;
+  remaining: number;
+  fd: number | null;
+  damaged: string | null;
+  linkTo: PlannedFile | null;
+}
+
+const ZERO = Buffer.alloc(MAX_CHUNK_SIZE_LIMIT);
+const SPARSE_BLOCK = 64 * 1024;
+
+/**
+ * Byte ranges of a chunk that are not all zero, at 64 KiB granularity. Files are created
+ * at their final size first, so skipping zero blocks leaves holes: sparse files (disk
+ * images, databases) restore sparse instead of filling the disk.
+ */
+function nonZeroRuns(plain: Buffer): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < plain.length; i += SPARSE_BLOCK) {
+    const end = Math.min(plain.length, i + SPARSE_BLOCK);
+    if (plain.subarray(i, end).equals(ZERO.subarray(0, end - i))) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === i) last[1] = end;
+    else runs.push([i, end]);
+  }
+  return runs;
+}
+
+/**
+ * Restores a snapshot (or the parts matching --include) under `target`, re-creating
+ * the original absolute paths below it (like restic). Names come from authenticated
+ * trees that were validated (no "..", no "/"), and nothing is ever created through an
+ * existing symbolic link, so a crafted tree cannot write outside the target.
+ */
+export async function restore(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {
+  const target = resolvePath(opts.target);
+  mkdirSync(target, { recursive: true });
+  const filter = new PathFilter(opts.includes ?? []);
+  const secret = repo.open(opts.snapshot);
+
+  const dirs: { path: FsPath; node: TreeNode; inc: boolean }[] = [];
+  const files: PlannedFile[] = [];
+  const links: { path: FsPath; node: TreeNode }[] = [];
+  const errors: RestoreProblem[] = [];
+  const inodes = new Map<string, PlannedFile>();
+  let totalBytes = 0;
+
+  // 1. Plan: walk the authenticated trees breadth-first, a whole level per request batch.
+  const treeProblems: RestoreProblem[] = [];
+  let level: { treeId: ChunkId; fsDir: FsPath; logical: string; covered: boolean }[] = [{ treeId: secret.root, fsDir: target, logical: '', covered: false }];
+  while (level.length > 0) {
+    const trees = await repo.loadTreesFromServer(level.map((l) => l.treeId));
+    const nextLevel: typeof level = [];
+    for (const { treeId, fsDir, logical, covered } of level) {
+      const tree = trees.get(treeId)!;
+      if (tree instanceof Error) {
+        treeProblems.push({ path: logical || '/', message: `directory cannot be read, nothing below it restored: ${tree.message}` });
+        continue;
+      }
+      for (const node of tree.nodes) {
+        const name = nodeNameBytes(node);
+        const lp = `${logical}/${name.toString('utf8')}`;
+        const fp = join(fsDir, name);
+        const inc = covered || filter.empty || filter.matches(lp);
+        if (node.type === 'dir') {
+          if (!inc && !filter.couldMatchBelow(lp)) continue;
+          dirs.push({ path: fp, node, inc });
+          nextLevel.push({ treeId: node.subtree!, fsDir: fp, logical: lp, covered: inc });
+        } else if (!inc) {
+          continue;
+        } else if (node.type === 'symlink') {
+          links.push({ path: fp, node });
+        } else {
+          const f: PlannedFile = { path: fp, display: lp, node, remaining: node.size ?? 0, fd: null, damaged: null, linkTo: null };
+          if ((node.nlink ?? 1) > 1 && node.ino !== undefined && node.dev !== undefined) {
+            const key = `${node.dev}:${node.ino}`;
+            const first = inodes.get(key);
+            if (first && first.node.size === node.size) {
+              f.linkTo = first;
+              f.remaining = 0;
+            } else inodes.set(key, f);
+          }
+          if (!f.linkTo) totalBytes += node.size ?? 0;
+          files.push(f);
+        }
+      }
+    }
+    level = nextLevel;
+  }
+
+  // Only directories that lead to something restored are created (selective restore).
+  const needed = filter.empty ? dirs : pruneDirs(dirs, files, links);
+
+  // 2. Directories, refusing to pass through anything that is not a real directory.
+  for (const d of needed) {
+    const st = lstatSync(d.path, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) {
+      if (st.isSymbolicLink()) throw new CoffreError('CONFLICT', `refusing to restore through the existing symbolic link ${show(d.path)}`);
+      rmSync(d.path, { force: true });
+    }
+    if (!st || !st.isDirectory()) mkdirSync(d.path, { mode: 0o700 });
+  }
+
+  // 3. Files: create each at its final size (holes for zero ranges), then fill.
+  const byChunk = new Map<string, { file: PlannedFile; offset: number }[]>();
+  for (const f of files) {
+    if (f.linkTo) continue;
+    removeExisting(f.path);
+    const fd = openSync(f.path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
+    try {
+      ftruncateSync(fd, f.node.size ?? 0);
+    } finally {
+      closeSync(fd);
+    }
+    let off = 0;
+    for (const [id, len] of f.node.content ?? []) {
+      let l = byChunk.get(id);
+      if (!l) byChunk.set(id, (l = []));
+      l.push({ file: f, offset: off });
+      off += len;
+    }
+  }
+
+  let doneBytes = 0;
+  let doneFiles = files.filter((f) => f.remaining === 0 && !f.linkTo).length;
+  let last = 0;
+  const report = (force = false) => {
+    const now = Date.now();
+    if (!force && now - last < 200) return;
+    last = now;
+    opts.reporter?.progress?.({ files: doneFiles, totalFiles: files.length, bytes: doneBytes, totalBytes });
+  };
+
+  const openFds: PlannedFile[] = [];
+  const fdOf = (f: PlannedFile): number => {
+    if (f.fd !== null) return f.fd;
+    if (openFds.length >= 128) {
+      const old = openFds.shift()!;
+      closeSync(old.fd!);
+      old.fd = null;
+    }
+    f.fd = openSync(f.path, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
+    openFds.push(f);
+    return f.fd;
+  };
+  const closeFd = (f: PlannedFile) => {
+    if (f.fd === null) return;
+    closeSync(f.fd);
+    f.fd = null;
+    const i = openFds.indexOf(f);
+    if (i >= 0) openFds.splice(i, 1);
+  };
+  const damage = (ids: readonly string[], why: string) => {
+    for (const id of ids) for (const d of byChunk.get(id) ?? []) d.file.damaged ??= why;
+  };
+
+  const ids = [...byChunk.keys()];
+  const locs = await repo.locate(ids);
+  const byPack = new Map<string, { id: ChunkId; loc: ChunkLocation }[]>();
+  ids.forEach((id, i) => {
+    const loc = locs[i];
+    if (!loc) {
+      damage([id], `chunk ${id.slice(0, 12)} is missing on the server`);
+      return;
+    }
+    let l = byPack.get(loc.pack);
+    if (!l) byPack.set(loc.pack, (l = []));
+    l.push({ id: id as ChunkId, loc });
+  });
+
+  const write = (id: string, plain: Buffer) => {
+    const runs = nonZeroRuns(plain);
+    for (const d of byChunk.get(id)!) {
+      const f = d.file;
+      if (f.damaged) continue;
+      if (runs.length > 0) {
+        const fd = fdOf(f);
+        for (const [start, end] of runs) {
+          let w = start;
+          while (w < end) w += writeSync(fd, plain, w, end - w, d.offset + w);
+        }
+      }
+      f.remaining -= plain.length;
+      doneBytes += plain.length;
+      if (f.remaining === 0) {
+        closeFd(f);
+        doneFiles++;
+      }
+    }
+    report();
+  };
+
+  // Fetch ranges pack by pack (adjacent blobs merged), a few requests in flight.
+  const jobs: { pack: string; start: number; end: number; blobs: { id: ChunkId; loc: ChunkLocation }[] }[] = [];
+  for (const [pack, list] of byPack) {
+    list.sort((a, b) => a.loc.offset - b.loc.offset);
+    let cur: (typeof jobs)[number] | null = null;
+    for (const b of list) {
+      const end = b.loc.offset + b.loc.length;
+      if (cur && b.loc.offset - cur.end <= 256 * 1024 && end - cur.start <= 32 * 1024 * 1024) {
+        cur.end = end;
+        cur.blobs.push(b);
+      } else {
+        cur = { pack, start: b.loc.offset, end, blobs: [b] };
+        jobs.push(cur);
+      }
+    }
+  }
+  const headers = new Map<string, Promise<Map<string, { offset: number; length: number; sha256: string }>>>();
+  const headerOf = (pack: string) => {
+    let h = headers.get(pack);
+    if (!h) headers.set(pack, (h = repo.packHeader(pack)));
+    return h;
+  };
+  let next = 0;
+  const fetcher = async () => {
+    while (next < jobs.length) {
+      const j = jobs[next++]!;
+      let data: Buffer;
+      let header: Map<string, { offset: number; length: number; sha256: string }>;
+      try {
+        header = await headerOf(j.pack);
+        data = await repo.api.getBinary(`/packs/${j.pack}`, { offset: j.start, length: j.end - j.start });
+      } catch (e) {
+        if (isCoffreError(e, 'UNAUTHORIZED') || isCoffreError(e, 'UNREACHABLE') || isCoffreError(e, 'TLS_PIN_MISMATCH')) throw e;
+        damage(j.blobs.map((b) => b.id), `pack ${j.pack.slice(0, 12)} could not be read: ${(e as Error).message}`);
+        continue;
+      }
+      for (const b of j.blobs) {
+        const blob = data.subarray(b.loc.offset - j.start, b.loc.offset - j.start + b.loc.length);
+        const h = header.get(b.id);
+        if (!h || h.offset !== b.loc.offset || h.length !== b.loc.length || sha256Hex(blob) !== h.sha256) {
+          damage([b.id], `chunk ${b.id.slice(0, 12)} does not match the header of pack ${j.pack.slice(0, 12)}`);
+          continue;
+        }
+        let plain: Buffer;
+        try {
+          plain = repo.codec.decode(b.id, blob, repo.config.chunker.max, repo.keys.chunkId);
+        } catch (e) {
+          damage([b.id], (e as Error).message);
+          continue;
+        }
+        write(b.id, plain);
+      }
+    }
+  };
+  await Promise.all([fetcher(), fetcher(), fetcher()]);
+  for (const f of [...openFds]) closeFd(f);
+
+  // 4. Metadata, hard links, symlinks; then directories deepest first.
+  const damaged: RestoreProblem[] = [];
+  const problems: RestoreProblem[] = [];
+  try {
+    const raw = await repo.api.getBinary(`/snapshots/${opts.snapshot.id}/refs`);
+    if (sha256Hex(raw) !== opts.snapshot.manifest.refsSha256) throw new Error('it does not match the manifest');
+    decodeRefs(raw);
+  } catch (e) {
+    if (isCoffreError(e, 'UNAUTHORIZED') || isCoffreError(e, 'UNREACHABLE')) throw e;
+    problems.push({ path: '/', message: `the snapshot's reference list on the server is damaged (${(e as Error).message}); the restored data itself was checked` });
+  }
+  let restoredFiles = 0;
+  let hardlinks = 0;
+  let bytes = 0;
+  for (const f of files) {
+    if (f.linkTo) continue;
+    if (f.damaged || f.remaining !== 0) {
+      damaged.push({ path: f.display, message: f.damaged ?? 'incomplete content' });
+      rmSync(f.path, { force: true });
+      continue;
+    }
+    applyMeta(f.path, f.node, false, errors);
+    restoredFiles++;
+    bytes += f.node.size ?? 0;
+  }
+  for (const f of files) {
+    if (!f.linkTo) continue;
+    if (f.linkTo.damaged) {
+      damaged.push({ path: f.display, message: f.linkTo.damaged });
+      continue;
+    }
+    removeExisting(f.path);
+    linkSync(f.linkTo.path, f.path);
+    hardlinks++;
+    restoredFiles++;
+  }
+  for (const l of links) {
+    removeExisting(l.path);
+    try {
+      symlinkSync(symlinkTargetBytes(l.node) as unknown as string, l.path);
+      applyMeta(l.path, l.node, true, errors);
+    } catch (e) {
+      errors.push({ path: show(l.path), message: (e as Error).message });
+    }
+  }
+  for (const d of [...needed].reverse()) applyMeta(d.path, d.node, false, errors);
+  report(true);
+  return { files: restoredFiles, dirs: needed.length, symlinks: links.length, hardlinks, bytes, damaged: [...damaged, ...treeProblems, ...problems], errors };
+}
+
+function removeExisting(p: FsPath): void {
+  const st = lstatSync(p, { throwIfNoEntry: false });
+  if (!st) return;
+  if (st.isDirectory()) throw new CoffreError('CONFLICT', `cannot restore the file ${show(p)}: a directory is in the way`);
+  unlinkSync(p);
+}
+
+function applyMeta(p: FsPath, n: TreeNode, symlink: boolean, errors: RestoreProblem[]): void {
+  try {
+    setOwner(p, n.uid, n.gid);
+    if (!symlink) chmodSync(p, n.mode & 0o7777);
+    setTimes(p, n.atime ?? n.mtime, n.mtime, symlink);
+  } catch (e) {
+    errors.push({ path: show(p), message: `metadata not restored: ${(e as Error).message}` });
+  }
+}
+
+function pruneDirs(dirs: { path: FsPath; node: TreeNode; inc: boolean }[], files: { path: FsPath }[], links: { path: FsPath }[]) {
+  const keep = new Set<string>();
+  const mark = (p: FsPath) => {
+    let s = Buffer.isBuffer(p) ? p.toString('latin1') : Buffer.from(p).toString('latin1');
+    for (let i = s.lastIndexOf('/'); i > 0; i = s.lastIndexOf('/')) {
+      s = s.slice(0, i);
+      if (keep.has(s)) break;
+      keep.add(s);
+    }
+  };
+  files.forEach((f) => mark(f.path));
+  links.forEach((l) => mark(l.path));
+  const key = (p: FsPath) => (Buffer.isBuffer(p) ? p.toString('latin1') : Buffer.from(p).toString('latin1'));
+  // A directory matched by --include is restored even when empty.
+  return dirs.filter((d) => d.inc || keep.has(key(d.path)));
+}

@@ -1,0 +1,146 @@
+import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { BlobCodec, Chunker, chunkId, deriveSubkeys, type ChunkId, type ChunkerParams } from '@coffre/core';
+import { SharedIdSet } from './idset.js';
+import type { FileJob, FileResult, WorkerIn, WorkerOut } from './worker-protocol.js';
+
+/**
+ * Backup worker thread: reads files with synchronous fs calls (much faster than
+ * fs.promises for many small files), chunks them, computes keyed ids, and encodes
+ * (zstd + AES-GCM) only chunks not already known. Blobs are posted to the main thread
+ * before the batch result, so the main thread has every new blob a result refers to.
+ */
+interface Init {
+  readonly master: Uint8Array;
+  readonly chunker: ChunkerParams;
+  readonly level: number;
+  readonly known: SharedArrayBuffer;
+}
+
+const init = workerData as Init;
+const keys = deriveSubkeys(Buffer.from(init.master));
+const chunker = new Chunker(keys.gear, init.chunker);
+const codec = new BlobCodec(keys.encryption);
+let known = new SharedIdSet(init.known);
+const sentHere = new Set<string>();
+const buf = Buffer.allocUnsafeSlow(init.chunker.max * 2);
+const port = parentPort!;
+
+const O_NOATIME = (constants as Record<string, number>).O_NOATIME ?? 0;
+
+function openForRead(p: string | Uint8Array): number {
+  const path = typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  if (O_NOATIME) {
+    try {
+      return openSync(path, constants.O_RDONLY | O_NOATIME);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e; // O_NOATIME needs ownership
+    }
+  }
+  return openSync(path, 'r');
+}
+
+function sameVersion(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+
+function readOnce(fd: number): { content: [ChunkId, number][]; bytes: number } {
+  const content: [ChunkId, number][] = [];
+  let pos = 0;
+  let end = 0;
+  let eof = false;
+  let total = 0;
+  const max = init.chunker.max;
+  for (;;) {
+    if (!eof && end - pos < max) {
+      if (pos > 0) {
+        buf.copy(buf, 0, pos, end);
+        end -= pos;
+        pos = 0;
+      }
+      while (end < buf.length) {
+        const n = readSync(fd, buf, end, buf.length - end, null);
+        if (n === 0) {
+          eof = true;
+          break;
+        }
+        end += n;
+      }
+    }
+    if (pos === end) break;
+    const len = chunker.findCut(buf, pos, end);
+    const data = buf.subarray(pos, pos + len);
+    const id = chunkId(keys.chunkId, data);
+    content.push([id, len]);
+    if (!sentHere.has(id) && !known.has(id)) {
+      const blob = codec.encode(id, data, { level: init.level });
+      if (sentHere.size > 100_000) sentHere.clear();
+      sentHere.add(id);
+      const msg: WorkerOut = { type: 'blob', id, blob, plainLength: len };
+      port.postMessage(msg, [blob.buffer as ArrayBuffer]);
+    }
+    pos += len;
+    total += len;
+  }
+  return { content, bytes: total };
+}
+
+function processFile(job: FileJob): FileResult {
+  let fd: number;
+  try {
+    fd = openForRead(job.path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return { ok: false, kind: err.code === 'ENOENT' ? 'vanished' : 'unreadable', message: `${err.code ?? 'error'}: ${err.message}` };
+  }
+  try {
+    // A file that changes while it is read is read again (twice at most), then reported:
+    // a torn copy is never stored silently.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const before = fstatSync(fd, { bigint: true });
+      if (!before.isFile()) return { ok: false, kind: 'special', message: 'not a regular file any more' };
+      const { content, bytes } = readOnce(fd);
+      const after = fstatSync(fd, { bigint: true });
+      if (sameVersion(before, after) && BigInt(bytes) === after.size) {
+        return {
+          ok: true,
+          content,
+          size: bytes,
+          mode: Number(after.mode),
+          uid: Number(after.uid),
+          gid: Number(after.gid),
+          mtime: after.mtimeNs.toString(),
+          atime: after.atimeNs.toString(),
+          ctime: after.ctimeNs.toString(),
+          ino: after.ino.toString(),
+          dev: after.dev.toString(),
+          nlink: Number(after.nlink),
+        };
+      }
+      if (attempt < 2) {
+        closeSync(fd);
+        fd = openForRead(job.path);
+      }
+    }
+    return { ok: false, kind: 'changed', message: 'the file kept changing while it was read; not stored' };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return { ok: false, kind: 'unreadable', message: `${err.code ?? 'error'}: ${err.message}` };
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+port.on('message', (msg: WorkerIn) => {
+  if (msg.type === 'known') {
+    known = new SharedIdSet(msg.known);
+    return;
+  }
+  const results = msg.files.map(processFile);
+  const out: WorkerOut = { type: 'done', batch: msg.batch, results };
+  port.postMessage(out);
+});

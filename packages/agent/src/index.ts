@@ -1,0 +1,11 @@
+export { backup, normalizeTargets } from './engine/backup.js';
+export type { BackupOptions, BackupResult, BackupWarning, BackupProgress } from './engine/backup.js';
+export { restore } from './engine/restore.js';
+export type { RestoreOptions, RestoreResult } from './engine/restore.js';
+export { verify } from './engine/verify.js';
+export { PathFilter } from './engine/filter.js';
+export { Repository } from './engine/repo.js';
+export { ApiClient, ApiError } from './client.js';
+export { ConfigStore, resolveConfigDir } from './config.js';
+export { enroll, openRepository } from './session.js';
+export { EXIT } from './output.js';

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { CoffreError } from '@coffre/core';
+
+export interface PassphraseSource {
+  readonly file?: string | undefined;
+}
+
+/**
+ * The passphrase comes from --passphrase-file, then COFFRE_PASSPHRASE, then an
+ * interactive prompt when stdin is a terminal. Returns null when none is available.
+ */
+export async function readPassphrase(src: PassphraseSource, opts: { confirm?: boolean; prompt?: string } = {}): Promise<string | null> {
+  if (src.file) {
+    let raw: string;
+    try {
+      raw = readFileSync(src.file, 'utf8');
+    } catch (e) {
+      throw new CoffreError('BAD_REQUEST', `cannot read the passphrase file ${src.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const p = raw.replace(/\r?\n$/, '');
+    if (!p) throw new CoffreError('BAD_REQUEST', `the passphrase file ${src.file} is empty`);
+    return p;
+  }
+  const env = process.env.COFFRE_PASSPHRASE;
+  if (env !== undefined && env !== '') return env;
+  if (!process.stdin.isTTY) return null;
+  const p = await promptHidden(opts.prompt ?? 'Passphrase: ');
+  if (opts.confirm) {
+    const again = await promptHidden('Passphrase (again): ');
+    if (again !== p) throw new CoffreError('BAD_REQUEST', 'the two passphrases differ');
+  }
+  return p;
+}
+
+function promptHidden(prompt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(prompt);
+    let value = '';
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.setEncoding('utf8');
+    const onData = (ch: string) => {
+      for (const c of ch) {
+        if (c === '\r' || c === '\n' || c === '\u0004') {
+          done();
+          resolve(value);
+          return;
+        }
+        if (c === '\u0003') {
+          done();
+          reject(new CoffreError('BAD_REQUEST', 'cancelled'));
+          return;
+        }
+        if (c === '\u007f' || c === '\b') value = value.slice(0, -1);
+        else value += c;
+      }
+    };
+    const done = () => {
+      stdin.removeListener('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+    };
+    stdin.on('data', onData);
+  });
+}
