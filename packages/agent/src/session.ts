@@ -17,7 +17,7 @@ import {
   type RepoResponse,
 } from '@coffre/core';
 import { ApiClient, ApiError, fetchServerCertificate } from './client.js';
-import { ConfigStore, type AgentConfig } from './config.js';
+import type { AgentConfig, ConfigStore } from './config.js';
 import { Repository } from './engine/repo.js';
 import { readPassphrase, type PassphraseSource } from './passphrase.js';
 

@@ -10,6 +10,7 @@ import {
   chunkId,
   decodeTree,
   deriveSubkeys,
+  sha256Hex,
   encodeTree,
   isChunkId,
   openManifest,
@@ -31,7 +32,7 @@ import {
   type TreeNode,
 } from '@coffre/core';
 import type { ApiClient } from '../client.js';
-import { SharedIdSet } from './idset.js';
+import type { SharedIdSet } from './idset.js';
 
 export const BATCH = 5000;
 
@@ -49,6 +50,7 @@ export class Repository {
   private readonly locCache = new Map<string, ChunkLocation>();
   /** When set, trees are always read from the server (verify must check the server's copy). */
   serverTreesOnly = false;
+  private readonly headerCache = new Map<string, Promise<Map<string, PackEntry>>>();
 
   constructor(args: { api: ApiClient; master: Buffer; config: RepoConfig; machineId: string; cacheDir: string }) {
     this.api = args.api;
@@ -131,10 +133,46 @@ export class Repository {
    * every blob it reads against it, so damage anywhere in a pack is reported.
    */
   async packHeader(pack: string): Promise<Map<string, PackEntry>> {
+    let h = this.headerCache.get(pack);
+    if (!h) {
+      h = this.fetchPackHeader(pack);
+      this.headerCache.set(pack, h);
+      h.catch(() => this.headerCache.delete(pack));
+    }
+    return h;
+  }
+
+  private async fetchPackHeader(pack: string): Promise<Map<string, PackEntry>> {
     const fixed = await this.api.getBinary(`/packs/${pack}`, { offset: 0, length: PACK_HEADER_FIXED });
     const n = packEntryCount(fixed);
     const head = await this.api.getBinary(`/packs/${pack}`, { offset: 0, length: packHeaderSize(n) });
     return new Map(parsePackHeader(head).map((e) => [e.id, e]));
+  }
+
+  /**
+   * Reads blobs of one pack with one ranged request and checks each against the pack
+   * header (offset, length, SHA-256). Returns the raw blob or the error, per id.
+   */
+  async readVerifiedRange(pack: string, items: readonly { id: string; loc: ChunkLocation }[], header: Map<string, PackEntry>): Promise<Map<string, Buffer | Error>> {
+    const out = new Map<string, Buffer | Error>();
+    const start = Math.min(...items.map((i) => i.loc.offset));
+    const end = Math.max(...items.map((i) => i.loc.offset + i.loc.length));
+    let data: Buffer;
+    try {
+      data = await this.api.getBinary(`/packs/${pack}`, { offset: start, length: end - start });
+    } catch (e) {
+      if (isCoffreError(e, 'UNAUTHORIZED') || isCoffreError(e, 'UNREACHABLE') || isCoffreError(e, 'TLS_PIN_MISMATCH')) throw e;
+      for (const i of items) out.set(i.id, e as Error);
+      return out;
+    }
+    for (const { id, loc } of items) {
+      const blob = data.subarray(loc.offset - start, loc.offset - start + loc.length);
+      const h = header.get(id);
+      if (!h || h.offset !== loc.offset || h.length !== loc.length || sha256Hex(blob) !== h.sha256) {
+        out.set(id, new CoffreError('INTEGRITY', `chunk ${id.slice(0, 12)} does not match the header of pack ${pack.slice(0, 12)}`));
+      } else out.set(id, blob);
+    }
+    return out;
   }
 
   // ---- trees ----
@@ -211,18 +249,23 @@ export class Repository {
           end = list[j]!.loc.offset + list[j]!.loc.length;
           j++;
         }
-        let data: Buffer | null = null;
+        let header: Map<string, PackEntry> | Error;
         try {
-          data = await this.api.getBinary(`/packs/${pack}`, { offset: start, length: end - start });
+          header = await this.packHeader(pack);
         } catch (e) {
           if (isCoffreError(e, 'UNAUTHORIZED') || isCoffreError(e, 'UNREACHABLE')) throw e;
-          for (let k = i; k < j; k++) out.set(list[k]!.id, e as Error);
+          header = e as Error;
         }
-        for (let k = i; data && k < j; k++) {
-          const { id, loc } = list[k]!;
+        const part = list.slice(i, j);
+        const blobs = header instanceof Error ? new Map(part.map((p) => [p.id, header as Error])) : await this.readVerifiedRange(pack, part, header);
+        for (const { id } of part) {
+          const blob = blobs.get(id)!;
+          if (blob instanceof Error) {
+            out.set(id, blob);
+            continue;
+          }
           try {
-            const plain = this.codec.decode(id, data.subarray(loc.offset - start, loc.offset - start + loc.length), MAX_TREE_SIZE, this.keys.chunkId);
-            out.set(id, decodeTree(plain));
+            out.set(id, decodeTree(this.codec.decode(id, blob, MAX_TREE_SIZE, this.keys.chunkId)));
           } catch (e) {
             out.set(id, e as Error);
           }

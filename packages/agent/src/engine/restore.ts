@@ -266,31 +266,22 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       }
     }
   }
-  const headers = new Map<string, Promise<Map<string, { offset: number; length: number; sha256: string }>>>();
-  const headerOf = (pack: string) => {
-    let h = headers.get(pack);
-    if (!h) headers.set(pack, (h = repo.packHeader(pack)));
-    return h;
-  };
   let next = 0;
   const fetcher = async () => {
     while (next < jobs.length) {
       const j = jobs[next++]!;
-      let data: Buffer;
-      let header: Map<string, { offset: number; length: number; sha256: string }>;
+      let blobs: Map<string, Buffer | Error>;
       try {
-        header = await headerOf(j.pack);
-        data = await repo.api.getBinary(`/packs/${j.pack}`, { offset: j.start, length: j.end - j.start });
+        blobs = await repo.readVerifiedRange(j.pack, j.blobs, await repo.packHeader(j.pack));
       } catch (e) {
         if (isCoffreError(e, 'UNAUTHORIZED') || isCoffreError(e, 'UNREACHABLE') || isCoffreError(e, 'TLS_PIN_MISMATCH')) throw e;
         damage(j.blobs.map((b) => b.id), `pack ${j.pack.slice(0, 12)} could not be read: ${(e as Error).message}`);
         continue;
       }
       for (const b of j.blobs) {
-        const blob = data.subarray(b.loc.offset - j.start, b.loc.offset - j.start + b.loc.length);
-        const h = header.get(b.id);
-        if (!h || h.offset !== b.loc.offset || h.length !== b.loc.length || sha256Hex(blob) !== h.sha256) {
-          damage([b.id], `chunk ${b.id.slice(0, 12)} does not match the header of pack ${j.pack.slice(0, 12)}`);
+        const blob = blobs.get(b.id)!;
+        if (blob instanceof Error) {
+          damage([b.id], blob.message);
           continue;
         }
         let plain: Buffer;

@@ -1,0 +1,96 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createFileExclusive, writeFileAtomic } from './fsutil.js';
+import { loadTls, ensureSelfSigned, type TlsMaterial } from './tls.js';
+import { isoNow, systemClock } from './types.js';
+
+/**
+ * The data directory holds everything a server instance owns:
+ *
+ *   DIR/coffre.db      metadata (SQLite, WAL)
+ *   DIR/objects/       the filesystem object store (packs, snapshot refs)
+ *   DIR/tls/           cert.pem + key.pem (0600), self-signed on first use
+ *   DIR/server.json    settings (ServerSettings)
+ */
+export interface DataDirPaths {
+  readonly root: string;
+  readonly db: string;
+  readonly objects: string;
+  readonly tlsDir: string;
+  readonly settings: string;
+}
+
+export interface ServerSettings {
+  readonly v: 1;
+  readonly createdAt: string;
+  /** Default lifetime of enrollment tokens. */
+  readonly enrollTokenTtlHours: number;
+  /** Certificate and key given with --tls-cert/--tls-key (absolute paths); null = DIR/tls. */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
+}
+
+export const DEFAULT_ENROLL_TTL_HOURS = 24;
+
+export function dataDirPaths(dir: string): DataDirPaths {
+  const root = path.resolve(dir);
+  return {
+    root,
+    db: path.join(root, 'coffre.db'),
+    objects: path.join(root, 'objects'),
+    tlsDir: path.join(root, 'tls'),
+    settings: path.join(root, 'server.json'),
+  };
+}
+
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
+function parseSettings(text: string, file: string): ServerSettings {
+  let s: Partial<ServerSettings>;
+  try {
+    s = JSON.parse(text) as Partial<ServerSettings>;
+  } catch {
+    throw new SettingsError(`${file} is not valid JSON`);
+  }
+  const ttl = s.enrollTokenTtlHours ?? DEFAULT_ENROLL_TTL_HOURS;
+  if (s.v !== 1) throw new SettingsError(`${file}: unsupported settings version`);
+  if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
+  const tls = s.tls ?? null;
+  if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
+  return { v: 1, createdAt: String(s.createdAt ?? ''), enrollTokenTtlHours: ttl, tls };
+}
+
+export interface DataDir {
+  readonly paths: DataDirPaths;
+  readonly settings: ServerSettings;
+  readonly tls: TlsMaterial;
+}
+
+/**
+ * Creates whatever is missing of the data directory (idempotent, safe to run from the
+ * server and the CLI at once) and loads settings and TLS material. `tls` given on the
+ * command line is recorded in the settings so later commands (`fingerprint`) agree with
+ * what the server serves. The database is opened separately (openDatabase).
+ */
+export async function initDataDir(dir: string, opts: { tls?: { cert: string; key: string } } = {}): Promise<DataDir> {
+  const paths = dataDirPaths(dir);
+  await mkdir(paths.root, { recursive: true, mode: 0o700 });
+  await mkdir(paths.objects, { recursive: true, mode: 0o700 });
+
+  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null };
+  await createFileExclusive(paths.settings, `${JSON.stringify(fresh, null, 2)}\n`, 0o600);
+  let settings = parseSettings(await readFile(paths.settings, 'utf8'), paths.settings);
+
+  if (opts.tls) {
+    const given = { cert: path.resolve(opts.tls.cert), key: path.resolve(opts.tls.key) };
+    const tls = await loadTls(given.cert, given.key);
+    if (settings.tls?.cert !== given.cert || settings.tls.key !== given.key) {
+      settings = { ...settings, tls: given };
+      await writeFileAtomic(paths.settings, `${JSON.stringify(settings, null, 2)}\n`, 0o600);
+    }
+    return { paths, settings, tls };
+  }
+  const tls = settings.tls ? await loadTls(settings.tls.cert, settings.tls.key) : await ensureSelfSigned(paths.tlsDir);
+  return { paths, settings, tls };
+}

@@ -1,0 +1,14 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import { initial } from './20261126T1500_initial.js';
+
+/**
+ * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
+ * a released migration is never edited, only followed by a new one.
+ */
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [['20261126T1500_initial', initial]];
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return Object.fromEntries(MIGRATIONS);
+  },
+};

@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { apiError } from '../../errors.js';
+import type { CustomerId, MachineId } from '../../types.js';
+import type { Database } from '../database.js';
+import type { MachinesTable } from '../schema.js';
+
+export type MachineRow = MachinesTable & { id: MachineId; customer_id: CustomerId };
+
+export async function createEnrollToken(
+  db: Database,
+  args: { id: string; customerId: CustomerId; tokenHash: string; now: string; expiresAt: string },
+): Promise<void> {
+  await db
+    .insertInto('enroll_tokens')
+    .values({ id: args.id, customer_id: args.customerId, token_hash: args.tokenHash, created_at: args.now, expires_at: args.expiresAt, used_at: null, machine_id: null })
+    .execute();
+}
+
+export interface EnrollArgs {
+  readonly tokenHash: string;
+  readonly credentialHash: string;
+  readonly now: string;
+  readonly name: string;
+  readonly hostname: string;
+  readonly os: string;
+  readonly agentVersion: string;
+}
+
+/**
+ * Consumes a one-time enrollment token and creates the machine, in one transaction.
+ * The token is claimed by a conditional UPDATE first: it is a write, so concurrent uses
+ * of one token serialise on it and exactly one sees a row change. Any failure after the
+ * claim (name taken) rolls back, leaving the token usable for another attempt.
+ */
+export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ machine: MachineRow; customerName: string }> {
+  return db.transaction().execute(async (trx) => {
+    const claimed = await trx
+      .updateTable('enroll_tokens')
+      .set({ used_at: a.now })
+      .where('token_hash', '=', a.tokenHash)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', a.now)
+      .executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) !== 1) throw apiError('badEnrollToken');
+
+    const token = await trx
+      .selectFrom('enroll_tokens as t')
+      .innerJoin('customers as c', 'c.id', 't.customer_id')
+      .select(['t.id', 't.customer_id', 'c.name as customer_name'])
+      .where('t.token_hash', '=', a.tokenHash)
+      .executeTakeFirstOrThrow();
+
+    const machine: MachineRow = {
+      id: randomUUID() as MachineId,
+      customer_id: token.customer_id as CustomerId,
+      name: a.name,
+      hostname: a.hostname,
+      os: a.os,
+      agent_version: a.agentVersion,
+      credential_hash: a.credentialHash,
+      created_at: a.now,
+      last_seen_at: a.now,
+      revoked_at: null,
+    };
+    const inserted = await trx
+      .insertInto('machines')
+      .values(machine)
+      .onConflict((oc) => oc.columns(['customer_id', 'name']).doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError('machineNameTaken', { machineName: a.name });
+
+    await trx.updateTable('enroll_tokens').set({ machine_id: machine.id }).where('id', '=', token.id).execute();
+    return { machine, customerName: token.customer_name };
+  });
+}
+
+export async function findMachineByCredentialHash(db: Database, credentialHash: string): Promise<MachineRow | undefined> {
+  return (await db.selectFrom('machines').selectAll().where('credential_hash', '=', credentialHash).executeTakeFirst()) as MachineRow | undefined;
+}
+
+/** Records activity, writing at most once per `minIntervalMs` per machine (the condition is in SQL, so racing requests write once). */
+export async function touchMachine(db: Database, machineId: MachineId, now: Date, minIntervalMs: number): Promise<void> {
+  const cutoff = new Date(now.getTime() - minIntervalMs).toISOString();
+  await db
+    .updateTable('machines')
+    .set({ last_seen_at: now.toISOString() })
+    .where('id', '=', machineId)
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<=', cutoff)]))
+    .execute();
+}
+
+export async function listMachines(db: Database, customerId: CustomerId): Promise<MachineRow[]> {
+  return (await db
+    .selectFrom('machines')
+    .selectAll()
+    .where('customer_id', '=', customerId)
+    .orderBy('created_at')
+    .orderBy('name')
+    .execute()) as MachineRow[];
+}
+
+/** Revokes a machine's credential (loss, theft). Idempotent; NOT_FOUND if no such machine. */
+export async function revokeMachine(db: Database, customerId: CustomerId, name: string, now: string): Promise<MachineRow> {
+  await db.updateTable('machines').set({ revoked_at: now }).where('customer_id', '=', customerId).where('name', '=', name).where('revoked_at', 'is', null).execute();
+  const row = await db.selectFrom('machines').selectAll().where('customer_id', '=', customerId).where('name', '=', name).executeTakeFirst();
+  if (!row) throw apiError('machineNotFound', { name });
+  return row as MachineRow;
+}

@@ -1,0 +1,71 @@
+import type { KeySlot, RepoConfig } from '@coffre/core';
+import { apiError } from '../../errors.js';
+import type { CustomerId, MachineId } from '../../types.js';
+import type { Database } from '../database.js';
+
+export const MAX_KEY_SLOTS = 32;
+
+export interface RepoState {
+  readonly config: RepoConfig | null;
+  readonly keySlots: KeySlot[];
+}
+
+/** Key slots in the order they were added. Slot JSON is opaque: stored and returned as sent. */
+export async function getRepo(db: Database, customerId: CustomerId): Promise<RepoState> {
+  const repo = await db.selectFrom('repos').select('config_json').where('customer_id', '=', customerId).executeTakeFirst();
+  if (!repo) return { config: null, keySlots: [] };
+  const slots = await db
+    .selectFrom('key_slots')
+    .select('slot_json')
+    .where('customer_id', '=', customerId)
+    .orderBy('seq')
+    .execute();
+  return { config: JSON.parse(repo.config_json) as RepoConfig, keySlots: slots.map((s) => JSON.parse(s.slot_json) as KeySlot) };
+}
+
+/**
+ * Creates the repository with its first key slots. The primary key on customer_id makes
+ * it concurrency-safe: of two racing inits exactly one inserts; the other gets CONFLICT.
+ */
+export async function initRepo(
+  db: Database,
+  a: { customerId: CustomerId; machineId: MachineId; config: RepoConfig; slotsJson: readonly { id: string; json: string }[]; now: string },
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const res = await trx
+      .insertInto('repos')
+      .values({ customer_id: a.customerId, config_json: JSON.stringify(a.config), created_at: a.now })
+      .onConflict((oc) => oc.column('customer_id').doNothing())
+      .executeTakeFirst();
+    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError('repoExists');
+    if (a.slotsJson.length > 0) {
+      await trx
+        .insertInto('key_slots')
+        .values(a.slotsJson.map((s, seq) => ({ customer_id: a.customerId, id: s.id, seq, slot_json: s.json, created_at: a.now, created_by_machine: a.machineId })))
+        .execute();
+    }
+  });
+}
+
+/**
+ * Appends one key slot (there is deliberately no way for a machine to remove one). Its
+ * position is the current count, which the unique (customer_id, seq) index guards.
+ */
+export async function addKeySlot(db: Database, a: { customerId: CustomerId; machineId: MachineId; id: string; json: string; now: string }): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const repo = await trx.selectFrom('repos').select('customer_id').where('customer_id', '=', a.customerId).executeTakeFirst();
+    if (!repo) throw apiError('repoMissing');
+    const { n } = await trx
+      .selectFrom('key_slots')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('customer_id', '=', a.customerId)
+      .executeTakeFirstOrThrow();
+    if (Number(n) >= MAX_KEY_SLOTS) throw apiError('tooManyKeySlots', { max: MAX_KEY_SLOTS });
+    const res = await trx
+      .insertInto('key_slots')
+      .values({ customer_id: a.customerId, id: a.id, seq: Number(n), slot_json: a.json, created_at: a.now, created_by_machine: a.machineId })
+      .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
+      .executeTakeFirst();
+    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError('keySlotExists', { id: a.id });
+  });
+}

@@ -1,0 +1,63 @@
+import type { ManifestUpload } from '@coffre/core';
+import type { CustomerId, MachineId } from '../../types.js';
+import type { Database } from '../database.js';
+
+export interface SnapshotRow {
+  readonly id: string;
+  readonly time: string;
+  readonly machineId: MachineId;
+  readonly machineName: string;
+  readonly manifest: ManifestUpload;
+}
+
+export async function snapshotExists(db: Database, customerId: CustomerId, id: string): Promise<boolean> {
+  const row = await db.selectFrom('snapshots').select('id').where('customer_id', '=', customerId).where('id', '=', id).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Inserts the snapshot row; false if the id is already used by this customer (the caller answers CONFLICT). */
+export async function insertSnapshot(
+  db: Database,
+  a: { customerId: CustomerId; machineId: MachineId; manifest: ManifestUpload; time: string },
+): Promise<boolean> {
+  const res = await db
+    .insertInto('snapshots')
+    .values({
+      customer_id: a.customerId,
+      id: a.manifest.id,
+      machine_id: a.machineId,
+      parent: a.manifest.parent,
+      time: a.time,
+      manifest_json: JSON.stringify(a.manifest),
+      ref_count: a.manifest.refCount,
+      logical_size: a.manifest.logicalSize,
+    })
+    .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0n) === 1;
+}
+
+function baseQuery(db: Database, customerId: CustomerId) {
+  return db
+    .selectFrom('snapshots as s')
+    .innerJoin('machines as m', 'm.id', 's.machine_id')
+    .select(['s.id', 's.time', 's.machine_id', 'm.name as machine_name', 's.manifest_json'])
+    .where('s.customer_id', '=', customerId);
+}
+
+function toRow(r: { id: string; time: string; machine_id: string; machine_name: string; manifest_json: string }): SnapshotRow {
+  return { id: r.id, time: r.time, machineId: r.machine_id as MachineId, machineName: r.machine_name, manifest: JSON.parse(r.manifest_json) as ManifestUpload };
+}
+
+export async function getSnapshot(db: Database, customerId: CustomerId, id: string): Promise<SnapshotRow | null> {
+  const r = await baseQuery(db, customerId).where('s.id', '=', id).executeTakeFirst();
+  return r ? toRow(r) : null;
+}
+
+/** Oldest first; ties (same millisecond) broken by id so the order is stable. */
+export async function listSnapshots(db: Database, customerId: CustomerId, machineName?: string): Promise<SnapshotRow[]> {
+  let q = baseQuery(db, customerId);
+  if (machineName !== undefined) q = q.where('m.name', '=', machineName);
+  const rows = await q.orderBy('s.time').orderBy('s.id').execute();
+  return rows.map(toRow);
+}

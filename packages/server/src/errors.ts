@@ -1,0 +1,107 @@
+/**
+ * The one catalogue of API errors. `code` is stable and is what clients branch on; the
+ * English and French messages are for people. Handlers throw `apiError(reason)`; the
+ * error handler turns it into `{ error: { code, message, messageFr, requestId, details? } }`.
+ */
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  MISSING_CHUNKS: 409,
+  TOO_LARGE: 413,
+  RANGE_NOT_SATISFIABLE: 416,
+  INTEGRITY: 422,
+  INTERNAL: 500,
+} as const;
+export type ApiErrorCode = keyof typeof ERROR_STATUS;
+
+interface Reason {
+  readonly code: ApiErrorCode;
+  readonly en: string;
+  readonly fr: string;
+}
+
+/** Every message the API can return, keyed by a reason id (stable, grep-able). */
+export const REASONS = {
+  badRequest: { code: 'BAD_REQUEST', en: 'The request is malformed.', fr: 'La requête est mal formée.' },
+  validation: { code: 'BAD_REQUEST', en: 'The request does not match the expected format.', fr: 'La requête ne respecte pas le format attendu.' },
+  badPackFormat: { code: 'BAD_REQUEST', en: 'The pack is not in the coffre pack format.', fr: "Le paquet n'est pas au format de paquet coffre." },
+  badRefs: { code: 'BAD_REQUEST', en: 'The reference list is malformed.', fr: 'La liste de références est mal formée.' },
+  badChunkerParams: { code: 'BAD_REQUEST', en: 'The repository chunker parameters are invalid.', fr: 'Les paramètres de découpage du dépôt sont invalides.' },
+  keySlotTooLarge: { code: 'BAD_REQUEST', en: 'A key slot is larger than 16 KiB.', fr: 'Un emplacement de clé dépasse 16 Kio.' },
+  duplicateKeySlot: { code: 'BAD_REQUEST', en: 'Two key slots have the same id.', fr: 'Deux emplacements de clé ont le même identifiant.' },
+  unknownParent: { code: 'BAD_REQUEST', en: 'The parent snapshot does not exist.', fr: "L'instantané parent n'existe pas." },
+  unsupportedMediaType: { code: 'BAD_REQUEST', en: 'Unsupported content type.', fr: 'Type de contenu non pris en charge.' },
+
+  unauthenticated: {
+    code: 'UNAUTHORIZED',
+    en: 'Missing, unknown or revoked machine credential.',
+    fr: "Identifiant de machine absent, inconnu ou révoqué.",
+  },
+  badEnrollToken: {
+    code: 'UNAUTHORIZED',
+    en: 'The enrollment token is invalid, expired or already used.',
+    fr: "Le jeton d'enrôlement est invalide, expiré ou déjà utilisé.",
+  },
+  forbidden: { code: 'FORBIDDEN', en: 'This credential may not perform this action.', fr: "Cet identifiant n'est pas autorisé à effectuer cette action." },
+
+  notFound: { code: 'NOT_FOUND', en: 'Not found.', fr: 'Introuvable.' },
+  packNotFound: { code: 'NOT_FOUND', en: 'Pack not found.', fr: 'Paquet introuvable.' },
+  snapshotNotFound: { code: 'NOT_FOUND', en: 'Snapshot not found.', fr: 'Instantané introuvable.' },
+  customerNotFound: { code: 'NOT_FOUND', en: 'Customer not found.', fr: 'Client introuvable.' },
+  machineNotFound: { code: 'NOT_FOUND', en: 'Machine not found.', fr: 'Machine introuvable.' },
+
+  machineNameTaken: {
+    code: 'CONFLICT',
+    en: 'A machine with this name is already enrolled for this customer.',
+    fr: 'Une machine de ce nom est déjà enrôlée pour ce client.',
+  },
+  customerNameTaken: { code: 'CONFLICT', en: 'A customer with this name already exists.', fr: 'Un client de ce nom existe déjà.' },
+  repoExists: { code: 'CONFLICT', en: 'The repository is already initialised.', fr: 'Le dépôt est déjà initialisé.' },
+  repoMissing: { code: 'CONFLICT', en: 'The repository is not initialised yet.', fr: "Le dépôt n'est pas encore initialisé." },
+  keySlotExists: { code: 'CONFLICT', en: 'A key slot with this id already exists.', fr: 'Un emplacement de clé avec cet identifiant existe déjà.' },
+  tooManyKeySlots: { code: 'CONFLICT', en: 'The repository already has the maximum number of key slots.', fr: "Le dépôt a déjà le nombre maximal d'emplacements de clé." },
+  snapshotExists: { code: 'CONFLICT', en: 'A snapshot with this id already exists.', fr: 'Un instantané avec cet identifiant existe déjà.' },
+  missingChunks: {
+    code: 'MISSING_CHUNKS',
+    en: 'The snapshot references chunks that are not stored; upload them, then commit again.',
+    fr: "L'instantané référence des blocs non stockés ; envoyez-les puis validez à nouveau.",
+  },
+
+  tooLarge: { code: 'TOO_LARGE', en: 'The request body is too large.', fr: 'Le corps de la requête est trop volumineux.' },
+  badRange: { code: 'RANGE_NOT_SATISFIABLE', en: 'The requested byte range is not satisfiable.', fr: "La plage d'octets demandée est invalide." },
+  packIntegrity: { code: 'INTEGRITY', en: 'The pack content does not match its checksums.', fr: 'Le contenu du paquet ne correspond pas à ses sommes de contrôle.' },
+  refsIntegrity: {
+    code: 'INTEGRITY',
+    en: 'The reference list does not match the manifest.',
+    fr: 'La liste de références ne correspond pas au manifeste.',
+  },
+  internal: { code: 'INTERNAL', en: 'Internal server error.', fr: 'Erreur interne du serveur.' },
+} as const satisfies Record<string, Reason>;
+export type ReasonId = keyof typeof REASONS;
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly code: ApiErrorCode;
+  readonly status: number;
+  readonly messageFr: string;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  constructor(readonly reason: ReasonId, details?: Record<string, unknown>) {
+    const r: Reason = REASONS[reason];
+    super(r.en);
+    this.code = r.code;
+    this.status = ERROR_STATUS[r.code];
+    this.messageFr = r.fr;
+    this.details = details;
+  }
+}
+
+export function apiError(reason: ReasonId, details?: Record<string, unknown>): ApiError {
+  return new ApiError(reason, details);
+}
+
+export function isApiError(err: unknown, code?: ApiErrorCode): err is ApiError {
+  return err instanceof ApiError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,1 @@
+export const healthSchema = {} as const;

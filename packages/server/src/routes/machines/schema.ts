@@ -1,0 +1,1 @@
+export const listMachinesSchema = {} as const;

@@ -1,0 +1,80 @@
+import { decodeRefs, isCoffreError, sha256Hex, type ChunkId, type SnapshotCommitRequest, type SnapshotCommitResponse, type SnapshotListResponse, type SnapshotRecord } from '@coffre/core';
+import { existingChunks } from '../../db/queries/packs.js';
+import { getSnapshot, insertSnapshot, listSnapshots, snapshotExists } from '../../db/queries/snapshots.js';
+import { apiError } from '../../errors.js';
+import { principalOf, type App, type Deps } from '../../http/context.js';
+import { snapshotRefsKey } from '../../object-keys.js';
+import { isoNow } from '../../types.js';
+import { presentSnapshot } from './presenter.js';
+import { commitSnapshotSchema, getSnapshotRefsSchema, getSnapshotSchema, listSnapshotsSchema } from './schema.js';
+
+/** How many missing ids a MISSING_CHUNKS answer lists (the count is always complete). */
+export const MAX_MISSING_LISTED = 1000;
+
+function decodeBase64(s: string): Buffer | null {
+  const buf = Buffer.from(s, 'base64');
+  return buf.toString('base64') === s ? buf : null;
+}
+
+function parseRefs(refs: string): { bytes: Buffer; ids: ChunkId[] } {
+  const bytes = decodeBase64(refs);
+  if (!bytes) throw apiError('badRefs', { reason: 'refs is not canonical base64' });
+  try {
+    return { bytes, ids: decodeRefs(bytes) };
+  } catch (err) {
+    if (isCoffreError(err, 'FORMAT')) throw apiError('badRefs', { reason: err.message });
+    throw err;
+  }
+}
+
+export function registerSnapshotRoutes(app: App, deps: Deps): void {
+  /**
+   * POST /snapshots — commits only if every referenced chunk is stored for this customer,
+   * so no dangling reference can ever be committed. The time is the server's, never the
+   * client's. Refs object first, row second (a crash leaves an orphan object, not a
+   * snapshot without refs); the per-id lock keeps a racing commit of the same id from
+   * overwriting the winner's refs object.
+   */
+  app.post<{ Body: SnapshotCommitRequest }>('/snapshots', { schema: commitSnapshotSchema, config: { action: 'snapshots:write' } }, async (req, reply) => {
+    const p = principalOf(req);
+    const { manifest } = req.body;
+    return deps.locks.run(`snapshot/${p.customerId}/${manifest.id}`, async (): Promise<SnapshotCommitResponse> => {
+      if (await snapshotExists(deps.db, p.customerId, manifest.id)) throw apiError('snapshotExists', { id: manifest.id });
+      const refs = parseRefs(req.body.refs);
+      if (sha256Hex(refs.bytes) !== manifest.refsSha256) throw apiError('refsIntegrity', { reason: 'SHA-256 of refs differs from manifest.refsSha256' });
+      if (refs.ids.length !== manifest.refCount) throw apiError('refsIntegrity', { reason: `refs holds ${refs.ids.length} ids, manifest.refCount is ${manifest.refCount}` });
+      if (manifest.parent !== null && !(await snapshotExists(deps.db, p.customerId, manifest.parent))) {
+        throw apiError('unknownParent', { parent: manifest.parent });
+      }
+      const present = await existingChunks(deps.db, p.customerId, refs.ids);
+      const missing = refs.ids.filter((id) => !present.has(id));
+      if (missing.length > 0) throw apiError('missingChunks', { missing: missing.slice(0, MAX_MISSING_LISTED), missingCount: missing.length });
+
+      await deps.store.put(snapshotRefsKey(p.customerId, manifest.id), refs.bytes);
+      const time = isoNow(deps.clock);
+      if (!(await insertSnapshot(deps.db, { customerId: p.customerId, machineId: p.machineId, manifest, time }))) {
+        throw apiError('snapshotExists', { id: manifest.id });
+      }
+      void reply.code(201);
+      return { id: manifest.id, time };
+    });
+  });
+
+  app.get<{ Querystring: { machine?: string } }>('/snapshots', { schema: listSnapshotsSchema, config: { action: 'snapshots:read' } }, async (req): Promise<SnapshotListResponse> => {
+    const rows = await listSnapshots(deps.db, principalOf(req).customerId, req.query.machine);
+    return { snapshots: rows.map(presentSnapshot) };
+  });
+
+  app.get<{ Params: { id: string } }>('/snapshots/:id', { schema: getSnapshotSchema, config: { action: 'snapshots:read' } }, async (req): Promise<SnapshotRecord> => {
+    const row = await getSnapshot(deps.db, principalOf(req).customerId, req.params.id);
+    if (!row) throw apiError('snapshotNotFound');
+    return presentSnapshot(row);
+  });
+
+  app.get<{ Params: { id: string } }>('/snapshots/:id/refs', { schema: getSnapshotRefsSchema, config: { action: 'snapshots:read' } }, async (req, reply) => {
+    const p = principalOf(req);
+    if (!(await snapshotExists(deps.db, p.customerId, req.params.id))) throw apiError('snapshotNotFound');
+    const data = await deps.store.get(snapshotRefsKey(p.customerId, req.params.id));
+    return reply.type('application/octet-stream').send(data);
+  });
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { API_PREFIX } from '@coffre/core';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { initDataDir } from './datadir.js';
+import { DEFAULT_LISTEN, parseListen, urlFor } from './listen.js';
+import { openDatabase, type Database } from './db/database.js';
+import { authenticate } from './http/authenticate.js';
+import type { Deps } from './http/context.js';
+import { apiError } from './errors.js';
+import { errorHandler } from './http/errors.js';
+import { requestLogger, securityHeaders } from './http/hooks.js';
+import { authorize } from './http/policy.js';
+import { stderrLog, type LogSink } from './log.js';
+import { KeyedMutex } from './mutex.js';
+import { registerRoutes } from './routes/index.js';
+import { createFsStore } from './store/fs-store.js';
+import type { ObjectStore } from './store/object-store.js';
+import { systemClock, type Clock } from './types.js';
+
+/** JSON bodies (snapshot refs of ~1.5 M chunks fit); packs have their own 256 MiB limit. */
+export const JSON_BODY_LIMIT = 64 * 1024 * 1024;
+/** A 256 MiB pack over a slow practice uplink can take this long. */
+const REQUEST_TIMEOUT_MS = 30 * 60_000;
+
+export interface StartServerOptions {
+  readonly dataDir: string;
+  /** "HOST:PORT" ("[::1]:8443" for IPv6); port 0 picks a free port. Default 127.0.0.1:8443. */
+  readonly listen?: string;
+  /** Serve this certificate and key instead of the self-signed DIR/tls pair. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly log?: LogSink;
+  /** Tests move time with this; production uses the system clock. */
+  readonly clock?: Clock;
+  /** Wraps the object store (retries, metrics, or fault injection in tests). */
+  readonly wrapStore?: (store: ObjectStore) => ObjectStore;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** SHA-256 fingerprint of the served certificate, colon-separated uppercase hex. */
+  readonly fingerprint: string;
+  readonly certPem: string;
+  readonly dataDir: string;
+  /** Stops accepting connections, lets in-flight requests finish, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Builds the Fastify app: hooks in the order authenticate → validate → authorize → handler. */
+export type HttpsApp = FastifyInstance<Server>;
+
+export async function buildApp(tls: { certPem: string; keyPem: string }, deps: Deps): Promise<HttpsApp> {
+  const app = Fastify({
+    https: { cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' },
+    logger: false,
+    genReqId: () => randomUUID(),
+    bodyLimit: JSON_BODY_LIMIT,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    return503OnClosing: true,
+    // Strict validation: no type coercion, unknown fields are refused rather than dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+  });
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', authenticate(deps));
+  app.addHook('preHandler', authorize);
+  app.addHook('onSend', securityHeaders);
+  app.addHook('onResponse', requestLogger(deps.log));
+  app.setErrorHandler(errorHandler(deps.log));
+  app.setNotFoundHandler(async () => {
+    throw apiError('notFound');
+  });
+  await app.register(async (api) => registerRoutes(api, deps), { prefix: API_PREFIX });
+  return app;
+}
+
+/** Initialises the data dir if needed, opens the database and serves HTTPS until close(). */
+export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+  const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
+  const dir = await initDataDir(opts.dataDir, opts.tls ? { tls: opts.tls } : {});
+  const { db } = await openDatabase(dir.paths.db);
+  let app: HttpsApp;
+  try {
+    const baseStore = createFsStore(dir.paths.objects);
+    const deps: Deps = {
+      db,
+      store: opts.wrapStore ? opts.wrapStore(baseStore) : baseStore,
+      clock: opts.clock ?? systemClock,
+      log: opts.log ?? stderrLog,
+      locks: new KeyedMutex(),
+    };
+    app = await buildApp(dir.tls, deps);
+    await app.listen({ host, port });
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  const actualPort = (app.server.address() as AddressInfo).port;
+  return {
+    url: urlFor(host, actualPort),
+    host,
+    port: actualPort,
+    fingerprint: dir.tls.fingerprint,
+    certPem: dir.tls.certPem,
+    dataDir: dir.paths.root,
+    close: closeOnce(app, db),
+  };
+}
+
+function closeOnce(app: HttpsApp, db: Database): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => {
+    closing ??= (async () => {
+      try {
+        await app.close();
+      } finally {
+        await db.destroy();
+      }
+    })();
+    return closing;
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Test kit: a real HTTPS server on an ephemeral port over a real SQLite file in a temp
+ * dir, a pinned HTTPS client, and factories for customers, machines, packs and snapshots.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import https from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  BlobCodec,
+  chunkId,
+  deriveSubkeys,
+  encodeRefs,
+  newMasterKey,
+  newSnapshotId,
+  PackBuilder,
+  sealManifest,
+  type ApiErrorBody,
+  type ChunkId,
+  type EnrollResponse,
+  type PackEntry,
+  type PackId,
+  type SnapshotCommitRequest,
+  type SnapshotId,
+  type Subkeys,
+} from '@coffre/core';
+import { adminCreateCustomer, adminCreateEnrollToken, openAdmin, type AdminContext } from '../src/admin/index.js';
+import type { LogEntry } from '../src/log.js';
+import { startServer, type RunningServer, type StartServerOptions } from '../src/server.js';
+
+export async function tempDir(prefix = 'coffre-server-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A clock tests move by hand; shared by the server and the admin context. */
+export class TestClock {
+  constructor(private t = Date.parse('2026-03-02T09:00:00.000Z')) {}
+  readonly now = (): Date => new Date(this.t);
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  json<T = unknown>(): T;
+}
+
+export interface RequestOptions {
+  readonly token?: string;
+  readonly json?: unknown;
+  readonly body?: Buffer;
+  readonly headers?: Record<string, string>;
+}
+
+/** One HTTPS request, trusting only `certPem` (the server's self-signed certificate). */
+export function httpsRequest(baseUrl: string, certPem: string, method: string, urlPath: string, opts: RequestOptions = {}): Promise<HttpResponse> {
+  const headers: Record<string, string> = { ...opts.headers };
+  let payload: Buffer | undefined;
+  if (opts.json !== undefined) {
+    payload = Buffer.from(JSON.stringify(opts.json));
+    headers['content-type'] ??= 'application/json';
+  } else if (opts.body !== undefined) {
+    payload = opts.body;
+    headers['content-type'] ??= 'application/octet-stream';
+  }
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+  return new Promise((resolve, reject) => {
+    const req = https.request(new URL(urlPath, baseUrl), { method, headers, ca: certPem, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T>() => JSON.parse(body.toString('utf8')) as T });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export interface TestServer {
+  readonly server: RunningServer;
+  readonly admin: AdminContext;
+  readonly clock: TestClock;
+  readonly logs: LogEntry[];
+  readonly dataDir: string;
+  request(method: string, urlPath: string, opts?: RequestOptions): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
+
+/** Starts a server (real HTTPS, real SQLite, temp dir); `close` removes everything. */
+export async function testServer(opts: Pick<StartServerOptions, 'wrapStore'> = {}): Promise<TestServer> {
+  const tmp = await tempDir();
+  const clock = new TestClock();
+  const logs: LogEntry[] = [];
+  const dataDir = path.join(tmp.dir, 'data');
+  const server = await startServer({ dataDir, listen: '127.0.0.1:0', clock: clock.now, log: (e) => logs.push(e), ...opts });
+  const admin = await openAdmin(dataDir, clock.now);
+  return {
+    server,
+    admin,
+    clock,
+    logs,
+    dataDir,
+    request: (method, urlPath, o) => httpsRequest(server.url, server.certPem, method, `/api/v1${urlPath}`, o),
+    close: async () => {
+      await server.close();
+      await admin.close();
+      await tmp.cleanup();
+    },
+  };
+}
+
+export function assertError(res: HttpResponse, status: number, code: string): ApiErrorBody['error'] {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.body.toString('utf8').slice(0, 500)}`);
+  const body = res.json<ApiErrorBody>();
+  assert.equal(body.error.code, code);
+  assert.equal(typeof body.error.message, 'string');
+  assert.equal(typeof body.error.messageFr, 'string');
+  assert.equal(body.error.requestId, res.headers['x-request-id']);
+  return body.error;
+}
+
+let customerSeq = 0;
+export async function buildCustomer(ts: TestServer, name = `Cabinet ${++customerSeq}`): Promise<{ id: string; name: string }> {
+  return adminCreateCustomer(ts.admin, name);
+}
+
+export interface TestMachine extends EnrollResponse {
+  /** Authenticated request as this machine. */
+  request(method: string, urlPath: string, opts?: Omit<RequestOptions, 'token'>): Promise<HttpResponse>;
+}
+
+let machineSeq = 0;
+export async function enrollMachine(ts: TestServer, customerName: string, machineName = `poste-${++machineSeq}`): Promise<TestMachine> {
+  const { token } = await adminCreateEnrollToken(ts.admin, customerName);
+  const res = await ts.request('POST', '/enroll', { json: { token, machineName, hostname: 'host.local', os: 'linux', agentVersion: '0.1.0' } });
+  assert.equal(res.status, 200, res.body.toString());
+  const e = res.json<EnrollResponse>();
+  return { ...e, request: (m, p, o) => ts.request(m, p, { ...o, token: e.credential }) };
+}
+
+/** Keys of one test repository (what an agent holds after unlocking). */
+export function testKeys(): Subkeys {
+  return deriveSubkeys(newMasterKey());
+}
+
+export interface TestPack {
+  readonly id: PackId;
+  readonly data: Buffer;
+  readonly entries: PackEntry[];
+  readonly chunkIds: ChunkId[];
+}
+
+/** A valid pack of real encrypted blobs; `plains` lets two packs share chunks. */
+export function buildPack(keys: Subkeys, plains: readonly Buffer[] = [randomBytes(3000), randomBytes(5000), randomBytes(100)]): TestPack {
+  const codec = new BlobCodec(keys.encryption);
+  const builder = new PackBuilder();
+  for (const plain of plains) {
+    const id = chunkId(keys.chunkId, plain);
+    builder.add(id, codec.encode(id, plain));
+  }
+  const { id, data, entries } = builder.finish();
+  return { id, data, entries, chunkIds: entries.map((e) => e.id) };
+}
+
+export function snapshotRequest(
+  keys: Subkeys,
+  machineId: string,
+  chunkIds: readonly ChunkId[],
+  opts: { parent?: SnapshotId | null; id?: SnapshotId; logicalSize?: number } = {},
+): SnapshotCommitRequest {
+  const refs = encodeRefs(chunkIds);
+  const id = opts.id ?? newSnapshotId();
+  const manifest = sealManifest(keys, {
+    id,
+    machineId,
+    parent: opts.parent ?? null,
+    refs,
+    logicalSize: opts.logicalSize ?? 12345,
+    secret: {
+      v: 1,
+      root: chunkIds[0]!,
+      hostname: 'host.local',
+      paths: ['/data'],
+      tags: [],
+      clientTime: '1999-01-01T00:00:00.000Z',
+      stats: { files: 1, dirs: 1, symlinks: 0, bytes: 8100, newFiles: 1, changedFiles: 0, unchangedFiles: 0, addedChunks: chunkIds.length, addedBytes: 8100, skipped: 0, durationMs: 5 },
+      agentVersion: '0.1.0',
+    },
+  });
+  return { manifest, refs: refs.toString('base64') };
+}
+
+export async function countRows(ts: TestServer, table: 'packs' | 'chunks' | 'snapshots' | 'machines' | 'key_slots'): Promise<number> {
+  const { n } = await ts.admin.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(n);
+}

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { ObjectStore } from '../src/store/object-store.js';
+import { InvalidKeyError, InvalidRangeError, isNotFound } from '../src/store/object-store.js';
+
+/** What a store implementation hands to the suite. */
+export interface StoreUnderTest {
+  readonly store: ObjectStore;
+  /** Makes the next put fail after its data is written but before it is published
+   *  (a crash at the worst moment). Stores whose put is atomic by the service (S3) may omit it. */
+  readonly failNextPut?: () => void;
+  /** Implementation-specific checks after a failed put (e.g. no temp file left behind). */
+  readonly afterFailedPut?: () => Promise<void>;
+  readonly cleanup: () => Promise<void>;
+}
+
+async function listAll(store: ObjectStore, prefix: string): Promise<{ key: string; size: number }[]> {
+  const out: { key: string; size: number }[] = [];
+  for await (const e of store.list(prefix)) out.push(e);
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** The contract of `ObjectStore`, run against every implementation. */
+export function storeConformance(name: string, create: () => Promise<StoreUnderTest>): void {
+  describe(`ObjectStore conformance: ${name}`, () => {
+    const withStore = (fn: (s: StoreUnderTest) => Promise<void>) => async () => {
+      const s = await create();
+      try {
+        await fn(s);
+      } finally {
+        await s.cleanup();
+      }
+    };
+
+    it('put then get returns the same bytes, and stat the size', withStore(async ({ store }) => {
+      const data = randomBytes(100_000);
+      await store.put('packs/ab/abcdef', data);
+      assert.deepEqual(await store.get('packs/ab/abcdef'), data);
+      assert.deepEqual(await store.stat('packs/ab/abcdef'), { size: data.length });
+    }));
+
+    it('stores an empty object', withStore(async ({ store }) => {
+      await store.put('empty', Buffer.alloc(0));
+      assert.equal((await store.get('empty')).length, 0);
+      assert.deepEqual(await store.stat('empty'), { size: 0 });
+    }));
+
+    it('stored bytes do not change when the caller mutates its buffers', withStore(async ({ store }) => {
+      const data = Buffer.from('original');
+      await store.put('k', data);
+      data.fill(0);
+      const got = await store.get('k');
+      got.fill(1);
+      assert.equal((await store.get('k')).toString(), 'original');
+    }));
+
+    it('ranged get returns exactly the requested bytes', withStore(async ({ store }) => {
+      const data = randomBytes(4096);
+      await store.put('r/obj', data);
+      assert.deepEqual(await store.get('r/obj', { offset: 0, length: 10 }), data.subarray(0, 10));
+      assert.deepEqual(await store.get('r/obj', { offset: 1000, length: 96 }), data.subarray(1000, 1096));
+      assert.deepEqual(await store.get('r/obj', { offset: 4000, length: 96 }), data.subarray(4000));
+      assert.equal((await store.get('r/obj', { offset: 4096, length: 0 })).length, 0);
+    }));
+
+    it('ranged get outside the object is refused', withStore(async ({ store }) => {
+      await store.put('r/obj', randomBytes(100));
+      await assert.rejects(store.get('r/obj', { offset: 90, length: 11 }), InvalidRangeError);
+      await assert.rejects(store.get('r/obj', { offset: 101, length: 0 }), InvalidRangeError);
+      await assert.rejects(store.get('r/obj', { offset: -1, length: 2 }), InvalidRangeError);
+    }));
+
+    it('missing objects are classified as not found', withStore(async ({ store }) => {
+      const err = await store.get('nope/missing').then(() => null, (e: unknown) => e);
+      assert.ok(isNotFound(err), `expected a not-found error, got ${String(err)}`);
+      const ranged = await store.get('nope/missing', { offset: 0, length: 1 }).then(() => null, (e: unknown) => e);
+      assert.ok(isNotFound(ranged));
+      assert.equal(await store.stat('nope/missing'), null);
+      assert.equal(isNotFound(new Error('object not found: x')), false, 'classification must not match on message text');
+    }));
+
+    it('overwrite replaces the whole object', withStore(async ({ store }) => {
+      await store.put('o', randomBytes(5000));
+      const second = randomBytes(10);
+      await store.put('o', second);
+      assert.deepEqual(await store.get('o'), second);
+      assert.deepEqual(await listAll(store, 'o'), [{ key: 'o', size: 10 }]);
+    }));
+
+    it('list returns exactly the keys with the prefix, with sizes', withStore(async ({ store }) => {
+      const keys = ['packs/c1/aa/aa01', 'packs/c1/aa/aa02', 'packs/c1/bb/bb01', 'packs/c2/aa/aa01', 'packs.x', 'snapshots/c1/s1.refs', 'top'];
+      for (const [i, k] of keys.entries()) await store.put(k, Buffer.alloc(i + 1));
+      assert.deepEqual(await listAll(store, 'packs/c1/'), [
+        { key: 'packs/c1/aa/aa01', size: 1 },
+        { key: 'packs/c1/aa/aa02', size: 2 },
+        { key: 'packs/c1/bb/bb01', size: 3 },
+      ]);
+      assert.deepEqual((await listAll(store, 'packs/c1/aa/aa0')).map((e) => e.key), ['packs/c1/aa/aa01', 'packs/c1/aa/aa02']);
+      assert.deepEqual((await listAll(store, 'packs')).map((e) => e.key), ['packs.x', 'packs/c1/aa/aa01', 'packs/c1/aa/aa02', 'packs/c1/bb/bb01', 'packs/c2/aa/aa01']);
+      assert.deepEqual((await listAll(store, '')).length, keys.length);
+      assert.deepEqual(await listAll(store, 'nothing/here/'), []);
+      assert.deepEqual(await listAll(store, 'snapshots/c1/s1.refs'), [{ key: 'snapshots/c1/s1.refs', size: 6 }]);
+    }));
+
+    it('delete removes the object and is idempotent', withStore(async ({ store }) => {
+      await store.put('d/1', Buffer.from('x'));
+      await store.put('d/2', Buffer.from('y'));
+      await store.delete('d/1');
+      assert.equal(await store.stat('d/1'), null);
+      await assert.rejects(store.get('d/1'), (e: unknown) => isNotFound(e));
+      await store.delete('d/1');
+      await store.delete('never/existed');
+      assert.deepEqual((await listAll(store, 'd/')).map((e) => e.key), ['d/2']);
+    }));
+
+    it('invalid keys are rejected by every operation', withStore(async ({ store }) => {
+      const bad = ['', '/abs', 'a//b', 'a/', '../x', 'a/../b', 'a/./b', '.hidden', 'a/.tmp', 'UPPER', 'sp ace', 'a\\b', 'é', 'x'.repeat(513)];
+      for (const k of bad) {
+        await assert.rejects(store.put(k, Buffer.from('x')), InvalidKeyError, `put ${JSON.stringify(k)}`);
+        await assert.rejects(store.get(k), InvalidKeyError, `get ${JSON.stringify(k)}`);
+        await assert.rejects(store.stat(k), InvalidKeyError, `stat ${JSON.stringify(k)}`);
+        await assert.rejects(store.delete(k), InvalidKeyError, `delete ${JSON.stringify(k)}`);
+      }
+      await assert.rejects(listAll(store, '../'), InvalidKeyError);
+      await assert.rejects(listAll(store, '/'), InvalidKeyError);
+      assert.deepEqual(await listAll(store, ''), []);
+    }));
+
+    it('readers never see a partial object while it is overwritten', withStore(async ({ store }) => {
+      const a = Buffer.alloc(4 << 20, 0x61);
+      const b = Buffer.alloc(4 << 20, 0x62);
+      await store.put('atomic', a);
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; i < 4; i++) await store.put('atomic', i % 2 ? a : b);
+        writing = false;
+      })();
+      let reads = 0;
+      while (writing) {
+        const got = await store.get('atomic');
+        assert.equal(got.length, a.length);
+        assert.ok(got.equals(a) || got.equals(b), 'a reader saw a mix of two versions');
+        reads++;
+      }
+      await writer;
+      assert.ok(reads > 0);
+    }));
+
+    it('a put that fails before publishing leaves no visible object', withStore(async (s) => {
+      if (!s.failNextPut) return; // put is atomic by the service for this store
+      const { store } = s;
+      s.failNextPut();
+      await assert.rejects(store.put('fail/new', randomBytes(1000)));
+      assert.equal(await store.stat('fail/new'), null);
+      await assert.rejects(store.get('fail/new'), (e: unknown) => isNotFound(e));
+      assert.deepEqual(await listAll(store, ''), []);
+
+      const old = randomBytes(100);
+      await store.put('fail/old', old);
+      s.failNextPut();
+      await assert.rejects(store.put('fail/old', randomBytes(5000)));
+      assert.deepEqual(await store.get('fail/old'), old, 'a failed overwrite must keep the old object intact');
+      assert.deepEqual(await listAll(store, 'fail/'), [{ key: 'fail/old', size: 100 }]);
+      await s.afterFailedPut?.();
+    }));
+  });
+}
