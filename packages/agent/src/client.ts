@@ -78,7 +78,7 @@ export class ApiClient {
   }
 
   /** One HTTP exchange; resolves with status, headers and the whole body. */
-  private once(method: string, path: string, body: Buffer | null, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  private once(method: string, path: string, body: Buffer | readonly Buffer[] | null, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const url = new URL(API_PREFIX + path, this.base);
     const options: RequestOptions = {
       method,
@@ -86,7 +86,7 @@ export class ApiClient {
       port: url.port || 443,
       path: url.pathname + url.search,
       agent: this.agent,
-      headers: this.headers({ ...headers, ...(body ? { 'content-length': String(body.length) } : {}) }),
+      headers: this.headers({ ...headers, ...(body ? { 'content-length': String(Buffer.isBuffer(body) ? body.length : body.reduce((a, b) => a + b.length, 0)) } : {}) }),
       timeout: 120_000,
     };
     return new Promise((resolve, reject) => {
@@ -98,8 +98,11 @@ export class ApiClient {
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
       req.on('error', reject);
-      if (body) req.end(body);
-      else req.end();
+      if (Buffer.isBuffer(body)) req.end(body);
+      else if (body) {
+        for (const part of body) req.write(part);
+        req.end();
+      } else req.end();
     });
   }
 
@@ -108,7 +111,7 @@ export class ApiClient {
    * `idempotent` (every storage call is: packs are content-addressed, commits carry
    * their own id). TLS pin mismatches are never retried.
    */
-  async send(method: string, path: string, body: Buffer | null, headers: Record<string, string>, idempotent = true): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  async send(method: string, path: string, body: Buffer | readonly Buffer[] | null, headers: Record<string, string>, idempotent = true): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const attempts = idempotent ? this.opts.attempts ?? 5 : 1;
     let lastErr: unknown;
     for (let i = 0; i < attempts; i++) {
@@ -151,7 +154,7 @@ export class ApiClient {
     return JSON.parse(res.body.toString('utf8')) as T;
   }
 
-  async putBinary<T>(path: string, data: Buffer): Promise<T> {
+  async putBinary<T>(path: string, data: Buffer | readonly Buffer[]): Promise<T> {
     const res = await this.send('PUT', path, data, { 'content-type': 'application/octet-stream' });
     return JSON.parse(res.body.toString('utf8')) as T;
   }

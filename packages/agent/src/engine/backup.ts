@@ -99,6 +99,11 @@ interface Pending {
   readonly node: Promise<TreeNode | null>;
 }
 const ready = (n: TreeNode | null): Pending => ({ node: Promise.resolve(n) });
+/** Boxes a promise; its rejection surfaces where the parent awaits it, never as "unhandled". */
+const later = (p: Promise<TreeNode | null>): Pending => {
+  p.catch(() => undefined);
+  return { node: p };
+};
 
 /** Worker threads doing the CPU work; batches of files, results in order. */
 class ReaderPool {
@@ -116,7 +121,7 @@ class ReaderPool {
     n: number,
     init: { master: Buffer; chunker: unknown; level: number },
     private readonly known: SharedIdSet,
-    onBlob: (id: ChunkId, blob: Buffer, plainLength: number) => void,
+    onBlob: (id: ChunkId, blob: Buffer) => void,
   ) {
     this.sentKnown = known.buffer;
     for (let i = 0; i < n; i++) {
@@ -124,7 +129,7 @@ class ReaderPool {
         workerData: { master: new Uint8Array(init.master), chunker: init.chunker, level: init.level, known: known.buffer },
       });
       w.on('message', (m: WorkerOut) => {
-        if (m.type === 'blob') onBlob(m.id, Buffer.from(m.blob.buffer, m.blob.byteOffset, m.blob.byteLength), m.plainLength);
+        if (m.type === 'blobs') m.ids.forEach((id, i) => onBlob(id, Buffer.from(m.blobs[i]!.buffer, m.blobs[i]!.byteOffset, m.blobs[i]!.byteLength)));
         else {
           const p = this.pending.get(m.batch)!;
           this.pending.delete(m.batch);
@@ -160,7 +165,7 @@ class ReaderPool {
 
   /** Queues a file; resolves when a worker has read it. Applies back-pressure. */
   async add(job: FileJob): Promise<{ result: Promise<FileResult> }> {
-    while (this.inflight() >= this.workers.length * 3 && !this.failed) {
+    while (this.inflight() >= this.workers.length * 2 && !this.failed) {
       await new Promise<void>((r) => this.waiters.push(r));
     }
     if (this.failed) throw this.failed;
@@ -201,8 +206,13 @@ class ReaderPool {
 /**
  * Collects new blobs, asks the server which it already has (other machines of the same
  * customer share the repository), packs the rest and uploads packs, two at a time.
- * Memory stays bounded: at most ~3 packs are held at once.
+ * Every byte offered is counted until it is uploaded or found on the server, and the
+ * walker waits (drain) while more than MAX_PENDING bytes are in flight: memory stays
+ * bounded even when the network or the server is slower than the readers.
  */
+const MAX_PENDING = 48 * 1024 * 1024;
+const PACK_TARGET = TARGET_PACK_SIZE;
+
 class Uploader {
   private builder = new PackBuilder();
   private toCheck: { id: ChunkId; blob: Buffer }[] = [];
@@ -210,6 +220,8 @@ class Uploader {
   private chain: Promise<void> = Promise.resolve();
   private uploads = new Set<Promise<void>>();
   private error: Error | null = null;
+  private pending = 0;
+  private waiters: (() => void)[] = [];
   uploadedBytes = 0;
   addedChunks = 0;
 
@@ -221,61 +233,75 @@ class Uploader {
   /** Main thread: a new blob from a worker, or a tree. Duplicates are dropped here. */
   offer(id: ChunkId, blob: Buffer): void {
     if (!this.known.add(id)) return;
+    this.pending += blob.length;
     this.toCheck.push({ id, blob });
     this.toCheckBytes += blob.length;
     if (this.toCheck.length >= 512 || this.toCheckBytes >= 8 * 1024 * 1024) this.schedule();
   }
 
+  private release(bytes: number): void {
+    this.pending -= bytes;
+    const w = this.waiters;
+    this.waiters = [];
+    w.forEach((f) => f());
+  }
+
   private schedule(): void {
+    if (this.toCheck.length === 0) return;
     const batch = this.toCheck;
     this.toCheck = [];
     this.toCheckBytes = 0;
-    this.chain = this.chain.then(() => this.check(batch)).catch((e: Error) => {
-      this.error ??= e;
-    });
+    this.chain = this.chain.then(() => this.check(batch)).catch((e: Error) => this.fail(e));
+  }
+
+  private fail(e: Error): void {
+    this.error ??= e;
+    this.release(0);
   }
 
   private async check(batch: { id: ChunkId; blob: Buffer }[]): Promise<void> {
     if (this.error) return;
     const exists = await this.repo.exists(batch.map((b) => b.id));
     const present: string[] = [];
+    let freed = 0;
     for (let i = 0; i < batch.length; i++) {
-      if (exists[i]) present.push(batch[i]!.id);
-      else {
+      if (exists[i]) {
+        present.push(batch[i]!.id);
+        freed += batch[i]!.blob.length;
+      } else {
         this.builder.add(batch[i]!.id, batch[i]!.blob);
-        if (this.builder.size >= TARGET_PACK_SIZE) await this.sendPack();
+        if (this.builder.size >= PACK_TARGET) await this.sendPack();
       }
     }
     this.repo.recordKnown(present);
+    this.release(freed);
   }
 
   private async sendPack(): Promise<void> {
     if (this.builder.count === 0) return;
     while (this.uploads.size >= 2) await Promise.race(this.uploads);
-    const pack = this.builder.finish();
+    const pack = this.builder.finishParts();
+    const blobBytes = pack.parts.reduce((a, b, i) => (i === 0 ? a : a + b.length), 0);
     const p = this.repo.api
-      .putBinary<PackUploadResponse>(`/packs/${pack.id}`, pack.data)
+      .putBinary<PackUploadResponse>(`/packs/${pack.id}`, pack.parts)
       .then(() => {
-        this.uploadedBytes += pack.data.length;
+        this.uploadedBytes += pack.size;
         this.addedChunks += pack.entries.length;
         this.repo.recordKnown(pack.entries.map((e) => e.id));
       })
-      .catch((e: Error) => {
-        this.error ??= e;
-      })
-      .finally(() => this.uploads.delete(p));
+      .catch((e: Error) => this.fail(e))
+      .finally(() => {
+        this.uploads.delete(p);
+        this.release(blobBytes);
+      });
     this.uploads.add(p);
   }
 
-  /** Bytes waiting in memory: used by the walker for back-pressure. */
-  get backlog(): number {
-    return this.toCheckBytes + this.builder.size + this.uploads.size * TARGET_PACK_SIZE;
-  }
-
+  /** Waits while too much data is in flight; rethrows an upload failure. */
   async drain(): Promise<void> {
-    if (this.backlog > 48 * 1024 * 1024) {
+    while (this.pending > MAX_PENDING && !this.error) {
       this.schedule();
-      await this.chain;
+      await new Promise<void>((r) => this.waiters.push(r));
     }
     if (this.error) throw this.error;
   }
@@ -430,7 +456,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
         content: r.content,
       };
     });
-    return { node };
+    return later(node);
   };
 
   const childMap = async (prev: TreeNode | undefined): Promise<Map<string, TreeNode>> => {
@@ -448,7 +474,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
   /** Backs up one existing entry (file, dir or symlink); null if skipped. */
   const entry = async (path: FsPath, name: Buffer, prev: TreeNode | undefined, st: BigIntStats): Promise<Pending> => {
     current = display(path);
-    if (st.isDirectory()) return ready(await dir(path, name, prev, st));
+    if (st.isDirectory()) return dir(path, name, prev, st);
     if (st.isFile()) return readFile(path, name, st, prev);
     if (st.isSymbolicLink()) {
       try {
@@ -467,7 +493,12 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
     return ready(null);
   };
 
-  const dir = async (path: FsPath, name: Buffer, prev: TreeNode | undefined, st: BigIntStats): Promise<TreeNode> => {
+  /**
+   * Scans a directory and queues its files; returns at once with a pending node that
+   * resolves when every entry is stored. The walk never waits for a directory's files,
+   * so both workers stay busy across directories.
+   */
+  const dir = async (path: FsPath, name: Buffer, prev: TreeNode | undefined, st: BigIntStats): Promise<Pending> => {
     stats.dirs++;
     const prevChildren = await childMap(prev);
     let names: Buffer[] = [];
@@ -492,10 +523,14 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
       if (!cst) continue; // vanished between readdir and lstat: nothing to keep
       pending.push(await entry(p, n, prevChildren.get(n.toString('hex')), cst));
     }
-    pool.flush();
-    const nodes = (await Promise.all(pending.map((x) => x.node))).filter((x): x is TreeNode => x !== null);
     progress();
-    return { ...encodeName(name), type: 'dir', ...metaOf(st), subtree: await storeTree(nodes) };
+    const meta = metaOf(st);
+    return later(
+      Promise.all(pending.map((x) => x.node)).then(async (all) => {
+        const nodes = all.filter((x): x is TreeNode => x !== null);
+        return { ...encodeName(name), type: 'dir' as const, ...meta, subtree: await storeTree(nodes) };
+      }),
+    );
   };
 
   // The snapshot root mirrors absolute paths: "/srv/data" becomes root → srv → data.

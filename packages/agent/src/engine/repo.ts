@@ -17,6 +17,7 @@ import {
   PACK_HEADER_FIXED,
   packEntryCount,
   packHeaderSize,
+  packIdOf,
   parsePackHeader,
   type PackEntry,
   type ChunkId,
@@ -146,6 +147,8 @@ export class Repository {
     const fixed = await this.api.getBinary(`/packs/${pack}`, { offset: 0, length: PACK_HEADER_FIXED });
     const n = packEntryCount(fixed);
     const head = await this.api.getBinary(`/packs/${pack}`, { offset: 0, length: packHeaderSize(n) });
+    // The pack id is the hash of its header: a damaged header is caught here.
+    if (packIdOf(head) !== pack) throw new CoffreError('INTEGRITY', `the header of pack ${pack.slice(0, 12)} does not match its id`);
     return new Map(parsePackHeader(head).map((e) => [e.id, e]));
   }
 

@@ -1,4 +1,4 @@
-import { sha256Hex, decodeRefs, isCoffreError, nodeNameBytes, parsePackHeader, type ChunkId, type SnapshotRecord } from '@coffre/core';
+import { sha256Hex, decodeRefs, isCoffreError, nodeNameBytes, packHeaderSize, packIdOf, parsePackHeader, type ChunkId, type SnapshotRecord } from '@coffre/core';
 import type { Repository } from './repo.js';
 
 export interface VerifyProblem {
@@ -124,10 +124,11 @@ export async function verify(repo: Repository, opts: { readData: boolean; progre
       }
       packsRead++;
       bytesRead += data.length;
-      if (sha256Hex(data) !== pack) problems.push({ snapshot: null, paths: [], message: `pack ${pack.slice(0, 12)} does not match its SHA-256 name` });
       let header: Map<string, string> | null = null;
       try {
-        header = new Map(parsePackHeader(data, data.length).map((e) => [e.id, e.sha256]));
+        const entries = parsePackHeader(data, data.length);
+        if (packIdOf(data.subarray(0, packHeaderSize(entries.length))) !== pack) throw new Error('its header does not match its name');
+        header = new Map(entries.map((e) => [e.id, e.sha256]));
       } catch (e) {
         problems.push({ snapshot: null, paths: [], message: `pack ${pack.slice(0, 12)}: ${(e as Error).message}` });
       }

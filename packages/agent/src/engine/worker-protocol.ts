@@ -15,7 +15,6 @@ export type FileResult =
       readonly uid: number;
       readonly gid: number;
       readonly mtime: string;
-      readonly atime: string;
       readonly ctime: string;
       readonly ino: string;
       readonly dev: string;
@@ -28,5 +27,5 @@ export type WorkerIn =
   | { readonly type: 'known'; readonly known: SharedArrayBuffer };
 
 export type WorkerOut =
-  | { readonly type: 'blob'; readonly id: ChunkId; readonly blob: Uint8Array; readonly plainLength: number }
+  | { readonly type: 'blobs'; readonly ids: readonly ChunkId[]; readonly blobs: readonly Uint8Array[] }
   | { readonly type: 'done'; readonly batch: number; readonly results: FileResult[] };

@@ -26,6 +26,18 @@ const sentHere = new Set<string>();
 const buf = Buffer.allocUnsafeSlow(init.chunker.max * 2);
 const port = parentPort!;
 
+// New blobs are posted in groups (one message per ~4 MiB or per batch), always before
+// the batch result that refers to them.
+let outbox: { id: ChunkId; blob: Buffer }[] = [];
+let outboxBytes = 0;
+function sendBlobs(): void {
+  if (outbox.length === 0) return;
+  const msg: WorkerOut = { type: 'blobs', ids: outbox.map((b) => b.id), blobs: outbox.map((b) => b.blob) };
+  port.postMessage(msg, outbox.map((b) => b.blob.buffer as ArrayBuffer));
+  outbox = [];
+  outboxBytes = 0;
+}
+
 const O_NOATIME = (constants as Record<string, number>).O_NOATIME ?? 0;
 
 function openForRead(p: string | Uint8Array): number {
@@ -76,8 +88,9 @@ function readOnce(fd: number): { content: [ChunkId, number][]; bytes: number } {
       const blob = codec.encode(id, data, { level: init.level });
       if (sentHere.size > 100_000) sentHere.clear();
       sentHere.add(id);
-      const msg: WorkerOut = { type: 'blob', id, blob, plainLength: len };
-      port.postMessage(msg, [blob.buffer as ArrayBuffer]);
+      outbox.push({ id, blob });
+      outboxBytes += blob.length;
+      if (outboxBytes >= 4 * 1024 * 1024) sendBlobs();
     }
     pos += len;
     total += len;
@@ -110,7 +123,6 @@ function processFile(job: FileJob): FileResult {
           uid: Number(after.uid),
           gid: Number(after.gid),
           mtime: after.mtimeNs.toString(),
-          atime: after.atimeNs.toString(),
           ctime: after.ctimeNs.toString(),
           ino: after.ino.toString(),
           dev: after.dev.toString(),
@@ -141,6 +153,7 @@ port.on('message', (msg: WorkerIn) => {
     return;
   }
   const results = msg.files.map(processFile);
+  sendBlobs();
   const out: WorkerOut = { type: 'done', batch: msg.batch, results };
   port.postMessage(out);
 });
