@@ -70,12 +70,13 @@ export class PackBuilder {
     return this.seen.has(id);
   }
 
-  add(id: ChunkId, blob: Buffer): boolean {
+  /** `sha256` may be given when the producer already hashed the blob (worker threads do). */
+  add(id: ChunkId, blob: Buffer, sha256?: Buffer): boolean {
     if (this.seen.has(id)) return false;
     this.seen.add(id);
     this.ids.push(id);
     this.blobs.push(blob);
-    this.hashes.push(createHash('sha256').update(blob).digest());
+    this.hashes.push(sha256 ?? createHash('sha256').update(blob).digest());
     this.bytes += blob.length;
     return true;
   }

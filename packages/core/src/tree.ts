@@ -65,7 +65,10 @@ export function compareNames(a: TreeNode, b: TreeNode): number {
 }
 
 export function encodeTree(nodes: TreeNode[]): Buffer {
-  const sorted = [...nodes].sort(compareNames);
+  // Byte order of names (not UTF-16 order); keys computed once, not per comparison.
+  const keyed = nodes.map((n) => ({ n, k: nodeNameBytes(n) }));
+  keyed.sort((a, b) => Buffer.compare(a.k, b.k));
+  const sorted = keyed.map((x) => x.n);
   return Buffer.from(JSON.stringify({ v: TREE_VERSION, nodes: sorted }), 'utf8');
 }
 

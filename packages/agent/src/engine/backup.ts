@@ -64,12 +64,43 @@ export interface BackupResult {
 
 type FsPath = string | Buffer;
 
-function joinPath(dir: FsPath, name: Buffer): FsPath {
-  const sep = typeof dir === 'string' ? (dir.endsWith('/') ? '' : '/') : dir[dir.length - 1] === 0x2f ? '' : '/';
-  const n = encodeName(name);
-  if (typeof dir === 'string' && 'name' in n) return dir + sep + n.name;
-  return Buffer.concat([typeof dir === 'string' ? Buffer.from(dir, 'utf8') : dir, Buffer.from(sep), name]);
+/**
+ * Entry names are strings when they are valid UTF-8 (nearly always: no conversions, no
+ * allocations), raw Buffers otherwise; paths follow (a Buffer path once any component is).
+ */
+type Name = string | Buffer;
+
+function joinPath(dir: FsPath, name: Name): FsPath {
+  if (typeof dir === 'string' && typeof name === 'string') return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+  const d = typeof dir === 'string' ? Buffer.from(dir, 'utf8') : dir;
+  const n = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  return Buffer.concat([d, Buffer.from(d[d.length - 1] === 0x2f ? '' : '/'), n]);
 }
+
+/** Lists a directory, falling back to raw bytes when some name is not valid UTF-8. */
+function listDir(path: FsPath): Name[] {
+  if (typeof path === 'string') {
+    const names = readdirSync(path);
+    if (!names.some((n) => n.includes('\uFFFD'))) return names;
+  }
+  return readdirSync(path, { encoding: 'buffer' }).map((b) => {
+    const s = b.toString('utf8');
+    return Buffer.from(s, 'utf8').equals(b) ? s : b;
+  });
+}
+
+function nameFields(name: Name): { name: string } | { nameB64: string } {
+  return typeof name === 'string' ? { name } : encodeName(name);
+}
+
+/** Map key of a name: the string itself, or a NUL-prefixed base64 (NUL never occurs in names). */
+function nameKey(name: Name): string {
+  return typeof name === 'string' ? name : `\0${name.toString('base64')}`;
+}
+function nodeKey(n: TreeNode): string {
+  return n.nameB64 !== undefined ? nameKey(nodeNameBytes(n)) : (n.name ?? '');
+}
+
 function display(p: FsPath): string {
   return typeof p === 'string' ? p : p.toString('utf8');
 }
@@ -121,7 +152,7 @@ class ReaderPool {
     n: number,
     init: { master: Buffer; chunker: unknown; level: number },
     private readonly known: SharedIdSet,
-    onBlob: (id: ChunkId, blob: Buffer) => void,
+    onBlob: (id: ChunkId, blob: Buffer, sha256: Buffer) => void,
   ) {
     this.sentKnown = known.buffer;
     for (let i = 0; i < n; i++) {
@@ -129,7 +160,10 @@ class ReaderPool {
         workerData: { master: new Uint8Array(init.master), chunker: init.chunker, level: init.level, known: known.buffer },
       });
       w.on('message', (m: WorkerOut) => {
-        if (m.type === 'blobs') m.ids.forEach((id, i) => onBlob(id, Buffer.from(m.blobs[i]!.buffer, m.blobs[i]!.byteOffset, m.blobs[i]!.byteLength)));
+        if (m.type === 'blobs') {
+          const hashes = Buffer.from(m.hashes.buffer, m.hashes.byteOffset, m.hashes.byteLength);
+          m.ids.forEach((id, i) => onBlob(id, Buffer.from(m.blobs[i]!.buffer, m.blobs[i]!.byteOffset, m.blobs[i]!.byteLength), hashes.subarray(i * 32, i * 32 + 32)));
+        }
         else {
           const p = this.pending.get(m.batch)!;
           this.pending.delete(m.batch);
@@ -215,7 +249,7 @@ const PACK_TARGET = TARGET_PACK_SIZE;
 
 class Uploader {
   private builder = new PackBuilder();
-  private toCheck: { id: ChunkId; blob: Buffer }[] = [];
+  private toCheck: { id: ChunkId; blob: Buffer; sha256: Buffer | undefined }[] = [];
   private toCheckBytes = 0;
   private chain: Promise<void> = Promise.resolve();
   private uploads = new Set<Promise<void>>();
@@ -231,10 +265,10 @@ class Uploader {
   ) {}
 
   /** Main thread: a new blob from a worker, or a tree. Duplicates are dropped here. */
-  offer(id: ChunkId, blob: Buffer): void {
+  offer(id: ChunkId, blob: Buffer, sha256?: Buffer): void {
     if (!this.known.add(id)) return;
     this.pending += blob.length;
-    this.toCheck.push({ id, blob });
+    this.toCheck.push({ id, blob, sha256 });
     this.toCheckBytes += blob.length;
     if (this.toCheck.length >= 512 || this.toCheckBytes >= 8 * 1024 * 1024) this.schedule();
   }
@@ -259,7 +293,7 @@ class Uploader {
     this.release(0);
   }
 
-  private async check(batch: { id: ChunkId; blob: Buffer }[]): Promise<void> {
+  private async check(batch: { id: ChunkId; blob: Buffer; sha256: Buffer | undefined }[]): Promise<void> {
     if (this.error) return;
     const exists = await this.repo.exists(batch.map((b) => b.id));
     const present: string[] = [];
@@ -269,7 +303,7 @@ class Uploader {
         present.push(batch[i]!.id);
         freed += batch[i]!.blob.length;
       } else {
-        this.builder.add(batch[i]!.id, batch[i]!.blob);
+        this.builder.add(batch[i]!.id, batch[i]!.blob, batch[i]!.sha256);
         if (this.builder.size >= PACK_TARGET) await this.sendPack();
       }
     }
@@ -390,7 +424,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
     Math.max(1, opts.workers ?? availableParallelism()),
     { master: repo.master, chunker: repo.config.chunker, level: opts.compressionLevel ?? 3 },
     known,
-    (id, blob) => uploader.offer(id, blob),
+    (id, blob, sha) => uploader.offer(id, blob, sha),
   );
 
   const storeTree = async (nodes: TreeNode[]): Promise<ChunkId> => {
@@ -406,7 +440,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
   };
 
   /** The parent's node, reused as is when size, times and inode are unchanged: not re-read. */
-  const unchangedNode = (name: Buffer, st: BigIntStats, prev: TreeNode | undefined): TreeNode | null => {
+  const unchangedNode = (name: Name, st: BigIntStats, prev: TreeNode | undefined): TreeNode | null => {
     if (
       !prev ||
       prev.type !== 'file' ||
@@ -421,10 +455,10 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
     stats.unchangedFiles++;
     stats.bytes += prev.size;
     for (const [id] of prev.content) refs.add(id);
-    return { ...encodeName(name), type: 'file', ...metaOf(st), size: prev.size, content: prev.content };
+    return { ...nameFields(name), type: 'file', ...metaOf(st), size: prev.size, content: prev.content };
   };
 
-  const readFile = async (path: FsPath, name: Buffer, st: BigIntStats, prev: TreeNode | undefined): Promise<Pending> => {
+  const readFile = async (path: FsPath, name: Name, st: BigIntStats, prev: TreeNode | undefined): Promise<Pending> => {
     stats.files++;
     const quick = unchangedNode(name, st, prev);
     if (quick) return ready(quick);
@@ -442,7 +476,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
       stats.bytes += r.size;
       for (const [id] of r.content) refs.add(id);
       return {
-        ...encodeName(name),
+        ...nameFields(name),
         type: 'file' as const,
         mode: r.mode & 0o7777,
         uid: r.uid,
@@ -464,7 +498,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
     if (!prev || prev.type !== 'dir' || !prev.subtree) return m;
     try {
       const t = await repo.loadTree(prev.subtree);
-      for (const n of t.nodes) m.set(nodeNameBytes(n).toString('hex'), n);
+      for (const n of t.nodes) m.set(nodeKey(n), n);
     } catch {
       /* parent tree unreadable: back up this directory without it */
     }
@@ -472,7 +506,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
   };
 
   /** Backs up one existing entry (file, dir or symlink); null if skipped. */
-  const entry = async (path: FsPath, name: Buffer, prev: TreeNode | undefined, st: BigIntStats): Promise<Pending> => {
+  const entry = async (path: FsPath, name: Name, prev: TreeNode | undefined, st: BigIntStats): Promise<Pending> => {
     current = display(path);
     if (st.isDirectory()) return dir(path, name, prev, st);
     if (st.isFile()) return readFile(path, name, st, prev);
@@ -481,7 +515,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
         const target = readlinkSync(path, { encoding: 'buffer' });
         stats.symlinks++;
         const t = encodeName(target);
-        return ready({ ...encodeName(name), type: 'symlink' as const, ...metaOf(st), ...('name' in t ? { target: t.name } : { targetB64: t.nameB64 }) });
+        return ready({ ...nameFields(name), type: 'symlink' as const, ...metaOf(st), ...('name' in t ? { target: t.name } : { targetB64: t.nameB64 }) });
       } catch (e) {
         stats.skipped++;
         warn({ path: display(path), kind: 'unreadable', message: (e as Error).message });
@@ -498,12 +532,12 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
    * resolves when every entry is stored. The walk never waits for a directory's files,
    * so both workers stay busy across directories.
    */
-  const dir = async (path: FsPath, name: Buffer, prev: TreeNode | undefined, st: BigIntStats): Promise<Pending> => {
+  const dir = async (path: FsPath, name: Name, prev: TreeNode | undefined, st: BigIntStats): Promise<Pending> => {
     stats.dirs++;
     const prevChildren = await childMap(prev);
-    let names: Buffer[] = [];
+    let names: Name[] = [];
     try {
-      names = readdirSync(path, { encoding: 'buffer' });
+      names = listDir(path);
     } catch (e) {
       stats.skipped++;
       warn({ path: display(path), kind: 'unreadable', message: `directory not readable: ${(e as Error).message}` });
@@ -521,14 +555,14 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
         continue;
       }
       if (!cst) continue; // vanished between readdir and lstat: nothing to keep
-      pending.push(await entry(p, n, prevChildren.get(n.toString('hex')), cst));
+      pending.push(await entry(p, n, prevChildren.get(nameKey(n)), cst));
     }
     progress();
     const meta = metaOf(st);
     return later(
       Promise.all(pending.map((x) => x.node)).then(async (all) => {
         const nodes = all.filter((x): x is TreeNode => x !== null);
-        return { ...encodeName(name), type: 'dir' as const, ...meta, subtree: await storeTree(nodes) };
+        return { ...nameFields(name), type: 'dir' as const, ...meta, subtree: await storeTree(nodes) };
       }),
     );
   };
@@ -549,14 +583,14 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
     const nodes: Pending[] = [];
     for (const [c, sub] of t.children) {
       const abs = absDir === '/' ? `/${c}` : `${absDir}/${c}`;
-      const name = Buffer.from(c, 'utf8');
+      const name = c;
       const st = lstatSync(abs, { bigint: true });
-      const prevChild = prevChildren.get(name.toString('hex'));
+      const prevChild = prevChildren.get(nameKey(name));
       if (sub.target) nodes.push(await entry(abs, name, prevChild, st));
       else {
         stats.dirs++;
         const subtree = await virtual(sub, abs, prevChild);
-        nodes.push(ready({ ...encodeName(name), type: 'dir' as const, ...metaOf(st), subtree }));
+        nodes.push(ready({ ...nameFields(name), type: 'dir' as const, ...metaOf(st), subtree }));
       }
     }
     pool.flush();

@@ -27,5 +27,5 @@ export type WorkerIn =
   | { readonly type: 'known'; readonly known: SharedArrayBuffer };
 
 export type WorkerOut =
-  | { readonly type: 'blobs'; readonly ids: readonly ChunkId[]; readonly blobs: readonly Uint8Array[] }
+  | { readonly type: 'blobs'; readonly ids: readonly ChunkId[]; readonly blobs: readonly Uint8Array[]; readonly hashes: Uint8Array }
   | { readonly type: 'done'; readonly batch: number; readonly results: FileResult[] };

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlobCodec, Chunker, chunkId, deriveSubkeys, type ChunkId, type ChunkerParams } from '@coffre/core';
 import { SharedIdSet } from './idset.js';
@@ -32,8 +33,11 @@ let outbox: { id: ChunkId; blob: Buffer }[] = [];
 let outboxBytes = 0;
 function sendBlobs(): void {
   if (outbox.length === 0) return;
-  const msg: WorkerOut = { type: 'blobs', ids: outbox.map((b) => b.id), blobs: outbox.map((b) => b.blob) };
-  port.postMessage(msg, outbox.map((b) => b.blob.buffer as ArrayBuffer));
+  // SHA-256 of each blob for the pack header, computed here where CPU is spare.
+  const hashes = Buffer.allocUnsafeSlow(outbox.length * 32);
+  outbox.forEach((b, i) => createHash('sha256').update(b.blob).digest().copy(hashes, i * 32));
+  const msg: WorkerOut = { type: 'blobs', ids: outbox.map((b) => b.id), blobs: outbox.map((b) => b.blob), hashes };
+  port.postMessage(msg, [...outbox.map((b) => b.blob.buffer as ArrayBuffer), hashes.buffer as ArrayBuffer]);
   outbox = [];
   outboxBytes = 0;
 }
