@@ -1,8 +1,7 @@
-import { chmodSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import {
   CoffreError,
-  MAX_CHUNK_SIZE_LIMIT,
   decodeRefs,
   isCoffreError,
   nodeNameBytes,
@@ -13,7 +12,10 @@ import {
   type SnapshotRecord,
   type TreeNode,
 } from '@coffre/core';
+import { availableParallelism } from 'node:os';
 import { PathFilter } from './filter.js';
+import type { RestoreTask, RestoreTaskResult } from './restore-worker.js';
+import { TaskPool } from './task-pool.js';
 import { setOwner, setTimes } from './fsmeta.js';
 import type { Repository } from './repo.js';
 
@@ -61,29 +63,8 @@ interface PlannedFile {
   readonly display: string;
   readonly node: TreeNode;
   remaining: number;
-  fd: number | null;
   damaged: string | null;
   linkTo: PlannedFile | null;
-}
-
-const ZERO = Buffer.alloc(MAX_CHUNK_SIZE_LIMIT);
-const SPARSE_BLOCK = 64 * 1024;
-
-/**
- * Byte ranges of a chunk that are not all zero, at 64 KiB granularity. Files are created
- * at their final size first, so skipping zero blocks leaves holes: sparse files (disk
- * images, databases) restore sparse instead of filling the disk.
- */
-function nonZeroRuns(plain: Buffer): [number, number][] {
-  const runs: [number, number][] = [];
-  for (let i = 0; i < plain.length; i += SPARSE_BLOCK) {
-    const end = Math.min(plain.length, i + SPARSE_BLOCK);
-    if (plain.subarray(i, end).equals(ZERO.subarray(0, end - i))) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[1] === i) last[1] = end;
-    else runs.push([i, end]);
-  }
-  return runs;
 }
 
 /**
@@ -131,7 +112,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
         } else if (node.type === 'symlink') {
           links.push({ path: fp, node });
         } else {
-          const f: PlannedFile = { path: fp, display: lp, node, remaining: node.size ?? 0, fd: null, damaged: null, linkTo: null };
+          const f: PlannedFile = { path: fp, display: lp, node, remaining: node.size ?? 0, damaged: null, linkTo: null };
           if ((node.nlink ?? 1) > 1 && node.ino !== undefined && node.dev !== undefined) {
             const key = `${node.dev}:${node.ino}`;
             const first = inodes.get(key);
@@ -191,25 +172,6 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
     opts.reporter?.progress?.({ files: doneFiles, totalFiles: files.length, bytes: doneBytes, totalBytes });
   };
 
-  const openFds: PlannedFile[] = [];
-  const fdOf = (f: PlannedFile): number => {
-    if (f.fd !== null) return f.fd;
-    if (openFds.length >= 128) {
-      const old = openFds.shift()!;
-      closeSync(old.fd!);
-      old.fd = null;
-    }
-    f.fd = openSync(f.path, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
-    openFds.push(f);
-    return f.fd;
-  };
-  const closeFd = (f: PlannedFile) => {
-    if (f.fd === null) return;
-    closeSync(f.fd);
-    f.fd = null;
-    const i = openFds.indexOf(f);
-    if (i >= 0) openFds.splice(i, 1);
-  };
   const damage = (ids: readonly string[], why: string) => {
     for (const id of ids) for (const d of byChunk.get(id) ?? []) d.file.damaged ??= why;
   };
@@ -228,28 +190,6 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
     l.push({ id: id as ChunkId, loc });
   });
 
-  const write = (id: string, plain: Buffer) => {
-    const runs = nonZeroRuns(plain);
-    for (const d of byChunk.get(id)!) {
-      const f = d.file;
-      if (f.damaged) continue;
-      if (runs.length > 0) {
-        const fd = fdOf(f);
-        for (const [start, end] of runs) {
-          let w = start;
-          while (w < end) w += writeSync(fd, plain, w, end - w, d.offset + w);
-        }
-      }
-      f.remaining -= plain.length;
-      doneBytes += plain.length;
-      if (f.remaining === 0) {
-        closeFd(f);
-        doneFiles++;
-      }
-    }
-    report();
-  };
-
   // Fetch ranges pack by pack (adjacent blobs merged), a few requests in flight.
   const jobs: { pack: string; start: number; end: number; blobs: { id: ChunkId; loc: ChunkLocation }[] }[] = [];
   for (const [pack, list] of byPack) {
@@ -266,37 +206,59 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       }
     }
   }
+  // Verification, decryption, decompression and writing run in worker threads; the
+  // main thread fetches ranges (a few in flight) and keeps the books.
+  const pool = new TaskPool<RestoreTask, RestoreTaskResult>(new URL('./restore-worker.js', import.meta.url), Math.max(1, availableParallelism()), {
+    master: new Uint8Array(repo.master),
+    maxPlain: repo.config.chunker.max,
+  });
   let next = 0;
   const fetcher = async () => {
     while (next < jobs.length) {
       const j = jobs[next++]!;
-      let blobs: Map<string, Buffer | Error>;
+      let data: Buffer;
+      const blobs: RestoreTask['blobs'][number][] = [];
       try {
-        blobs = await repo.readVerifiedRange(j.pack, j.blobs, await repo.packHeader(j.pack));
+        const header = await repo.packHeader(j.pack);
+        for (const b of j.blobs) {
+          const h = header.get(b.id);
+          if (!h || h.offset !== b.loc.offset || h.length !== b.loc.length) {
+            damage([b.id], `chunk ${b.id.slice(0, 12)} does not match the header of pack ${j.pack.slice(0, 12)}`);
+            continue;
+          }
+          const dests = byChunk.get(b.id)!.filter((d) => !d.file.damaged).map((d) => ({ path: d.file.path, offset: d.offset }));
+          blobs.push({ id: b.id, offset: b.loc.offset - j.start, length: b.loc.length, sha256: h.sha256, dests });
+        }
+        data = await repo.api.getBinary(`/packs/${j.pack}`, { offset: j.start, length: j.end - j.start });
       } catch (e) {
         if (isCoffreError(e, 'UNAUTHORIZED') || isCoffreError(e, 'UNREACHABLE') || isCoffreError(e, 'TLS_PIN_MISMATCH')) throw e;
         damage(j.blobs.map((b) => b.id), `pack ${j.pack.slice(0, 12)} could not be read: ${(e as Error).message}`);
         continue;
       }
-      for (const b of j.blobs) {
-        const blob = blobs.get(b.id)!;
-        if (blob instanceof Error) {
-          damage([b.id], blob.message);
-          continue;
+      // Transfer needs a buffer that owns its memory (small Buffers share a pool).
+      const own = data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(Uint8Array.prototype.slice.call(data));
+      const res = await pool.run({ data: own, blobs }, [own.buffer as ArrayBuffer]);
+      res.results.forEach((r, i) => {
+        const b = blobs[i]!;
+        if (!r.ok) {
+          damage([b.id], r.message);
+          return;
         }
-        let plain: Buffer;
-        try {
-          plain = repo.codec.decode(b.id, blob, repo.config.chunker.max, repo.keys.chunkId);
-        } catch (e) {
-          damage([b.id], (e as Error).message);
-          continue;
+        for (const d of byChunk.get(b.id)!) {
+          if (d.file.damaged) continue;
+          d.file.remaining -= r.length;
+          doneBytes += r.length;
+          if (d.file.remaining === 0) doneFiles++;
         }
-        write(b.id, plain);
-      }
+      });
+      report();
     }
   };
-  await Promise.all([fetcher(), fetcher(), fetcher()]);
-  for (const f of [...openFds]) closeFd(f);
+  try {
+    await Promise.all([fetcher(), fetcher(), fetcher(), fetcher()]);
+  } finally {
+    await pool.close();
+  }
 
   // 4. Metadata, hard links, symlinks; then directories deepest first.
   const damaged: RestoreProblem[] = [];
