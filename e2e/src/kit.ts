@@ -160,3 +160,20 @@ export class TestAgent {
 export function expectCode(r: RunResult, code: number, what: string): void {
   if (r.code !== code) throw new Error(`${what}: expected exit ${code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
 }
+
+/** A fresh server with one customer and one enrolled agent; `stop` removes everything. */
+export async function startWithAgent(customer = 'c', machine = 'm'): Promise<{ server: TestServer; agent: TestAgent; stop: () => Promise<void> }> {
+  const server = await TestServer.start();
+  await server.createCustomer(customer);
+  const agent = new TestAgent(server);
+  expectCode(await agent.enroll(customer, machine), 0, 'enroll');
+  return {
+    server,
+    agent,
+    stop: async () => {
+      await server.stop();
+      server.cleanup();
+      agent.cleanup();
+    },
+  };
+}

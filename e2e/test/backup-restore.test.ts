@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestAgent, TestServer, expectCode, tempDir } from '../src/kit.js';
+import { TestAgent, TestServer, expectCode, startWithAgent, tempDir } from '../src/kit.js';
 import { buildFidelityTree, describeTree, diffTrees } from '../src/tree.js';
 
 interface BackupJson {
@@ -131,10 +131,7 @@ describe('backup → restore over HTTPS between real processes', () => {
 
 describe('unreadable and changing files', () => {
   test('a file that keeps changing while read is reported, not stored torn; exit code 3', async () => {
-    const server = await TestServer.start();
-    await server.createCustomer('c');
-    const agent = new TestAgent(server);
-    expectCode(await agent.enroll('c', 'm'), 0, 'enroll');
+    const { agent, stop } = await startWithAgent();
     const src = tempDir('changing');
     writeFileSync(join(src, 'stable.txt'), 'stable\n');
     const growing = join(src, 'growing.log');
@@ -149,19 +146,14 @@ describe('unreadable and changing files', () => {
     const ls = await agent.run(['ls', 'latest']);
     assert.ok(ls.stdout.includes('stable.txt'));
     assert.ok(!ls.stdout.includes('growing.log'), 'the torn file is not in the snapshot');
-    await server.stop();
-    server.cleanup();
-    agent.cleanup();
+    await stop();
     rmSync(src, { recursive: true, force: true });
   });
 });
 
 describe('no plaintext on the server', () => {
   test('contents and names never reach the server data directory', async () => {
-    const server = await TestServer.start();
-    await server.createCustomer('c');
-    const agent = new TestAgent(server);
-    expectCode(await agent.enroll('c', 'm'), 0, 'enroll');
+    const { server, agent, stop } = await startWithAgent();
     const src = tempDir('marker');
     const nameMarker = 'PATIENT-NAME-MARKER-7f3a9';
     const contentMarker = 'DIAGNOSIS-CONTENT-MARKER-c41d2';
@@ -187,8 +179,7 @@ describe('no plaintext on the server', () => {
     scan(server.dataDir);
     assert.ok(existsSync(server.dataDir));
     assert.deepEqual(hits, []);
-    server.cleanup();
-    agent.cleanup();
+    await stop();
     rmSync(src, { recursive: true, force: true });
   });
 });

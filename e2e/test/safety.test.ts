@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { COFFRE, TestAgent, TestServer, expectCode, tempDir } from '../src/kit.js';
+import { COFFRE, TestAgent, TestServer, expectCode, startWithAgent, tempDir } from '../src/kit.js';
 import { describeTree, diffTrees } from '../src/tree.js';
 import { commitCraftedSnapshot, dirNode, fileNode } from '../src/craft.js';
 
@@ -38,12 +38,10 @@ function flipByte(file: string, offset: number): () => void {
 describe('tampered or corrupted data on the server', () => {
   let server: TestServer;
   let agent: TestAgent;
+  let stop: () => Promise<void>;
   let src: string;
   before(async () => {
-    server = await TestServer.start();
-    await server.createCustomer('c');
-    agent = new TestAgent(server);
-    expectCode(await agent.enroll('c', 'm'), 0, 'enroll');
+    ({ server, agent, stop } = await startWithAgent());
     src = tempDir('tamper');
     writeFileSync(join(src, 'a-ordonnance.txt'), 'ordonnance\n'.repeat(100));
     writeFileSync(join(src, 'b-imagerie.bin'), randomBytes(6 * 1024 * 1024));
@@ -52,9 +50,7 @@ describe('tampered or corrupted data on the server', () => {
     expectCode(await agent.run(['verify', '--read-data']), 0, 'verify before tampering');
   });
   after(async () => {
-    await server.stop();
-    server.cleanup();
-    agent.cleanup();
+    await stop();
     rmSync(src, { recursive: true, force: true });
   });
 
@@ -119,19 +115,12 @@ describe('tampered or corrupted data on the server', () => {
 });
 
 describe('crafted trees cannot make restore write outside the target', () => {
-  let server: TestServer;
   let agent: TestAgent;
+  let stop: () => Promise<void>;
   before(async () => {
-    server = await TestServer.start();
-    await server.createCustomer('c');
-    agent = new TestAgent(server);
-    expectCode(await agent.enroll('c', 'm'), 0, 'enroll');
+    ({ agent, stop } = await startWithAgent());
   });
-  after(async () => {
-    await server.stop();
-    server.cleanup();
-    agent.cleanup();
-  });
+  after(() => stop());
 
   for (const evil of ['..', '.', 'a/../../b', '/tmp/coffre-escape-abs', 'x\u0000y']) {
     test(`a node named ${JSON.stringify(evil)} is refused`, async () => {
@@ -170,10 +159,7 @@ describe('crafted trees cannot make restore write outside the target', () => {
 
 describe('interrupted processes', () => {
   test('an agent killed mid-backup leaves a repository where the next backup and earlier snapshots work', async () => {
-    const server = await TestServer.start();
-    await server.createCustomer('c');
-    const agent = new TestAgent(server);
-    expectCode(await agent.enroll('c', 'm'), 0, 'enroll');
+    const { server, agent, stop } = await startWithAgent();
     const src = tempDir('killed');
     writeFileSync(join(src, 'first.txt'), 'first snapshot\n');
     expectCode(await agent.run(['backup', src]), 0, 'first backup');
@@ -195,17 +181,12 @@ describe('interrupted processes', () => {
     expectCode(await agent.run(['restore', 'latest', '--target', t2]), 0, 'restore latest');
     assert.deepEqual(diffTrees(describeTree(src), describeTree(join(t2, src))), []);
     expectCode(await agent.run(['verify', '--read-data']), 0, 'verify');
-    await server.stop();
+    await stop();
     for (const d of [src, t1, t2]) rmSync(d, { recursive: true, force: true });
-    server.cleanup();
-    agent.cleanup();
   });
 
   test('a server killed mid-upload never has a partial pack indexed', async () => {
-    const server = await TestServer.start();
-    await server.createCustomer('c');
-    const agent = new TestAgent(server);
-    expectCode(await agent.enroll('c', 'm'), 0, 'enroll');
+    const { server, agent, stop } = await startWithAgent();
     const src = tempDir('srvkill');
     for (let i = 0; i < 8; i++) writeFileSync(join(src, `big-${i}.bin`), randomBytes(12 * 1024 * 1024));
     const child = spawn(COFFRE, ['backup', src], { env: { ...process.env, ...agent.env() }, stdio: 'ignore' });
@@ -220,10 +201,8 @@ describe('interrupted processes', () => {
     const target = tempDir('srvkill-restore');
     expectCode(await agent.run(['restore', 'latest', '--target', target]), 0, 'restore');
     assert.deepEqual(diffTrees(describeTree(src), describeTree(join(target, src))), []);
-    await server.stop();
+    await stop();
     for (const d of [src, target]) rmSync(d, { recursive: true, force: true });
-    server.cleanup();
-    agent.cleanup();
   });
 });
 

@@ -1,7 +1,6 @@
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import {
   COFFRE_VERSION,
   CoffreError,
@@ -25,6 +24,7 @@ import { ApiError } from '../client.js';
 import { PathFilter } from './filter.js';
 import { SharedIdSet } from './idset.js';
 import type { Repository } from './repo.js';
+import { TaskPool } from './task-pool.js';
 import type { FileJob, FileResult, WorkerIn, WorkerOut } from './worker-protocol.js';
 
 export type WarningKind = 'unreadable' | 'changed' | 'vanished' | 'special';
@@ -138,14 +138,10 @@ const later = (p: Promise<TreeNode | null>): Pending => {
 
 /** Worker threads doing the CPU work; batches of files, results in order. */
 class ReaderPool {
-  private readonly workers: Worker[] = [];
-  private readonly load: number[] = [];
-  private readonly pending = new Map<number, { resolve: (r: FileResult[]) => void; reject: (e: Error) => void; worker: number }>();
-  private nextBatch = 1;
+  private readonly pool: TaskPool<Extract<WorkerIn, { type: 'batch' }>, Extract<WorkerOut, { type: 'done' }>>;
   private batch: { job: FileJob; resolve: (r: FileResult) => void; reject: (e: Error) => void }[] = [];
   private batchBytes = 0;
   private sentKnown: SharedArrayBuffer;
-  private failed: Error | null = null;
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -155,54 +151,26 @@ class ReaderPool {
     onBlob: (id: ChunkId, blob: Buffer, sha256: Buffer) => void,
   ) {
     this.sentKnown = known.buffer;
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: { master: new Uint8Array(init.master), chunker: init.chunker, level: init.level, known: known.buffer },
-      });
-      w.on('message', (m: WorkerOut) => {
-        if (m.type === 'blobs') {
-          const hashes = Buffer.from(m.hashes.buffer, m.hashes.byteOffset, m.hashes.byteLength);
-          m.ids.forEach((id, i) => onBlob(id, Buffer.from(m.blobs[i]!.buffer, m.blobs[i]!.byteOffset, m.blobs[i]!.byteLength), hashes.subarray(i * 32, i * 32 + 32)));
-        }
-        else {
-          const p = this.pending.get(m.batch)!;
-          this.pending.delete(m.batch);
-          this.load[p.worker]!--;
-          p.resolve(m.results);
-          this.wake();
-        }
-      });
-      w.on('error', (e) => this.fail(e));
-      w.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`backup worker exited with code ${code}`));
-      });
-      this.workers.push(w);
-      this.load.push(0);
-    }
+    this.pool = new TaskPool(new URL('./worker.js', import.meta.url), n, { master: new Uint8Array(init.master), chunker: init.chunker, level: init.level, known: known.buffer }, (msg) => {
+      const m = msg as WorkerOut;
+      if (m.type !== 'blobs') return;
+      const hashes = Buffer.from(m.hashes.buffer, m.hashes.byteOffset, m.hashes.byteLength);
+      m.ids.forEach((id, i) => onBlob(id, Buffer.from(m.blobs[i]!.buffer, m.blobs[i]!.byteOffset, m.blobs[i]!.byteLength), hashes.subarray(i * 32, i * 32 + 32)));
+    });
   }
 
-  private fail(e: Error): void {
-    this.failed ??= e;
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
-    this.wake();
-  }
   private wake(): void {
     const w = this.waiters;
     this.waiters = [];
     w.forEach((f) => f());
   }
 
-  private inflight(): number {
-    return this.load.reduce((a, b) => a + b, 0);
-  }
-
   /** Queues a file; resolves when a worker has read it. Applies back-pressure. */
   async add(job: FileJob): Promise<{ result: Promise<FileResult> }> {
-    while (this.inflight() >= this.workers.length * 2 && !this.failed) {
+    while (this.pool.inflight >= this.pool.size * 2 && !this.pool.error) {
       await new Promise<void>((r) => this.waiters.push(r));
     }
-    if (this.failed) throw this.failed;
+    if (this.pool.error) throw this.pool.error;
     const p = new Promise<FileResult>((resolve, reject) => this.batch.push({ job, resolve, reject }));
     this.batchBytes += job.size;
     if (this.batch.length >= 64 || this.batchBytes >= 8 * 1024 * 1024) this.flush();
@@ -214,26 +182,24 @@ class ReaderPool {
     const items = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    let w = 0;
-    for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[w]!) w = i;
     if (this.known.buffer !== this.sentKnown) {
       this.sentKnown = this.known.buffer;
-      const m: WorkerIn = { type: 'known', known: this.sentKnown };
-      this.workers.forEach((x) => x.postMessage(m));
+      this.pool.broadcast({ type: 'known', known: this.sentKnown } satisfies WorkerIn);
     }
-    const id = this.nextBatch++;
-    this.load[w]!++;
-    this.pending.set(id, {
-      worker: w,
-      resolve: (rs) => rs.forEach((r, i) => items[i]!.resolve(r)),
-      reject: (e) => items.forEach((it) => it.reject(e)),
-    });
-    const msg: WorkerIn = { type: 'batch', batch: id, files: items.map((x) => x.job) };
-    this.workers[w]!.postMessage(msg);
+    this.pool.run({ type: 'batch', files: items.map((x) => x.job) }).then(
+      (done) => {
+        done.results.forEach((r, i) => items[i]!.resolve(r));
+        this.wake();
+      },
+      (e: Error) => {
+        items.forEach((it) => it.reject(e));
+        this.wake();
+      },
+    );
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }
 

@@ -11,12 +11,19 @@ export class TaskPool<In extends { id: number }, Out extends { id: number }> {
   private nextId = 1;
   private failed: Error | null = null;
 
-  constructor(script: URL, n: number, workerData: unknown) {
+  /**
+   * `onOther` receives messages that answer no task (progress or streamed data a worker
+   * posts before its answer).
+   */
+  constructor(script: URL, n: number, workerData: unknown, onOther?: (m: unknown) => void) {
     for (let i = 0; i < n; i++) {
       const w = new Worker(script, { workerData });
       w.on('message', (m: Out) => {
         const p = this.pending.get(m.id);
-        if (!p) return;
+        if (!p) {
+          onOther?.(m);
+          return;
+        }
         this.pending.delete(m.id);
         this.load[p.worker]!--;
         p.resolve(m);
@@ -32,6 +39,24 @@ export class TaskPool<In extends { id: number }, Out extends { id: number }> {
     this.failed ??= e;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Tasks sent and not yet answered. */
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  get error(): Error | null {
+    return this.failed;
+  }
+
+  /** Sends a message that is not a task to every worker. */
+  broadcast(message: unknown): void {
+    this.workers.forEach((w) => w.postMessage(message));
   }
 
   run(task: Omit<In, 'id'>, transfer: ArrayBuffer[] = []): Promise<Out> {

@@ -23,9 +23,9 @@ export type FileResult =
   | { readonly ok: false; readonly kind: 'unreadable' | 'changed' | 'vanished' | 'special'; readonly message: string };
 
 export type WorkerIn =
-  | { readonly type: 'batch'; readonly batch: number; readonly files: readonly FileJob[] }
+  | { readonly type: 'batch'; readonly id: number; readonly files: readonly FileJob[] }
   | { readonly type: 'known'; readonly known: SharedArrayBuffer };
 
 export type WorkerOut =
   | { readonly type: 'blobs'; readonly ids: readonly ChunkId[]; readonly blobs: readonly Uint8Array[]; readonly hashes: Uint8Array }
-  | { readonly type: 'done'; readonly batch: number; readonly results: FileResult[] };
+  | { readonly type: 'done'; readonly id: number; readonly results: FileResult[] };

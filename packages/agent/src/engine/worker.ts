@@ -158,6 +158,6 @@ port.on('message', (msg: WorkerIn) => {
   }
   const results = msg.files.map(processFile);
   sendBlobs();
-  const out: WorkerOut = { type: 'done', batch: msg.batch, results };
+  const out: WorkerOut = { type: 'done', id: msg.id, results };
   port.postMessage(out);
 });
