@@ -19,7 +19,7 @@ import { createFsStore } from './store/fs-store.js';
 import type { ObjectStore } from './store/object-store.js';
 import { systemClock, type Clock } from './types.js';
 
-/** JSON bodies (snapshot refs of ~1.5 M chunks fit); packs have their own 256 MiB limit. */
+/** JSON bodies (snapshot refs of ~1.5 M chunks fit); packs are streamed, with their own 256 MiB limit. */
 export const JSON_BODY_LIMIT = 64 * 1024 * 1024;
 /** A 256 MiB pack over a slow practice uplink can take this long. */
 const REQUEST_TIMEOUT_MS = 30 * 60_000;

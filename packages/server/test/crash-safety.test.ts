@@ -6,12 +6,28 @@ import { assertError, buildCustomer, buildPack, countRows, enrollMachine, snapsh
 
 class StoreDown extends Error {}
 
-/** Wraps a store: `onPut` runs before every put and may throw. */
+/** Wraps a store: `onPut` runs before every put and every upload commit, and may throw. */
 function interceptPuts(onPut: (key: string) => Promise<void>): (inner: ObjectStore) => ObjectStore {
   return (inner) => ({
     put: async (key, data) => {
       await onPut(key);
       await inner.put(key, data);
+    },
+    createUpload: async (key, opts) => {
+      const upload = await inner.createUpload(key, opts);
+      return {
+        write: (chunk) => upload.write(chunk),
+        commit: async () => {
+          try {
+            await onPut(key);
+          } catch (err) {
+            await upload.abort();
+            throw err;
+          }
+          await upload.commit();
+        },
+        abort: () => upload.abort(),
+      };
     },
     get: (key, range) => inner.get(key, range),
     stat: (key) => inner.stat(key),

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import type { ChunkId, PackEntry } from '@coffre/core';
+import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
-import { openDatabase } from '../src/db/database.js';
+import { openDatabase, withStatementCache } from '../src/db/database.js';
+import { CHUNK_INSERT_BATCH, CHUNK_LOOKUP_BATCH, existingChunks, indexPack, locateChunks } from '../src/db/queries/packs.js';
+import type { CustomerId } from '../src/types.js';
 import { MIGRATIONS } from '../src/db/migrations/index.js';
 import { tempDir } from './kit.js';
 
@@ -31,13 +36,15 @@ describe('metadata database', () => {
     }
   });
 
-  it('opens in WAL mode with foreign keys enforced', async () => {
+  it('opens in WAL mode with foreign keys enforced and temp storage in memory', async () => {
     const tmp = await tempDir();
     try {
       const { db } = await openDatabase(path.join(tmp.dir, 'coffre.db'));
       try {
         const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
         assert.equal(mode.rows[0]?.journal_mode, 'wal');
+        const temp = await sql<{ temp_store: number }>`pragma temp_store`.execute(db);
+        assert.equal(temp.rows[0]?.temp_store, 2, 'statement journals in memory');
         await assert.rejects(
           db.insertInto('machines')
             .values({ id: 'm1', customer_id: 'no-such-customer', name: 'x', hostname: 'h', os: 'o', agent_version: 'v', credential_hash: 'h1', created_at: 't', last_seen_at: null, revoked_at: null })
@@ -69,6 +76,74 @@ describe('metadata database', () => {
       }
     } finally {
       await tmp.cleanup();
+    }
+  });
+
+  it('indexes packs of every batch-boundary size exactly, and finds them again', async () => {
+    const tmp = await tempDir();
+    try {
+      const { db } = await openDatabase(path.join(tmp.dir, 'coffre.db'));
+      try {
+        const customer = 'c1' as CustomerId;
+        const now = '2026-01-01T00:00:00.000Z';
+        await db.insertInto('customers').values({ id: customer, name: 'A', created_at: now }).execute();
+        const all: PackEntry[] = [];
+        const packOf = new Map<string, string>();
+        for (const n of [1, 3, CHUNK_INSERT_BATCH - 1, CHUNK_INSERT_BATCH, CHUNK_INSERT_BATCH + 1, 2 * CHUNK_INSERT_BATCH + 77]) {
+          const packId = randomBytes(32).toString('hex');
+          let offset = 12 + 80 * n;
+          const entries = Array.from({ length: n }, (_, i) => {
+            const e = { id: randomBytes(32).toString('hex') as ChunkId, offset, length: 100 + i, sha256: randomBytes(32).toString('hex') };
+            offset += e.length;
+            return e;
+          });
+          assert.equal(await indexPack(db, { customerId: customer, packId, size: offset, entries, now }), n);
+          assert.equal(await indexPack(db, { customerId: customer, packId, size: offset, entries, now }), 0, 'idempotent');
+          for (const e of entries) packOf.set(e.id, packId);
+          all.push(...entries);
+        }
+        const rows = await db.selectFrom('chunks').selectAll().where('customer_id', '=', customer).execute();
+        assert.equal(rows.length, all.length);
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        for (const e of all) {
+          const r = byId.get(e.id);
+          assert.deepEqual(r && { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256, created_at: r.created_at }, { pack: packOf.get(e.id), offset: e.offset, length: e.length, sha256: e.sha256, created_at: now });
+        }
+
+        const unknown = Array.from({ length: CHUNK_LOOKUP_BATCH + 3 }, () => randomBytes(32).toString('hex'));
+        const asked = [...all.map((e) => e.id), ...unknown, all[0]!.id];
+        const present = await existingChunks(db, customer, asked);
+        assert.deepEqual([...present].sort(), all.map((e) => e.id).sort());
+        const located = await locateChunks(db, customer, asked);
+        assert.equal(located.size, all.length);
+        for (const e of all) assert.deepEqual(located.get(e.id), { pack: packOf.get(e.id), offset: e.offset, length: e.length });
+        assert.equal((await existingChunks(db, 'other' as CustomerId, asked)).size, 0, 'scoped to the customer');
+      } finally {
+        await db.destroy();
+      }
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('reuses prepared statements (LRU), but never one that is still being iterated', async () => {
+    const sqlite = new SQLite(':memory:');
+    const cached = withStatementCache(sqlite, 2);
+    try {
+      const a = cached.prepare('select 1 as x');
+      assert.equal(cached.prepare('select 1 as x'), a);
+      const iter = a.iterate([]);
+      iter.next();
+      const b = cached.prepare('select 1 as x');
+      assert.notEqual(b, a, 'a busy statement is not handed out again');
+      assert.deepEqual(b.all([]), [{ x: 1 }]);
+      iter.return?.();
+      assert.equal(cached.prepare('select 1 as x'), a);
+      cached.prepare('select 2');
+      cached.prepare('select 3');
+      assert.notEqual(cached.prepare('select 1 as x'), a, 'evicted after two other statements');
+    } finally {
+      cached.close();
     }
   });
 });

@@ -1,13 +1,28 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ChunksExistResponse, ChunksLocateResponse, PackUploadResponse, Subkeys } from '@coffre/core';
+import { PACK_MAGIC, PACK_VERSION, type ChunksExistResponse, type ChunksLocateResponse, type PackUploadResponse, type Subkeys } from '@coffre/core';
 import { createFsStore } from '../src/store/fs-store.js';
 import { dataDirPaths } from '../src/datadir.js';
 import { packKey } from '../src/object-keys.js';
 import type { CustomerId } from '../src/types.js';
-import { assertError, buildCustomer, buildPack, countRows, enrollMachine, testKeys, testServer, type TestMachine, type TestServer } from './kit.js';
+import {
+  assertError,
+  buildCustomer,
+  buildPack,
+  countRows,
+  enrollMachine,
+  eventually,
+  filesUnder,
+  testKeys,
+  testServer,
+  type HttpResponse,
+  type TestMachine,
+  type TestPack,
+  type TestServer,
+} from './kit.js';
 
 describe('chunks and packs', () => {
   let ts: TestServer;
@@ -140,5 +155,166 @@ describe('chunks and packs', () => {
       assert.equal(res.headers['content-range'], `bytes */${pack.data.length}`);
     }
     assertError(await m.request('GET', `/packs/${randomBytes(32).toString('hex')}`), 404, 'NOT_FOUND');
+  });
+});
+
+/** A PUT whose body the test writes by hand (chunked unless a content-length header is given). */
+function rawPut(ts: TestServer, m: TestMachine, urlPath: string, headers: Record<string, string> = {}): { req: ReturnType<typeof https.request>; response: Promise<HttpResponse> } {
+  const req = https.request(new URL(`/api/v1${urlPath}`, ts.server.url), {
+    method: 'PUT',
+    ca: ts.server.certPem,
+    agent: false,
+    headers: { authorization: `Bearer ${m.credential}`, 'content-type': 'application/octet-stream', ...headers },
+  });
+  const response = new Promise<HttpResponse>((resolve, reject) => {
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T>() => JSON.parse(body.toString('utf8')) as T });
+      });
+    });
+    req.on('error', reject);
+  });
+  return { req, response };
+}
+
+/** Writes `data` in pieces of irregular sizes (1 byte up to `max`), so boundaries fall everywhere. */
+async function writeInPieces(req: ReturnType<typeof https.request>, data: Buffer, max = 40_000): Promise<void> {
+  const sizes = [1, 5, 7, 13, 80, 4093, max];
+  for (let off = 0, i = 0; off < data.length; i++) {
+    const n = Math.min(sizes[i % sizes.length]!, data.length - off);
+    if (!req.write(data.subarray(off, off + n))) await new Promise((r) => req.once('drain', r));
+    off += n;
+  }
+}
+
+describe('streamed pack uploads', () => {
+  let ts: TestServer;
+  let m: TestMachine;
+  let keys: Subkeys;
+  before(async () => {
+    ts = await testServer();
+    m = await enrollMachine(ts, (await buildCustomer(ts)).name);
+    keys = testKeys();
+  });
+  after(() => ts.close());
+
+  const objects = () => dataDirPaths(ts.dataDir).objects;
+  const tempFiles = async () => (await filesUnder(objects())).filter((f) => path.basename(f).startsWith('.'));
+  const stored = (id: string) => createFsStore(objects()).stat(packKey(m.customerId as CustomerId, id));
+  const counts = async () => ({ packs: await countRows(ts, 'packs'), chunks: await countRows(ts, 'chunks') });
+  const exists = async (ids: string[]) => (await m.request('POST', '/chunks/exists', { json: { ids } })).json<ChunksExistResponse>().exists;
+  /** ~2.6 MiB over 40 blobs: many network chunks, blob boundaries inside them. */
+  const bigPack = (): TestPack => buildPack(keys, Array.from({ length: 40 }, () => randomBytes(64 * 1024)));
+
+  /** Nothing of `pack` is stored or indexed, and no temp file is left. */
+  async function assertNothingLeft(pack: TestPack, before: { packs: number; chunks: number }): Promise<void> {
+    assert.deepEqual(await counts(), before);
+    assert.equal(await stored(pack.id), null);
+    assert.deepEqual(await tempFiles(), []);
+    assert.ok((await exists(pack.chunkIds)).every((e) => !e));
+  }
+
+  it('stores a multi-MiB pack sent in irregular pieces without Content-Length, and leaves no temp file', async () => {
+    const pack = bigPack();
+    const { req, response } = rawPut(ts, m, `/packs/${pack.id}`);
+    await writeInPieces(req, pack.data);
+    req.end();
+    const res = await response;
+    assert.equal(res.status, 200, res.body.toString());
+    assert.deepEqual(res.json<PackUploadResponse>(), { id: pack.id, chunks: 40, newChunks: 40 });
+    assert.ok((await createFsStore(objects()).get(packKey(m.customerId as CustomerId, pack.id))).equals(pack.data));
+    assert.deepEqual(await tempFiles(), []);
+  });
+
+  it('refuses a pack whose middle blob is corrupted (422): no object, no temp file, nothing indexed', async () => {
+    const pack = bigPack();
+    const before = await counts();
+    const bad = Buffer.from(pack.data);
+    const middle = pack.entries[20]!;
+    bad[middle.offset + Math.floor(middle.length / 2)]! ^= 0x80;
+    const err = assertError(await m.request('PUT', `/packs/${pack.id}`, { body: bad }), 422, 'INTEGRITY');
+    assert.match(String(err.details?.reason), new RegExp(middle.id.slice(0, 12)));
+    await assertNothingLeft(pack, before);
+    // The intact pack goes through afterwards.
+    assert.equal((await m.request('PUT', `/packs/${pack.id}`, { body: pack.data })).status, 200);
+  });
+
+  it('cleans up when the client aborts mid-upload: no temp file, no object, nothing indexed', async () => {
+    const pack = bigPack();
+    const before = await counts();
+    const { req, response } = rawPut(ts, m, `/packs/${pack.id}`, { 'content-length': String(pack.data.length) });
+    response.catch(() => undefined);
+    req.write(pack.data.subarray(0, 1 << 20));
+    // The body streams into a temp file while it arrives…
+    await eventually('the upload has a temp file', async () => (await tempFiles()).length === 1);
+    req.destroy();
+    // …which goes away with the connection.
+    await eventually('the temp file is removed', async () => (await tempFiles()).length === 0);
+    await assertNothingLeft(pack, before);
+    assert.equal((await m.request('PUT', `/packs/${pack.id}`, { body: pack.data })).status, 200, 'a retry succeeds');
+  });
+
+  it('refuses a body longer or shorter than its header says (400), with or without Content-Length', async () => {
+    const pack = bigPack();
+    const before = await counts();
+    const longer = Buffer.concat([pack.data, randomBytes(10)]);
+    const shorter = pack.data.subarray(0, pack.data.length - 1);
+    for (const body of [longer, shorter]) {
+      assertError(await m.request('PUT', `/packs/${pack.id}`, { body }), 400, 'BAD_REQUEST');
+      const { req, response } = rawPut(ts, m, `/packs/${pack.id}`);
+      await writeInPieces(req, body, 1 << 20);
+      req.end();
+      assertError(await response, 400, 'BAD_REQUEST');
+    }
+    await assertNothingLeft(pack, before);
+  });
+
+  it('refuses a header announcing more than 256 MiB (413) as soon as the header is in', async () => {
+    const header = Buffer.alloc(12 + 80);
+    PACK_MAGIC.copy(header, 0);
+    header[4] = PACK_VERSION;
+    header.writeUInt32BE(1, 8);
+    randomBytes(32).copy(header, 12);
+    header.writeBigUInt64BE(92n, 44);
+    header.writeUInt32BE(0xffffffff, 52);
+    const { req, response } = rawPut(ts, m, `/packs/${randomBytes(32).toString('hex')}`);
+    req.write(header);
+    req.end(randomBytes(1000));
+    assertError(await response, 413, 'TOO_LARGE');
+    assert.deepEqual(await tempFiles(), []);
+  });
+
+  it('two concurrent uploads of the same pack both succeed, idempotently', async () => {
+    const pack = bigPack();
+    const before = await counts();
+    const [a, b] = await Promise.all([0, 1].map(() => m.request('PUT', `/packs/${pack.id}`, { body: pack.data })));
+    assert.equal(a!.status, 200, a!.body.toString());
+    assert.equal(b!.status, 200, b!.body.toString());
+    const ra = a!.json<PackUploadResponse>();
+    const rb = b!.json<PackUploadResponse>();
+    assert.deepEqual([ra.id, ra.chunks, rb.id, rb.chunks], [pack.id, 40, pack.id, 40]);
+    assert.equal(ra.newChunks + rb.newChunks, 40);
+    assert.deepEqual(await counts(), { packs: before.packs + 1, chunks: before.chunks + 40 });
+    assert.ok((await createFsStore(objects()).get(packKey(m.customerId as CustomerId, pack.id))).equals(pack.data));
+    assert.deepEqual(await tempFiles(), []);
+  });
+
+  it('still verifies the body of a pack that is already stored (422 when corrupted)', async () => {
+    const pack = buildPack(keys);
+    assert.equal((await m.request('PUT', `/packs/${pack.id}`, { body: pack.data })).status, 200);
+    const bad = Buffer.from(pack.data);
+    bad[bad.length - 1]! ^= 0x01;
+    assertError(await m.request('PUT', `/packs/${pack.id}`, { body: bad }), 422, 'INTEGRITY');
+    assert.ok((await createFsStore(objects()).get(packKey(m.customerId as CustomerId, pack.id))).equals(pack.data), 'the stored pack is untouched');
+    assert.deepEqual(await tempFiles(), []);
+  });
+
+  it('answers an upload without a body or content type with 400', async () => {
+    const pack = buildPack(keys);
+    assertError(await m.request('PUT', `/packs/${pack.id}`), 400, 'BAD_REQUEST');
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { ObjectStore } from '../src/store/object-store.js';
-import { InvalidKeyError, InvalidRangeError, isNotFound } from '../src/store/object-store.js';
+import { InvalidKeyError, InvalidRangeError, isNotFound, UploadStateError } from '../src/store/object-store.js';
 
 /** What a store implementation hands to the suite. */
 export interface StoreUnderTest {
@@ -10,7 +10,7 @@ export interface StoreUnderTest {
   /** Makes the next put fail after its data is written but before it is published
    *  (a crash at the worst moment). Stores whose put is atomic by the service (S3) may omit it. */
   readonly failNextPut?: () => void;
-  /** Implementation-specific checks after a failed put (e.g. no temp file left behind). */
+  /** Implementation-specific checks after a failed put or upload (e.g. no temp file left behind). */
   readonly afterFailedPut?: () => Promise<void>;
   readonly cleanup: () => Promise<void>;
 }
@@ -145,6 +145,110 @@ export function storeConformance(name: string, create: () => Promise<StoreUnderT
       }
       await writer;
       assert.ok(reads > 0);
+    }));
+
+    it('a streamed upload is invisible until commit, then holds exactly the bytes written', withStore(async (s) => {
+      const { store } = s;
+      const parts = [randomBytes(10), randomBytes(3 << 20), Buffer.alloc(0), randomBytes(65_537), randomBytes(1)];
+      const whole = Buffer.concat(parts);
+      const upload = await store.createUpload('up/ab/obj', { size: whole.length });
+      for (const part of parts) await upload.write(part);
+      assert.equal(await store.stat('up/ab/obj'), null, 'not visible before commit');
+      assert.deepEqual(await listAll(store, ''), []);
+      await upload.commit();
+      assert.deepEqual(await store.get('up/ab/obj'), whole);
+      assert.deepEqual(await listAll(store, ''), [{ key: 'up/ab/obj', size: whole.length }]);
+      await upload.abort(); // harmless after commit
+      assert.deepEqual(await store.get('up/ab/obj'), whole);
+      await assert.rejects(upload.write(Buffer.from('x')), UploadStateError);
+      await assert.rejects(upload.commit(), UploadStateError);
+      await s.afterFailedPut?.(); // nothing left behind by a successful upload either
+    }));
+
+    it('an upload without a size, or of nothing, works too', withStore(async ({ store }) => {
+      const empty = await store.createUpload('up/empty');
+      await empty.commit();
+      assert.deepEqual(await store.stat('up/empty'), { size: 0 });
+      const data = randomBytes(5000);
+      const upload = await store.createUpload('up/nosize');
+      await upload.write(data.subarray(0, 1000));
+      await upload.write(data.subarray(1000));
+      await upload.commit();
+      assert.deepEqual(await store.get('up/nosize'), data);
+    }));
+
+    it('an aborted upload leaves nothing and keeps the existing object intact', withStore(async (s) => {
+      const { store } = s;
+      const fresh = await store.createUpload('ab/new');
+      await fresh.write(randomBytes(200_000));
+      await fresh.abort();
+      await fresh.abort(); // idempotent
+      await assert.rejects(fresh.write(Buffer.from('x')), UploadStateError);
+      await assert.rejects(fresh.commit(), UploadStateError);
+      assert.equal(await store.stat('ab/new'), null);
+
+      const old = randomBytes(100);
+      await store.put('ab/old', old);
+      const over = await store.createUpload('ab/old');
+      await over.write(randomBytes(300_000));
+      await over.abort();
+      assert.deepEqual(await store.get('ab/old'), old);
+      assert.deepEqual(await listAll(store, ''), [{ key: 'ab/old', size: 100 }]);
+      await s.afterFailedPut?.();
+    }));
+
+    it('commit refuses a size other than announced and publishes nothing', withStore(async (s) => {
+      const { store } = s;
+      const short = await store.createUpload('sz/short', { size: 10 });
+      await short.write(randomBytes(9));
+      await assert.rejects(short.commit(), UploadStateError);
+      const long = await store.createUpload('sz/long', { size: 10 });
+      await long.write(randomBytes(11));
+      await assert.rejects(long.commit(), UploadStateError);
+      await long.abort();
+      assert.deepEqual(await listAll(store, ''), []);
+      await s.afterFailedPut?.();
+    }));
+
+    it('two uploads of one key in parallel: each commit publishes one whole version', withStore(async (s) => {
+      const { store } = s;
+      const a = Buffer.alloc(2 << 20, 0x61);
+      const b = Buffer.alloc(2 << 20, 0x62);
+      const ua = await store.createUpload('par/x', { size: a.length });
+      const ub = await store.createUpload('par/x', { size: b.length });
+      for (let off = 0; off < a.length; off += 64 << 10) {
+        await ua.write(a.subarray(off, off + (64 << 10)));
+        await ub.write(b.subarray(off, off + (64 << 10)));
+      }
+      await ua.commit();
+      assert.ok((await store.get('par/x')).equals(a));
+      await ub.commit();
+      assert.ok((await store.get('par/x')).equals(b));
+      assert.deepEqual(await listAll(store, ''), [{ key: 'par/x', size: b.length }]);
+      await s.afterFailedPut?.();
+    }));
+
+    it('an upload whose commit fails before publishing leaves no visible object', withStore(async (s) => {
+      if (!s.failNextPut) return;
+      const { store } = s;
+      const old = randomBytes(100);
+      await store.put('upfail/old', old);
+      for (const key of ['upfail/new', 'upfail/old']) {
+        const upload = await store.createUpload(key);
+        await upload.write(randomBytes(100_000));
+        s.failNextPut();
+        await assert.rejects(upload.commit());
+        await upload.abort(); // harmless after a failed commit
+      }
+      assert.equal(await store.stat('upfail/new'), null);
+      assert.deepEqual(await store.get('upfail/old'), old);
+      assert.deepEqual(await listAll(store, ''), [{ key: 'upfail/old', size: 100 }]);
+      await s.afterFailedPut?.();
+    }));
+
+    it('createUpload validates its key', withStore(async ({ store }) => {
+      for (const k of ['', '../x', 'a/.tmp', 'UPPER']) await assert.rejects(store.createUpload(k), InvalidKeyError, `createUpload ${JSON.stringify(k)}`);
+      assert.deepEqual(await listAll(store, ''), []);
     }));
 
     it('a put that fails before publishing leaves no visible object', withStore(async (s) => {

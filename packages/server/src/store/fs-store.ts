@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { ByteRange, ObjectStore } from './object-store.js';
-import { InvalidRangeError, ObjectNotFoundError, ObjectStoreError, validateKey, validatePrefix, validateRange } from './object-store.js';
+import type { ByteRange, ObjectStore, ObjectUpload, UploadOptions } from './object-store.js';
+import { InvalidRangeError, ObjectNotFoundError, ObjectStoreError, UploadStateError, validateKey, validatePrefix, validateRange } from './object-store.js';
+
+/** Bytes an upload queues behind the write in flight before `write` makes its caller wait:
+ *  at most about twice this much of an upload is in memory at any time. */
+export const UPLOAD_HIGH_WATER_MARK = 1 << 20;
 
 export interface FsStoreOptions {
   /** Test seam: runs after the temp file is written and synced, before the rename that
@@ -57,26 +61,25 @@ class FsStore implements ObjectStore {
   }
 
   async put(key: string, data: Buffer): Promise<void> {
+    const upload = await this.createUpload(key, { size: data.length });
+    try {
+      await upload.write(data);
+    } catch (err) {
+      await upload.abort();
+      throw err;
+    }
+    await upload.commit();
+  }
+
+  /** A dot-prefixed temp file next to the target, written in the background with bounded
+   *  queueing, then fsynced, renamed over the key, and the directory fsynced. */
+  async createUpload(key: string, opts: UploadOptions = {}): Promise<ObjectUpload> {
     const file = this.file(key);
     const dir = path.dirname(file);
     await this.ensureDir(dir);
     const tmp = path.join(dir, `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
-    let published = false;
-    try {
-      const fh = await open(tmp, 'wx', 0o640);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await this.opts.beforeCommit?.(key);
-      await rename(tmp, file);
-      published = true;
-      await fsyncPath(dir);
-    } finally {
-      if (!published) await unlink(tmp).catch(() => undefined);
-    }
+    const fh = await open(tmp, 'wx', 0o640);
+    return new FsUpload(fh, { key, file, dir, tmp, size: opts.size, beforeCommit: this.opts.beforeCommit });
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
@@ -151,5 +154,134 @@ class FsStore implements ObjectStore {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return;
       throw err;
     }
+  }
+}
+
+/** Writes all of `bufs` at the current file position (libuv splits and resumes writev itself). */
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  let total = 0;
+  for (const b of bufs) total += b.length;
+  const { bytesWritten } = await fh.writev(bufs);
+  if (bytesWritten !== total) throw new ObjectStoreError(`short write: ${bytesWritten} of ${total} bytes`);
+}
+
+interface FsUploadTarget {
+  readonly key: string;
+  readonly file: string;
+  readonly dir: string;
+  readonly tmp: string;
+  readonly size: number | undefined;
+  readonly beforeCommit: ((key: string) => Promise<void> | void) | undefined;
+}
+
+/**
+ * One streamed write into a temp file. Chunks are queued and written by one `writev` at a
+ * time in the background, so receiving and writing overlap; `write` waits once the queue
+ * reaches UPLOAD_HIGH_WATER_MARK, which bounds the memory held per upload.
+ */
+class FsUpload implements ObjectUpload {
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private written = 0;
+  /** The writev in flight; never rejects (failures land in `failure`). */
+  private inflight: Promise<void> | null = null;
+  private failure: { readonly err: unknown } | null = null;
+  private state: 'open' | 'committing' | 'ended' = 'open';
+  private fileClosed = false;
+  private committing: Promise<void> | null = null;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly t: FsUploadTarget,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.state !== 'open') throw new UploadStateError(`upload of ${this.t.key} has ended`);
+    this.throwIfFailed();
+    if (chunk.length === 0) return;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    this.written += chunk.length;
+    if (this.inflight === null) this.pump();
+    while (this.queued >= UPLOAD_HIGH_WATER_MARK && this.inflight !== null) await this.inflight;
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.err;
+  }
+
+  /** Starts writing everything queued; chains itself until the queue is empty. */
+  private pump(): void {
+    const bufs = this.queue;
+    this.queue = [];
+    this.queued = 0;
+    this.inflight = writeAll(this.fh, bufs).then(
+      () => {
+        this.inflight = null;
+        if (this.queue.length > 0 && this.failure === null && this.state !== 'ended') this.pump();
+      },
+      (err: unknown) => {
+        this.inflight = null;
+        this.failure ??= { err };
+        this.queue = [];
+        this.queued = 0;
+      },
+    );
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inflight !== null) await this.inflight;
+  }
+
+  commit(): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(new UploadStateError(`upload of ${this.t.key} has ended`));
+    this.state = 'committing';
+    this.committing = this.publish();
+    return this.committing;
+  }
+
+  private async publish(): Promise<void> {
+    const { key, file, dir, tmp, size } = this.t;
+    try {
+      await this.drain();
+      this.throwIfFailed();
+      if (size !== undefined && this.written !== size) throw new UploadStateError(`upload of ${key} has ${this.written} bytes, ${size} were announced`);
+      await this.fh.sync();
+      await this.closeFile();
+      await this.t.beforeCommit?.(key);
+      await rename(tmp, file);
+    } catch (err) {
+      await this.discard();
+      throw err;
+    } finally {
+      this.state = 'ended';
+    }
+    await fsyncPath(dir);
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'committing') {
+      await this.committing?.catch(() => undefined);
+      return;
+    }
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    await this.discard();
+  }
+
+  /** Stops writing, closes and removes the temp file; never throws. */
+  private async discard(): Promise<void> {
+    this.queue = [];
+    this.queued = 0;
+    await this.drain();
+    await this.closeFile().catch(() => undefined);
+    await unlink(this.t.tmp).catch(() => undefined);
+  }
+
+  private async closeFile(): Promise<void> {
+    if (this.fileClosed) return;
+    this.fileClosed = true;
+    await this.fh.close();
   }
 }

@@ -1,5 +1,5 @@
-import type { ByteRange, ObjectStore } from './object-store.js';
-import { ObjectNotFoundError, validateKey, validatePrefix, validateRange } from './object-store.js';
+import type { ByteRange, ObjectStore, ObjectUpload, UploadOptions } from './object-store.js';
+import { ObjectNotFoundError, UploadStateError, validateKey, validatePrefix, validateRange } from './object-store.js';
 
 export interface MemoryStoreOptions {
   /** Test seam: runs after the new content is prepared and before it becomes visible.
@@ -49,5 +49,33 @@ class MemoryStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     validateKey(key);
     this.objects.delete(key);
+  }
+
+  async createUpload(key: string, opts: UploadOptions = {}): Promise<ObjectUpload> {
+    validateKey(key);
+    let parts: Buffer[] = [];
+    let size = 0;
+    let state: 'open' | 'ended' = 'open';
+    const ended = () => new UploadStateError(`upload of ${key} has ended`);
+    return {
+      write: async (chunk) => {
+        if (state !== 'open') throw ended();
+        parts.push(Buffer.from(chunk));
+        size += chunk.length;
+      },
+      commit: async () => {
+        if (state !== 'open') throw ended();
+        state = 'ended';
+        const data = Buffer.concat(parts, size);
+        parts = [];
+        if (opts.size !== undefined && size !== opts.size) throw new UploadStateError(`upload of ${key} has ${size} bytes, ${opts.size} were announced`);
+        await this.opts.beforeCommit?.(key);
+        this.objects.set(key, data);
+      },
+      abort: async () => {
+        state = 'ended';
+        parts = [];
+      },
+    };
   }
 }

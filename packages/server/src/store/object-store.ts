@@ -20,6 +20,35 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<{ key: string; size: number }>;
   /** Idempotent: deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Starts a streamed write of `key` (for objects too large to hold in memory, e.g. packs
+   * received over HTTP). Nothing is visible under `key` until `commit` resolves; then the
+   * whole object appears at once, with the same atomicity and durability as `put`. A failed
+   * or aborted upload leaves no new object and no leftover (temp file, pending multipart
+   * upload…). Stores that persist elsewhere hold at most a bounded part of an upload in
+   * memory (a few MiB), whatever its size.
+   */
+  createUpload(key: string, opts?: UploadOptions): Promise<ObjectUpload>;
+}
+
+export interface UploadOptions {
+  /** The final size in bytes, when known in advance. A store may use it (e.g. one
+   *  streaming PUT instead of a multipart upload) and `commit` refuses any other size. */
+  readonly size?: number;
+}
+
+/** One streamed write; obtained from `ObjectStore#createUpload`, used by one caller at a time. */
+export interface ObjectUpload {
+  /** Appends `chunk`. Resolves when the caller may write more (backpressure): await it
+   *  before the next write. The store may keep a reference to `chunk` until `commit` or
+   *  `abort` settles, so the caller must not modify it afterwards. Rejects once the upload
+   *  has failed, been committed or aborted. */
+  write(chunk: Buffer): Promise<void>;
+  /** Publishes everything written, atomically and durably. On failure the upload is
+   *  aborted (no new object, nothing left behind) and the error is rethrown. */
+  commit(): Promise<void>;
+  /** Discards the upload. Idempotent, never rejects, harmless after commit. */
+  abort(): Promise<void>;
 }
 
 export interface ByteRange {
@@ -42,6 +71,10 @@ export class InvalidKeyError extends ObjectStoreError {
   constructor(readonly key: string) {
     super(`invalid object key: ${JSON.stringify(key.slice(0, 200))}`);
   }
+}
+/** A streamed upload was used after it ended, or committed with a size other than announced. */
+export class UploadStateError extends ObjectStoreError {
+  override readonly name = 'UploadStateError';
 }
 export class InvalidRangeError extends ObjectStoreError {
   override readonly name = 'InvalidRangeError';

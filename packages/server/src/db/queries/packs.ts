@@ -1,7 +1,18 @@
 import type { ChunkLocation, PackEntry } from '@coffre/core';
 import type { CustomerId } from '../../types.js';
-import { batches } from '../batch.js';
+import { pow2Batches, QueryTemplates, withParameters } from '../batch.js';
 import type { Database } from '../database.js';
+
+/**
+ * Rows per chunk insert: 7 parameters a row, 1,792 a query, far below SQLite's (32,766)
+ * and PostgreSQL's (65,535) limits. A power of two (see pow2Batches).
+ */
+export const CHUNK_INSERT_BATCH = 256;
+/** Ids per IN-list of a chunk lookup (plus the customer id). A power of two. */
+export const CHUNK_LOOKUP_BATCH = 512;
+
+const templates = new QueryTemplates();
+const CHUNK_COLUMNS = 7;
 
 /** Size of a pack of this customer, or null if it is not indexed. */
 export async function findPack(db: Database, customerId: CustomerId, packId: string): Promise<{ size: number; chunkCount: number } | null> {
@@ -14,10 +25,32 @@ export async function findPack(db: Database, customerId: CustomerId, packId: str
   return row ? { size: Number(row.size), chunkCount: Number(row.chunk_count) } : null;
 }
 
+/** `insert into chunks … values (7 placeholders) × rows on conflict do nothing`, compiled once per row count. */
+function insertChunksTemplate(db: Database, rows: number) {
+  return templates.get(db, `insert-chunks/${rows}`, () => {
+    const values = Array.from({ length: rows }, (_, i) => ({
+      customer_id: `c${i}`,
+      id: `i${i}`,
+      pack_id: `p${i}`,
+      offset: -2 * i - 1,
+      length: -2 * i - 2,
+      sha256: `s${i}`,
+      created_at: `t${i}`,
+    }));
+    const compiled = db
+      .insertInto('chunks')
+      .values(values)
+      .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
+      .compile();
+    return { compiled, expected: values.flatMap((v) => [v.customer_id, v.id, v.pack_id, v.offset, v.length, v.sha256, v.created_at]) };
+  });
+}
+
 /**
  * Indexes a pack whose object is already durable, in one transaction. Idempotent: the
  * pack row and chunk ids already indexed are left alone (a chunk keeps its first
- * location). Returns how many chunk ids were new.
+ * location). Returns how many chunk ids were new. The chunk rows go in as multi-row
+ * inserts compiled once per batch size and re-run with new parameters.
  */
 export async function indexPack(
   db: Database,
@@ -30,31 +63,59 @@ export async function indexPack(
       .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
       .execute();
     let inserted = 0;
-    // 7 parameters a row: 100 rows stay far below every dialect's parameter limit.
-    for (const batch of batches(a.entries, 100)) {
-      const res = await trx
-        .insertInto('chunks')
-        .values(
-          batch.map((e) => ({ customer_id: a.customerId, id: e.id, pack_id: a.packId, offset: e.offset, length: e.length, sha256: e.sha256, created_at: a.now })),
-        )
-        .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
-        .executeTakeFirst();
-      inserted += Number(res.numInsertedOrUpdatedRows ?? 0n);
+    for (const batch of pow2Batches(a.entries, CHUNK_INSERT_BATCH)) {
+      const params: unknown[] = new Array(batch.length * CHUNK_COLUMNS);
+      let p = 0;
+      for (const e of batch) {
+        params[p++] = a.customerId;
+        params[p++] = e.id;
+        params[p++] = a.packId;
+        params[p++] = e.offset;
+        params[p++] = e.length;
+        params[p++] = e.sha256;
+        params[p++] = a.now;
+      }
+      const res = await trx.executeQuery(withParameters(insertChunksTemplate(db, batch.length), params));
+      inserted += Number(res.numAffectedRows ?? 0n);
     }
     return inserted;
   });
 }
 
-/** Where each of `ids` is stored for this customer (ids may repeat; absent ones are missing from the map). */
+/** `… from chunks where customer_id = ? and id in (? × n)`: parameters are the customer id, then the ids. */
+function lookupParameters(customerId: CustomerId, batch: readonly string[]): unknown[] {
+  return [customerId, ...batch];
+}
+function placeholderIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `i${i}`);
+}
+
+/** `select id, pack_id, offset, length from chunks where customer_id = ? and id in (…n)`, compiled once per n. */
+function locateTemplate(db: Database, n: number) {
+  return templates.get(db, `locate-chunks/${n}`, () => {
+    const ids = placeholderIds(n);
+    const compiled = db.selectFrom('chunks').select(['id', 'pack_id', 'offset', 'length']).where('customer_id', '=', 'c').where('id', 'in', ids).compile();
+    return { compiled, expected: ['c', ...ids] };
+  });
+}
+
+/** `select id from chunks where customer_id = ? and id in (…n)` (answered from the primary key index alone). */
+function existsTemplate(db: Database, n: number) {
+  return templates.get(db, `exists-chunks/${n}`, () => {
+    const ids = placeholderIds(n);
+    const compiled = db.selectFrom('chunks').select('id').where('customer_id', '=', 'c').where('id', 'in', ids).compile();
+    return { compiled, expected: ['c', ...ids] };
+  });
+}
+
+/**
+ * Where each of `ids` is stored for this customer (ids may repeat; absent ones are missing
+ * from the map). Distinct ids are looked up in batches of power-of-two sizes.
+ */
 export async function locateChunks(db: Database, customerId: CustomerId, ids: readonly string[]): Promise<Map<string, ChunkLocation>> {
   const found = new Map<string, ChunkLocation>();
-  for (const batch of batches([...new Set(ids)])) {
-    const rows = await db
-      .selectFrom('chunks')
-      .select(['id', 'pack_id', 'offset', 'length'])
-      .where('customer_id', '=', customerId)
-      .where('id', 'in', batch)
-      .execute();
+  for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
+    const { rows } = await db.executeQuery(withParameters(locateTemplate(db, batch.length), lookupParameters(customerId, batch)));
     for (const r of rows) found.set(r.id, { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length) });
   }
   return found;
@@ -63,8 +124,8 @@ export async function locateChunks(db: Database, customerId: CustomerId, ids: re
 /** The subset of `ids` indexed for this customer. */
 export async function existingChunks(db: Database, customerId: CustomerId, ids: readonly string[]): Promise<Set<string>> {
   const found = new Set<string>();
-  for (const batch of batches([...new Set(ids)])) {
-    const rows = await db.selectFrom('chunks').select('id').where('customer_id', '=', customerId).where('id', 'in', batch).execute();
+  for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
+    const { rows } = await db.executeQuery(withParameters(existsTemplate(db, batch.length), lookupParameters(customerId, batch)));
     for (const r of rows) found.add(r.id);
   }
   return found;

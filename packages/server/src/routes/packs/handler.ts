@@ -1,44 +1,126 @@
-import { isCoffreError, MAX_PACK_SIZE, verifyPack, type PackEntry, type PackUploadResponse } from '@coffre/core';
+import { Readable } from 'node:stream';
+import { isCoffreError, MAX_PACK_SIZE, type PackEntry, type PackUploadResponse } from '@coffre/core';
 import { findPack, indexPack } from '../../db/queries/packs.js';
 import { apiError } from '../../errors.js';
 import { principalOf, type App, type Deps } from '../../http/context.js';
 import { packKey } from '../../object-keys.js';
-import { isoNow } from '../../types.js';
+import type { ObjectUpload } from '../../store/object-store.js';
+import { isoNow, type CustomerId } from '../../types.js';
 import { parseRange } from './range.js';
 import { getPackSchema, putPackSchema } from './schema.js';
+import { PackStreamVerifier } from './stream-verifier.js';
 
-function verify(data: Buffer, id: string): PackEntry[] {
-  try {
-    return verifyPack(data, id);
-  } catch (err) {
-    if (isCoffreError(err, 'INTEGRITY')) throw apiError('packIntegrity', { reason: err.message });
-    if (isCoffreError(err, 'FORMAT')) throw apiError('badPackFormat', { reason: err.message });
-    if (isCoffreError(err, 'TOO_LARGE')) throw apiError('tooLarge');
-    throw err;
+/** Pack format errors (core's CoffreError) as API errors; anything else is left as is. */
+function toPackError(err: unknown): unknown {
+  if (isCoffreError(err, 'INTEGRITY')) return apiError('packIntegrity', { reason: err.message });
+  if (isCoffreError(err, 'FORMAT')) return apiError('badPackFormat', { reason: err.message });
+  if (isCoffreError(err, 'TOO_LARGE')) return apiError('tooLarge');
+  return err;
+}
+
+/**
+ * Where the verified bytes of one upload go. Decided once the header is verified: if the
+ * pack is already indexed the body is still verified but not stored (idempotent retry);
+ * otherwise it streams into a store upload, published only by `finish`.
+ */
+class PackSink {
+  private upload: ObjectUpload | null = null;
+  private known: boolean | null = null;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly customerId: CustomerId,
+    private readonly id: string,
+  ) {}
+
+  async write(parts: readonly Buffer[], size: number): Promise<void> {
+    if (this.known === null) {
+      this.known = (await findPack(this.deps.db, this.customerId, this.id)) !== null;
+      if (!this.known) this.upload = await this.deps.store.createUpload(packKey(this.customerId, this.id), { size });
+    }
+    if (this.upload) for (const part of parts) await this.upload.write(part);
+  }
+
+  /** Crash-safe order: the object is made durable (fsync, atomic rename) before any row goes in, in one transaction. */
+  async finish(entries: readonly PackEntry[], size: number): Promise<PackUploadResponse> {
+    if (!this.upload) return { id: this.id, chunks: entries.length, newChunks: 0 };
+    await this.upload.commit();
+    const newChunks = await indexPack(this.deps.db, { customerId: this.customerId, packId: this.id, size, entries, now: isoNow(this.deps.clock) });
+    return { id: this.id, chunks: entries.length, newChunks };
+  }
+
+  /** Drops the upload (and its temp data); harmless once committed. */
+  async abort(): Promise<void> {
+    const upload = this.upload;
+    this.upload = null;
+    await upload?.abort();
   }
 }
 
-/** Registered in its own plugin scope so only this route accepts 256 MiB octet-stream bodies. */
+/**
+ * Streams one pack body: verified as it arrives, written to a store upload, published and
+ * indexed only when every blob and the exact length check out. Memory per upload is the
+ * header plus the store's bounded write queue. After a failure the rest of the body is
+ * read and discarded (at most MAX_PACK_SIZE more bytes), so the answer reaches the client
+ * and the connection stays usable.
+ */
+async function receivePack(deps: Deps, customerId: CustomerId, id: string, body: Readable, declaredLength: number | undefined): Promise<PackUploadResponse> {
+  const verifier = new PackStreamVerifier(id, declaredLength);
+  const sink = new PackSink(deps, customerId, id);
+  let failure: { readonly err: unknown } | null = null;
+  let discarded = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (failure === null) {
+        try {
+          const parts = verifier.push(chunk);
+          if (parts.length > 0) await sink.write(parts, verifier.size);
+        } catch (err) {
+          failure = { err };
+          await sink.abort();
+        }
+      } else if ((discarded += chunk.length) > MAX_PACK_SIZE) {
+        break; // a client that keeps sending after an error loses its connection
+      }
+    }
+  } catch {
+    // The body stream itself failed: the client aborted or the request timed out.
+    await sink.abort();
+    if (failure) throw toPackError(failure.err);
+    throw apiError('badRequest', { reason: 'the request body was cut off' });
+  }
+  if (failure) throw toPackError(failure.err);
+  try {
+    return await sink.finish(verifier.end(), verifier.size);
+  } catch (err) {
+    await sink.abort();
+    throw toPackError(err);
+  }
+}
+
+/** Registered in its own plugin scope so only this route takes octet-stream bodies, as a stream. */
 export async function registerPackRoutes(app: App, deps: Deps): Promise<void> {
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_PACK_SIZE }, (_req, body, done) => done(null, body));
+  // No buffering: the handler reads the request stream itself. Only a Content-Length over
+  // the limit is refused here, before any byte is read (as Fastify's own body limit does).
+  app.addContentTypeParser('application/octet-stream', (req, payload, done) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_PACK_SIZE) done(apiError('tooLarge'), undefined);
+    else done(null, payload);
+  });
 
   /**
-   * PUT /packs/:id — crash-safe order: verify fully, make the object durable, and only
-   * then index it in one transaction. A crash in between leaves an unindexed object
-   * (garbage for GC, rewritten by a retry), never an index entry without its bytes.
+   * PUT /packs/:id — streamed: verify while receiving into a temp object, make it durable
+   * and publish it atomically, and only then index it in one transaction. A crash in
+   * between leaves an unindexed object (garbage for GC, rewritten by a retry), never an
+   * index entry without its bytes; a failed upload leaves nothing.
    */
-  app.put<{ Params: { id: string }; Body: Buffer }>(
+  app.put<{ Params: { id: string }; Body: unknown }>(
     '/packs/:id',
-    { schema: putPackSchema, bodyLimit: MAX_PACK_SIZE, config: { action: 'packs:write' } },
+    { schema: putPackSchema, config: { action: 'packs:write' } },
     async (req): Promise<PackUploadResponse> => {
       const p = principalOf(req);
-      const { id } = req.params;
-      if (!Buffer.isBuffer(req.body)) throw apiError('unsupportedMediaType', { expected: 'application/octet-stream' });
-      const entries = verify(req.body, id);
-      if (await findPack(deps.db, p.customerId, id)) return { id, chunks: entries.length, newChunks: 0 };
-      await deps.store.put(packKey(p.customerId, id), req.body);
-      const newChunks = await indexPack(deps.db, { customerId: p.customerId, packId: id, size: req.body.length, entries, now: isoNow(deps.clock) });
-      return { id, chunks: entries.length, newChunks };
+      if (!(req.body instanceof Readable)) throw apiError('unsupportedMediaType', { expected: 'application/octet-stream' });
+      const length = req.headers['content-length'];
+      return receivePack(deps, p.customerId, req.params.id, req.body, length === undefined ? undefined : Number(length));
     },
   );
 

@@ -7,6 +7,6 @@ const params = {
   properties: { id: { type: 'string', pattern: HEX64_PATTERN } },
 } as const;
 
-/** The body is raw bytes (application/octet-stream), checked by verifyPack, not by a schema. */
+/** The body is a raw byte stream (application/octet-stream), checked by PackStreamVerifier, not by a schema. */
 export const putPackSchema = { params } as const;
 export const getPackSchema = { params } as const;
