@@ -210,7 +210,7 @@ class ReaderPool {
  * walker waits (drain) while more than MAX_PENDING bytes are in flight: memory stays
  * bounded even when the network or the server is slower than the readers.
  */
-const MAX_PENDING = 48 * 1024 * 1024;
+const MAX_PENDING = 24 * 1024 * 1024;
 const PACK_TARGET = TARGET_PACK_SIZE;
 
 class Uploader {

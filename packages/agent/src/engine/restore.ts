@@ -197,7 +197,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
     let cur: (typeof jobs)[number] | null = null;
     for (const b of list) {
       const end = b.loc.offset + b.loc.length;
-      if (cur && b.loc.offset - cur.end <= 256 * 1024 && end - cur.start <= 32 * 1024 * 1024) {
+      if (cur && b.loc.offset - cur.end <= 256 * 1024 && end - cur.start <= 8 * 1024 * 1024) {
         cur.end = end;
         cur.blobs.push(b);
       } else {
@@ -255,7 +255,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
     }
   };
   try {
-    await Promise.all([fetcher(), fetcher(), fetcher(), fetcher()]);
+    await Promise.all([fetcher(), fetcher(), fetcher()]);
   } finally {
     await pool.close();
   }

@@ -17,6 +17,7 @@ export interface MigrationReport {
  * the agent was told about must survive a power loss. temp_store=MEMORY keeps statement
  * journals in memory: a multi-row insert into a table with constraints needs one, and as
  * a file it costs a create/write/unlink in /var/tmp per transaction (~20 % of indexing a pack).
+ * journal_size_limit truncates the WAL after checkpoints (it otherwise keeps its peak size).
  */
 export async function openDatabase(file: string): Promise<{ db: Database; migrations: MigrationReport }> {
   const sqlite = new SQLite(file);
@@ -26,6 +27,8 @@ export async function openDatabase(file: string): Promise<{ db: Database; migrat
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('temp_store = MEMORY');
+    // The WAL file is reused, never shrunk, unless limited: keep it small after checkpoints.
+    sqlite.pragma('journal_size_limit = 4194304');
   } catch (err) {
     sqlite.close();
     throw err;
