@@ -41,6 +41,24 @@ function mapCode(status: number, apiCode: string): ErrorCode {
 
 const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 
+/** OpenSSL verification codes and Node's TLS error codes: the certificate is not trusted. */
+const TLS_TRUST = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+]);
+function isTlsTrustError(code: string | undefined): boolean {
+  return code !== undefined && (TLS_TRUST.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'));
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -122,11 +140,11 @@ export class ApiClient {
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         if (e instanceof CoffreError) throw e;
-        if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || /certificate|self.signed|unable to verify/i.test(err.message) || err.code?.startsWith('ERR_TLS') || err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || err.code === 'SELF_SIGNED_CERT_IN_CHAIN' || err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
+        if (isTlsTrustError(err.code)) {
           throw new CoffreError('TLS_PIN_MISMATCH', `the server's TLS certificate is not trusted (${err.code ?? err.message}); pass --fingerprint with the SHA-256 fingerprint printed by coffre-server start`);
         }
         lastErr = new CoffreError('UNREACHABLE', `cannot reach ${this.base.origin}: ${err.code ?? err.message}`);
-        if (!TRANSIENT.has(err.code ?? '') && !/socket hang up|timed out/.test(err.message)) throw lastErr;
+        if (!TRANSIENT.has(err.code ?? '')) throw lastErr;
         continue;
       }
       if (res.status >= 500 || res.status === 429) {

@@ -150,8 +150,7 @@ export async function unlock(store: ConfigStore, api: ApiClient, pass: Passphras
   const repo = await api.json<RepoResponse>('GET', '/repo');
   if (!repo.config) throw new CoffreError('NO_KEY', 'the repository has no key yet');
   const master = await openWithPassphrase(repo.keySlots, given);
-  if (cached && !keysEqual(cached, master)) store.saveKey(master);
-  if (!cached) store.saveKey(master);
+  if (!cached || !keysEqual(cached, master)) store.saveKey(master);
   return master;
 }
 

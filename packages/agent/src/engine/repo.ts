@@ -35,7 +35,8 @@ import {
 import type { ApiClient } from '../client.js';
 import type { SharedIdSet } from './idset.js';
 
-export const BATCH = 5000;
+/** Ids per exists/locate request (the server accepts up to MAX_BATCH_IDS). */
+const BATCH = 5000;
 
 /** An opened customer repository: keys, API, and the local caches. */
 export class Repository {
@@ -120,13 +121,6 @@ export class Repository {
       });
     }
     return out;
-  }
-
-  async readBlob(id: ChunkId, maxPlain: number): Promise<Buffer> {
-    const [loc] = await this.locate([id]);
-    if (!loc) throw new CoffreError('INTEGRITY', `chunk ${id.slice(0, 12)} is not stored on the server`);
-    const blob = await this.api.getBinary(`/packs/${loc.pack}`, { offset: loc.offset, length: loc.length });
-    return this.codec.decode(id, blob, maxPlain, this.keys.chunkId);
   }
 
   /**
