@@ -2,6 +2,7 @@
  * Test kit: a real HTTPS server on an ephemeral port over a real SQLite file in a temp
  * dir, a pinned HTTPS client, and factories for customers, machines, packs and snapshots.
  */
+import type { IncomingMessage } from 'node:http';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -73,13 +74,7 @@ export function httpsRequest(baseUrl: string, certPem: string, method: string, u
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
   return new Promise((resolve, reject) => {
     const req = https.request(new URL(urlPath, baseUrl), { method, headers, ca: certPem, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T>() => JSON.parse(body.toString('utf8')) as T });
-      });
+      collectResponse(res).then(resolve, reject);
     });
     req.on('error', reject);
     req.end(payload);
@@ -223,4 +218,17 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
 export async function countRows(ts: TestServer, table: 'packs' | 'chunks' | 'snapshots' | 'machines' | 'key_slots'): Promise<number> {
   const { n } = await ts.admin.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(n);
+}
+
+/** Reads a whole HTTP response into an HttpResponse. */
+export function collectResponse(res: IncomingMessage): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', reject);
+    res.on('end', () => {
+      const body = Buffer.concat(chunks);
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T>() => JSON.parse(body.toString('utf8')) as T });
+    });
+  });
 }

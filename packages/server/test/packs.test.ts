@@ -17,6 +17,7 @@ import {
   eventually,
   filesUnder,
   testKeys,
+  collectResponse,
   testServer,
   type HttpResponse,
   type TestMachine,
@@ -167,15 +168,7 @@ function rawPut(ts: TestServer, m: TestMachine, urlPath: string, headers: Record
     headers: { authorization: `Bearer ${m.credential}`, 'content-type': 'application/octet-stream', ...headers },
   });
   const response = new Promise<HttpResponse>((resolve, reject) => {
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T>() => JSON.parse(body.toString('utf8')) as T });
-      });
-    });
+    req.on('response', (res) => collectResponse(res).then(resolve, reject));
     req.on('error', reject);
   });
   return { req, response };
