@@ -104,10 +104,12 @@ describe('metadata database', () => {
         }
         const rows = await db.selectFrom('chunks').selectAll().where('customer_id', '=', customer).execute();
         assert.equal(rows.length, all.length);
-        const byId = new Map(rows.map((r) => [r.id, r]));
+        // Ids and hashes are stored as raw 32-byte BLOBs.
+        const byId = new Map(rows.map((r) => [r.id.toString('hex'), r]));
         for (const e of all) {
           const r = byId.get(e.id);
-          assert.deepEqual(r && { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256, created_at: r.created_at }, { pack: packOf.get(e.id), offset: e.offset, length: e.length, sha256: e.sha256, created_at: now });
+          assert.ok(r && r.id.length === 32 && r.sha256.length === 32);
+          assert.deepEqual(r && { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256.toString('hex') }, { pack: packOf.get(e.id), offset: e.offset, length: e.length, sha256: e.sha256 });
         }
 
         const unknown = Array.from({ length: CHUNK_LOOKUP_BATCH + 3 }, () => randomBytes(32).toString('hex'));

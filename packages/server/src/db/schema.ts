@@ -56,14 +56,17 @@ export interface PacksTable {
   created_at: string;
 }
 
+/**
+ * One row per stored chunk: the largest table by far (one row per small file), so ids and
+ * hashes are raw 32-byte BLOBs, not hex text. Its creation time is its pack's.
+ */
 export interface ChunksTable {
   customer_id: string;
-  id: string;
+  id: Buffer;
   pack_id: string;
   offset: number;
   length: number;
-  sha256: string;
-  created_at: string;
+  sha256: Buffer;
 }
 
 export interface SnapshotsTable {

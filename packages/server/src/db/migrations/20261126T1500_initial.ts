@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 
 /**
  * Initial schema. Portable DDL only (SQLite and PostgreSQL): TEXT ids and ISO times,
@@ -72,17 +72,20 @@ export const initial: Migration = {
       .addPrimaryKeyConstraint('packs_pk', ['customer_id', 'id'])
       .execute();
 
+    // Raw 32-byte ids and hashes, clustered on the primary key (WITHOUT ROWID): 40 % of
+    // the size of hex text with a rowid (docs/BENCHMARKS.md). PostgreSQL: bytea, and no
+    // WITHOUT ROWID clause (its tables are heaps), when that dialect is added.
     await db.schema
       .createTable('chunks')
       .addColumn('customer_id', 'text', (c) => c.notNull())
-      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('id', 'blob', (c) => c.notNull())
       .addColumn('pack_id', 'text', (c) => c.notNull())
       .addColumn('offset', 'bigint', (c) => c.notNull())
       .addColumn('length', 'integer', (c) => c.notNull())
-      .addColumn('sha256', 'text', (c) => c.notNull())
-      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('sha256', 'blob', (c) => c.notNull())
       .addPrimaryKeyConstraint('chunks_pk', ['customer_id', 'id'])
       .addForeignKeyConstraint('chunks_pack_fk', ['customer_id', 'pack_id'], 'packs', ['customer_id', 'id'])
+      .modifyEnd(sql`without rowid`)
       .execute();
     // Chunks of a pack: verify, repack and GC walk packs; also serves the foreign key.
     await db.schema.createIndex('chunks_pack_idx').on('chunks').columns(['customer_id', 'pack_id']).execute();

@@ -12,7 +12,9 @@ export const CHUNK_INSERT_BATCH = 256;
 export const CHUNK_LOOKUP_BATCH = 512;
 
 const templates = new QueryTemplates();
-const CHUNK_COLUMNS = 7;
+const CHUNK_COLUMNS = 6;
+
+const raw = (hex: string): Buffer => Buffer.from(hex, 'hex');
 
 /** Size of a pack of this customer, or null if it is not indexed. */
 export async function findPack(db: Database, customerId: CustomerId, packId: string): Promise<{ size: number; chunkCount: number } | null> {
@@ -25,24 +27,24 @@ export async function findPack(db: Database, customerId: CustomerId, packId: str
   return row ? { size: Number(row.size), chunkCount: Number(row.chunk_count) } : null;
 }
 
-/** `insert into chunks … values (7 placeholders) × rows on conflict do nothing`, compiled once per row count. */
+/** `insert into chunks … values (6 placeholders) × rows on conflict do nothing`, compiled once per row count. */
 function insertChunksTemplate(db: Database, rows: number) {
   return templates.get(db, `insert-chunks/${rows}`, () => {
+    // Distinct placeholder objects: the order check compares them by identity.
     const values = Array.from({ length: rows }, (_, i) => ({
       customer_id: `c${i}`,
-      id: `i${i}`,
+      id: Buffer.from(`i${i}`),
       pack_id: `p${i}`,
       offset: -2 * i - 1,
       length: -2 * i - 2,
-      sha256: `s${i}`,
-      created_at: `t${i}`,
+      sha256: Buffer.from(`s${i}`),
     }));
     const compiled = db
       .insertInto('chunks')
       .values(values)
       .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
       .compile();
-    return { compiled, expected: values.flatMap((v) => [v.customer_id, v.id, v.pack_id, v.offset, v.length, v.sha256, v.created_at]) };
+    return { compiled, expected: values.flatMap((v) => [v.customer_id, v.id, v.pack_id, v.offset, v.length, v.sha256]) };
   });
 }
 
@@ -68,12 +70,11 @@ export async function indexPack(
       let p = 0;
       for (const e of batch) {
         params[p++] = a.customerId;
-        params[p++] = e.id;
+        params[p++] = raw(e.id);
         params[p++] = a.packId;
         params[p++] = e.offset;
         params[p++] = e.length;
-        params[p++] = e.sha256;
-        params[p++] = a.now;
+        params[p++] = raw(e.sha256);
       }
       const res = await trx.executeQuery(withParameters(insertChunksTemplate(db, batch.length), params));
       inserted += Number(res.numAffectedRows ?? 0n);
@@ -84,10 +85,10 @@ export async function indexPack(
 
 /** `… from chunks where customer_id = ? and id in (? × n)`: parameters are the customer id, then the ids. */
 function lookupParameters(customerId: CustomerId, batch: readonly string[]): unknown[] {
-  return [customerId, ...batch];
+  return [customerId, ...batch.map(raw)];
 }
-function placeholderIds(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `i${i}`);
+function placeholderIds(n: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.from(`i${i}`));
 }
 
 /** `select id, pack_id, offset, length from chunks where customer_id = ? and id in (…n)`, compiled once per n. */
@@ -116,7 +117,7 @@ export async function locateChunks(db: Database, customerId: CustomerId, ids: re
   const found = new Map<string, ChunkLocation>();
   for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
     const { rows } = await db.executeQuery(withParameters(locateTemplate(db, batch.length), lookupParameters(customerId, batch)));
-    for (const r of rows) found.set(r.id, { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length) });
+    for (const r of rows) found.set(r.id.toString('hex'), { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length) });
   }
   return found;
 }
@@ -126,7 +127,7 @@ export async function existingChunks(db: Database, customerId: CustomerId, ids: 
   const found = new Set<string>();
   for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
     const { rows } = await db.executeQuery(withParameters(existsTemplate(db, batch.length), lookupParameters(customerId, batch)));
-    for (const r of rows) found.add(r.id);
+    for (const r of rows) found.add(r.id.toString('hex'));
   }
   return found;
 }
