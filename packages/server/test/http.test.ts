@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { HealthResponse } from '@coffre/core';
 import { COFFRE_VERSION } from '@coffre/core';
 import { adminCreateEnrollToken } from '../src/admin/index.js';
-import { assertError, buildCustomer, buildPack, enrollMachine, testKeys, testServer, type HttpResponse, type TestMachine, type TestServer } from './kit.js';
+import { assertError, buildCustomer, buildPack, testKeys, type HttpResponse, type TestMachine, type TestServer, serverWithMachine } from './kit.js';
 
 function assertSecurityHeaders(res: HttpResponse): void {
   assert.match(String(res.headers['strict-transport-security']), /max-age=\d+/);
@@ -19,8 +19,7 @@ describe('HTTP surface', () => {
   let ts: TestServer;
   let m: TestMachine;
   before(async () => {
-    ts = await testServer();
-    m = await enrollMachine(ts, (await buildCustomer(ts)).name);
+    ({ ts, m } = await serverWithMachine());
   });
   after(() => ts.close());
 

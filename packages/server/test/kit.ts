@@ -232,3 +232,9 @@ export function collectResponse(res: IncomingMessage): Promise<HttpResponse> {
     });
   });
 }
+
+/** A fresh test server with one customer and one enrolled machine: the usual set-up. */
+export async function serverWithMachine(): Promise<{ ts: TestServer; m: TestMachine }> {
+  const ts = await testServer();
+  return { ts, m: await enrollMachine(ts, (await buildCustomer(ts)).name) };
+}

@@ -10,19 +10,17 @@ import { packKey } from '../src/object-keys.js';
 import type { CustomerId } from '../src/types.js';
 import {
   assertError,
-  buildCustomer,
   buildPack,
   countRows,
-  enrollMachine,
   eventually,
   filesUnder,
   testKeys,
   collectResponse,
-  testServer,
   type HttpResponse,
   type TestMachine,
   type TestPack,
   type TestServer,
+  serverWithMachine,
 } from './kit.js';
 
 describe('chunks and packs', () => {
@@ -30,8 +28,7 @@ describe('chunks and packs', () => {
   let m: TestMachine;
   let keys: Subkeys;
   before(async () => {
-    ts = await testServer();
-    m = await enrollMachine(ts, (await buildCustomer(ts)).name);
+    ({ ts, m } = await serverWithMachine());
     keys = testKeys();
   });
   after(() => ts.close());
@@ -189,8 +186,7 @@ describe('streamed pack uploads', () => {
   let m: TestMachine;
   let keys: Subkeys;
   before(async () => {
-    ts = await testServer();
-    m = await enrollMachine(ts, (await buildCustomer(ts)).name);
+    ({ ts, m } = await serverWithMachine());
     keys = testKeys();
   });
   after(() => ts.close());

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CHUNKER, makeRecoverySlot, newMasterKey, newRecoveryKey, type KeySlot, type RepoConfig, type RepoResponse } from '@coffre/core';
-import { assertError, buildCustomer, enrollMachine, testServer, type TestMachine, type TestServer } from './kit.js';
+import { assertError, buildCustomer, enrollMachine, type TestMachine, type TestServer, serverWithMachine } from './kit.js';
 
 const config: RepoConfig = { v: 1, chunker: DEFAULT_CHUNKER, compression: 'zstd' };
 const slot = (): KeySlot => makeRecoverySlot(newMasterKey(), newRecoveryKey().raw);
@@ -10,8 +10,7 @@ describe('repository config and key slots', () => {
   let ts: TestServer;
   let m: TestMachine;
   before(async () => {
-    ts = await testServer();
-    m = await enrollMachine(ts, (await buildCustomer(ts)).name);
+    ({ ts, m } = await serverWithMachine());
   });
   after(() => ts.close());
 
