@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * coffre-server CLI. Exit codes: 0 ok, 1 error, 2 usage error. Results go to stdout
+ * coffre-server CLI. Exit codes: 0 ok, 1 error, 2 usage error, 4 audit trail tampered with (`audit verify`). Results go to stdout
  * (machine-readable where it matters: `enroll-token create` prints only the token);
  * hints, logs and errors go to stderr. Errors are one line unless COFFRE_DEBUG=1.
  */
@@ -9,14 +9,28 @@ import path from 'node:path';
 import { COFFRE_VERSION } from '@coffre/core';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
+  adminAuditExportStart,
+  adminAuditVerify,
   adminCreateCustomer,
   adminCreateEnrollToken,
+  adminCreateOrg,
+  adminCreateUser,
   adminListCustomers,
   adminListMachines,
+  adminListOrgs,
+  adminReissueMachine,
   adminRevokeMachine,
+  adminSetOrgStatus,
+  adminUpdateOrg,
+  ensureInitialAdmin,
   openAdmin,
   type AdminContext,
 } from './admin/index.js';
+import { csvChunks, jsonChunks } from './audit/stream.js';
+import type { OrgPatch } from './db/queries/orgs.js';
+import type { OrgId } from './types.js';
+import { writeFileAtomic } from './fsutil.js';
+import { isRole, ROLES, type Role } from './http/roles.js';
 import { dataDirPaths, type ServerSettings } from './datadir.js';
 import { isApiError } from './errors.js';
 import { isValidName } from './names.js';
@@ -25,6 +39,9 @@ import { certificateFingerprint } from './tls.js';
 
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
+/** `audit verify` found a modified, deleted, inserted or reordered entry. */
+const EXIT_AUDIT_BROKEN = 4;
+const DEFAULT_ADMIN_EMAIL = 'admin@coffre.invalid';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
@@ -49,6 +66,19 @@ function listenArg(value: string): string {
   }
   return value;
 }
+function roleArg(value: string): Role {
+  if (!isRole(value)) throw new InvalidArgumentError(`expected one of ${ROLES.join(', ')}.`);
+  return value;
+}
+function emailArg(value: string): string {
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value) || value.length > 254) throw new InvalidArgumentError('expected an email address.');
+  return value;
+}
+function dateArg(value: string): string {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new InvalidArgumentError('expected a date such as 2026-01-31 or 2026-01-31T08:00:00Z.');
+  return new Date(t).toISOString();
+}
 function ttlArg(value: string): number {
   const n = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0) || n > 24 * 365) throw new InvalidArgumentError('expected a number of hours between 0 and 8760.');
@@ -69,9 +99,18 @@ function table(rows: string[][]): void {
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }
 
-async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: string; tlsKey?: string }, cmd: Command): Promise<void> {
+async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: string; tlsKey?: string; adminEmail: string }, cmd: Command): Promise<void> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) cmd.error('error: --tls-cert and --tls-key go together', { exitCode: EXIT_USAGE });
   const { startServer } = await import('./server.js'); // Fastify loads only for `start`
+  // First start: the initial administrator. Its temporary password goes to a 0600 file, not
+  // to stdout, which may end up in a service journal.
+  const initial = await withAdmin(opts.dataDir, async (ctx) => {
+    const created = await ensureInitialAdmin(ctx, opts.adminEmail);
+    if (!created) return null;
+    const file = path.join(ctx.dataDir.paths.secrets, 'initial-admin-password');
+    await writeFileAtomic(file, `${created.email}\n${created.temporaryPassword}\n`, 0o600);
+    return { email: created.email, file };
+  });
   const server = await startServer({
     dataDir: opts.dataDir,
     listen: opts.listen,
@@ -84,6 +123,10 @@ async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: s
   out(`  1. create a customer:          coffre-server customer create NAME --data-dir ${dir}`);
   out(`  2. create an enrollment token: coffre-server enroll-token create --customer NAME --data-dir ${dir}`);
   out(`  3. on the machine to back up:  coffre enroll --server ${server.url} --token TOKEN --fingerprint ${server.fingerprint}`);
+  if (initial) {
+    out(`Initial administrator: ${initial.email}; temporary password in ${initial.file} (sign in at ${server.url},`);
+    out('  then change the password and set up a second factor; delete the file afterwards).');
+  }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
@@ -125,7 +168,119 @@ function buildProgram(): Command {
     .option('--listen <host:port>', 'address to listen on (port 0 = any free port)', listenArg, DEFAULT_LISTEN)
     .option('--tls-cert <file>', 'PEM certificate to serve instead of the self-signed one')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--admin-email <email>', 'email of the initial administrator (first start only)', emailArg, DEFAULT_ADMIN_EMAIL)
     .action(startCommand);
+
+  const org = program.command('org').description('manage organisations (operator → reseller → customer)');
+  org
+    .command('create')
+    .description('create a reseller or a customer and print its id')
+    .argument('<name>', 'organisation name (unique)', nameArg('organisation'))
+    .requiredOption('--type <type>', 'reseller or customer', (v: string) => {
+      if (v !== 'reseller' && v !== 'customer') throw new InvalidArgumentError('expected reseller or customer.');
+      return v;
+    })
+    .option('--parent <name>', 'parent organisation (default: the operator)')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (name: string, opts: { type: 'reseller' | 'customer'; parent?: string; dataDir: string }) => {
+      const o = await withAdmin(opts.dataDir, (ctx) => adminCreateOrg(ctx, name, opts.type, opts.parent));
+      out(o.id);
+      hint(`${opts.type === 'reseller' ? 'Reseller' : 'Customer'} ${q(name)} created.`);
+    });
+  org
+    .command('list')
+    .description('list organisations')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { dataDir: string; json?: boolean }) => {
+      const list = await withAdmin(opts.dataDir, adminListOrgs);
+      if (opts.json) return out(JSON.stringify(list, null, 2));
+      const names = new Map(list.map((o) => [o.id, o.name]));
+      table([['NAME', 'TYPE', 'PARENT', 'STATUS', 'ALERT EMAIL'], ...list.map((o) => [o.name, o.type, o.parent_id ? (names.get(o.parent_id as OrgId) ?? o.parent_id) : '-', o.status, o.alert_email ?? '-'])]);
+    });
+  org
+    .command('update')
+    .description("update an organisation's contact addresses")
+    .argument('<name>', 'organisation name')
+    .option('--alert-email <email>', 'address that receives backup alerts', emailArg)
+    .option('--referent-name <name>', 'named incident referent')
+    .option('--referent-email <email>', "incident referent's email", emailArg)
+    .option('--referent-phone <phone>', "incident referent's phone")
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (name: string, opts: { alertEmail?: string; referentName?: string; referentEmail?: string; referentPhone?: string; dataDir: string }, cmd: Command) => {
+      const patch: OrgPatch = {
+        ...(opts.alertEmail !== undefined ? { alert_email: opts.alertEmail } : {}),
+        ...(opts.referentName !== undefined ? { referent_name: opts.referentName } : {}),
+        ...(opts.referentEmail !== undefined ? { referent_email: opts.referentEmail } : {}),
+        ...(opts.referentPhone !== undefined ? { referent_phone: opts.referentPhone } : {}),
+      };
+      if (Object.keys(patch).length === 0) cmd.error('error: nothing to update (give --alert-email, --referent-name, --referent-email or --referent-phone)', { exitCode: EXIT_USAGE });
+      await withAdmin(opts.dataDir, (ctx) => adminUpdateOrg(ctx, name, patch));
+      hint(`Organisation ${q(name)} updated.`);
+    });
+  for (const [verb, status, text] of [
+    ['suspend', 'suspended', 'suspend an organisation: its people and machines are refused until resumed'],
+    ['resume', 'active', 'end the suspension of an organisation'],
+  ] as const) {
+    org
+      .command(verb)
+      .description(text)
+      .argument('<name>', 'organisation name')
+      .requiredOption('--data-dir <dir>', 'data directory')
+      .action(async (name: string, opts: { dataDir: string }) => {
+        await withAdmin(opts.dataDir, (ctx) => adminSetOrgStatus(ctx, name, status));
+        hint(`Organisation ${q(name)} is ${status}.`);
+      });
+  }
+
+  program
+    .command('user')
+    .description('manage people')
+    .command('create')
+    .description('create a person and print their temporary password (and nothing else on stdout)')
+    .requiredOption('--email <email>', 'their email (their sign-in identifier)', emailArg)
+    .requiredOption('--name <full name>', 'their full name (one named person per account)')
+    .requiredOption('--role <role>', ROLES.join(' | '), roleArg)
+    .requiredOption('--org <name>', 'their organisation')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (opts: { email: string; name: string; role: Role; org: string; dataDir: string }) => {
+      const { user, temporaryPassword } = await withAdmin(opts.dataDir, (ctx) => adminCreateUser(ctx, { email: opts.email, name: opts.name, role: opts.role, orgName: opts.org }));
+      out(temporaryPassword);
+      hint(`${user.name} <${user.email}> created as ${user.role} of ${q(opts.org)}.`);
+      hint('Give them the temporary password above in person or by another channel; at first sign-in they change it and set up a second factor.');
+    });
+
+  const auditCmd = program.command('audit').description('the tamper-evident audit trail');
+  auditCmd
+    .command('verify')
+    .description(`check the hash chain of the whole trail (exit ${EXIT_AUDIT_BROKEN} and the first bad entry if it was tampered with)`)
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { dataDir: string; json?: boolean }) => {
+      const verdict = await withAdmin(opts.dataDir, adminAuditVerify);
+      if (opts.json) out(JSON.stringify(verdict, null, 2));
+      else if (verdict.ok) out(`audit trail OK: ${verdict.count} entries verified${verdict.lastSeq !== null ? ` (last #${verdict.lastSeq})` : ''}`);
+      else out(`audit trail BROKEN at entry #${verdict.firstBad!.seq}: ${verdict.firstBad!.message}`);
+      if (!verdict.ok) process.exitCode = EXIT_AUDIT_BROKEN;
+    });
+  auditCmd
+    .command('export')
+    .description('write the trail to stdout, oldest first')
+    .requiredOption('--format <format>', 'csv or json', (v: string) => {
+      if (v !== 'csv' && v !== 'json') throw new InvalidArgumentError('expected csv or json.');
+      return v;
+    })
+    .option('--since <date>', 'only entries at or after this date (UTC)', dateArg)
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (opts: { format: 'csv' | 'json'; since?: string; dataDir: string }) => {
+      await withAdmin(opts.dataDir, async (ctx) => {
+        await adminAuditExportStart(ctx, opts.format, opts.since);
+        const entries = ctx.audit.matching({ orgIds: null, ...(opts.since ? { since: opts.since } : {}) });
+        for await (const chunk of opts.format === 'csv' ? csvChunks(entries) : jsonChunks(entries)) {
+          if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+        }
+      });
+    });
 
   const customer = program.command('customer').description('manage customers');
   customer
@@ -200,6 +355,18 @@ function buildProgram(): Command {
       const m = await withAdmin(opts.dataDir, (ctx) => adminRevokeMachine(ctx, opts.customer, name));
       hint(`Machine ${q(m.name)} of ${q(opts.customer)} is revoked; re-enroll it with a new token if needed.`);
     });
+  machine
+    .command('reissue')
+    .description("revoke a machine's credential and print a one-time token that enrols it again (same name and history)")
+    .argument('<name>', 'machine name')
+    .requiredOption('--customer <name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--ttl-hours <n>', 'validity in hours (default from server.json: 24)', ttlArg)
+    .action(async (name: string, opts: { customer: string; dataDir: string; ttlHours?: number }) => {
+      const issued = await withAdmin(opts.dataDir, (ctx) => adminReissueMachine(ctx, opts.customer, name, opts.ttlHours));
+      out(issued.token);
+      hint(`Machine ${q(name)}: old credential revoked. On the machine: coffre enroll --server https://HOST:PORT --token ${issued.token} --fingerprint FINGERPRINT`);
+    });
 
   return program;
 }
@@ -207,7 +374,8 @@ function buildProgram(): Command {
 async function main(argv: readonly string[]): Promise<number> {
   try {
     await buildProgram().parseAsync([...argv], { from: 'user' });
-    return 0;
+    // A command may have set a specific exit code (audit verify: 4) without failing.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE; // commander printed the message
     let message = err instanceof Error ? err.message : String(err);

@@ -11,6 +11,8 @@ import { isoNow, systemClock } from './types.js';
  *   DIR/objects/       the filesystem object store (packs, snapshot refs)
  *   DIR/tls/           cert.pem + key.pem (0600), self-signed on first use
  *   DIR/server.json    settings (ServerSettings)
+ *   DIR/secrets/       server.key (0600): seals TOTP secrets, derives CSRF tokens
+ *   DIR/audit-head.json  last audit entry written (seq, hash): detects a truncated trail
  */
 export interface DataDirPaths {
   readonly root: string;
@@ -18,6 +20,8 @@ export interface DataDirPaths {
   readonly objects: string;
   readonly tlsDir: string;
   readonly settings: string;
+  readonly secrets: string;
+  readonly auditHead: string;
 }
 
 export interface ServerSettings {
@@ -27,9 +31,30 @@ export interface ServerSettings {
   readonly enrollTokenTtlHours: number;
   /** Certificate and key given with --tls-cert/--tls-key (absolute paths); null = DIR/tls. */
   readonly tls: { readonly cert: string; readonly key: string } | null;
+  /** A session ends after this long without a request… */
+  readonly sessionIdleMinutes: number;
+  /** …and in any case this long after sign-in. */
+  readonly sessionMaxHours: number;
+  /** Destructive actions need a second-factor proof at most this old. */
+  readonly reauthMinutes: number;
+  /** Audit entries older than this are purged (the chain keeps an anchor). */
+  readonly auditRetentionDays: number;
+  /** The console's public origin (https://host[:port]), the WebAuthn relying party; null = the request's Host. */
+  readonly publicUrl: string | null;
+  /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
+  readonly authThrottle: AuthThrottleSettings;
 }
 
+export interface AuthThrottleSettings {
+  readonly accountFreeFailures: number;
+  readonly accountLockAfter: number;
+  readonly ipFreeFailures: number;
+  readonly ipLockAfter: number;
+}
+export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { accountFreeFailures: 3, accountLockAfter: 10, ipFreeFailures: 10, ipLockAfter: 30 };
+
 export const DEFAULT_ENROLL_TTL_HOURS = 24;
+export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, publicUrl: null } as const;
 
 export function dataDirPaths(dir: string): DataDirPaths {
   const root = path.resolve(dir);
@@ -39,6 +64,8 @@ export function dataDirPaths(dir: string): DataDirPaths {
     objects: path.join(root, 'objects'),
     tlsDir: path.join(root, 'tls'),
     settings: path.join(root, 'server.json'),
+    secrets: path.join(root, 'secrets'),
+    auditHead: path.join(root, 'audit-head.json'),
   };
 }
 
@@ -58,7 +85,32 @@ function parseSettings(text: string, file: string): ServerSettings {
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
   const tls = s.tls ?? null;
   if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
-  return { v: 1, createdAt: String(s.createdAt ?? ''), enrollTokenTtlHours: ttl, tls };
+  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays'): number => {
+    const v = s[key] ?? SETTINGS_DEFAULTS[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new SettingsError(`${file}: ${key} must be a positive number`);
+    return v;
+  };
+  const publicUrl = s.publicUrl ?? null;
+  if (publicUrl !== null && (typeof publicUrl !== 'string' || !/^https:\/\/[^/\s]+$/.test(publicUrl))) {
+    throw new SettingsError(`${file}: publicUrl must be null or https://host[:port] without a path`);
+  }
+  const t = { ...DEFAULT_AUTH_THROTTLE, ...(s.authThrottle ?? {}) };
+  for (const [k, v] of Object.entries(t)) {
+    if (!Number.isInteger(v) || (v as number) < 1) throw new SettingsError(`${file}: authThrottle.${k} must be a positive integer`);
+  }
+  if (t.accountLockAfter <= t.accountFreeFailures || t.ipLockAfter <= t.ipFreeFailures) throw new SettingsError(`${file}: authThrottle lock thresholds must exceed the free failures`);
+  return {
+    v: 1,
+    createdAt: String(s.createdAt ?? ''),
+    authThrottle: t,
+    enrollTokenTtlHours: ttl,
+    tls,
+    sessionIdleMinutes: positive('sessionIdleMinutes'),
+    sessionMaxHours: positive('sessionMaxHours'),
+    reauthMinutes: positive('reauthMinutes'),
+    auditRetentionDays: positive('auditRetentionDays'),
+    publicUrl,
+  };
 }
 
 export interface DataDir {
@@ -77,8 +129,9 @@ export async function initDataDir(dir: string, opts: { tls?: { cert: string; key
   const paths = dataDirPaths(dir);
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   await mkdir(paths.objects, { recursive: true, mode: 0o700 });
+  await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
 
-  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null };
+  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE };
   await createFileExclusive(paths.settings, `${JSON.stringify(fresh, null, 2)}\n`, 0o600);
   let settings = parseSettings(await readFile(paths.settings, 'utf8'), paths.settings);
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 /**
  * Bearer secrets. Enrollment tokens (`cfe_`) and machine credentials (`cfm_`) are 32
@@ -22,4 +22,24 @@ export function hashSecret(secret: string): string {
 
 export function looksLikeSecret(s: string, prefix: string): boolean {
   return s.startsWith(prefix) && SECRET_BODY.test(s.slice(prefix.length));
+}
+
+/** Session cookies (`cfs_`): the same shape; only their SHA-256 is stored. */
+export const SESSION_TOKEN_PREFIX = 'cfs_';
+export const newSessionToken = (): string => newSecret(SESSION_TOKEN_PREFIX);
+
+const TEMP_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+
+/**
+ * A temporary password for a new or reset account: 20 characters from an unambiguous
+ * alphabet in groups of 5 (≈ 99 bits). Shown once; the person must replace it at first sign-in.
+ */
+export function newTemporaryPassword(): string {
+  const groups: string[] = [];
+  for (let g = 0; g < 4; g++) {
+    let group = '';
+    for (let i = 0; i < 5; i++) group += TEMP_ALPHABET[randomInt(TEMP_ALPHABET.length)];
+    groups.push(group);
+  }
+  return groups.join('-');
 }

@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { API_PREFIX } from '@coffre/core';
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { AuditLog } from './audit/log.js';
+import { loadServerKeys } from './auth/server-key.js';
+import { COFFRE_VERSION } from '@coffre/core';
 import { initDataDir } from './datadir.js';
 import { DEFAULT_LISTEN, parseListen, urlFor } from './listen.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -64,13 +68,27 @@ export async function buildApp(tls: { certPem: string; keyPem: string }, deps: D
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
   app.decorateRequest('principal', null);
+  app.decorateRequest('targetOrg', null);
+  app.decorateRequest('sessionToken', null);
   app.addHook('onRequest', authenticate(deps));
-  app.addHook('preHandler', authorize);
+  app.addHook('preHandler', authorize(deps));
   app.addHook('onSend', securityHeaders);
   app.addHook('onResponse', requestLogger(deps.log));
   app.setErrorHandler(errorHandler(deps.log));
   app.setNotFoundHandler(async () => {
     throw apiError('notFound');
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'coffre API', version: COFFRE_VERSION, description: 'Errors: { error: { code, message, messageFr, requestId, details? } } — see docs/SECURITY.md for the role × route matrix.' },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: '__Host-coffre_session' },
+          machine: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
   });
   await app.register(async (api) => registerRoutes(api, deps), { prefix: API_PREFIX });
   return app;
@@ -84,12 +102,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let app: HttpsApp;
   try {
     const baseStore = createFsStore(dir.paths.objects);
+    const clock = opts.clock ?? systemClock;
     const deps: Deps = {
       db,
       store: opts.wrapStore ? opts.wrapStore(baseStore) : baseStore,
-      clock: opts.clock ?? systemClock,
+      clock,
       log: opts.log ?? stderrLog,
       locks: new KeyedMutex(),
+      keys: await loadServerKeys(dir.paths.secrets),
+      audit: new AuditLog(db, dir.paths.auditHead, clock),
+      settings: dir.settings,
+      fingerprint: dir.tls.fingerprint,
     };
     app = await buildApp(dir.tls, deps);
     await app.listen({ host, port });

@@ -4,11 +4,12 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { ChunkId, PackEntry } from '@coffre/core';
 import SQLite from 'better-sqlite3';
-import { sql } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { openDatabase, withStatementCache } from '../src/db/database.js';
 import { CHUNK_INSERT_BATCH, CHUNK_LOOKUP_BATCH, existingChunks, indexPack, locateChunks } from '../src/db/queries/packs.js';
 import type { CustomerId } from '../src/types.js';
-import { MIGRATIONS } from '../src/db/migrations/index.js';
+import { MIGRATIONS, migrationProvider } from '../src/db/migrations/index.js';
+import type { DB } from '../src/db/schema.js';
 import { tempDir } from './kit.js';
 
 describe('metadata database', () => {
@@ -21,7 +22,25 @@ describe('metadata database', () => {
       const tables = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`.execute(first.db);
       assert.deepEqual(
         tables.rows.map((r) => r.name),
-        ['chunks', 'customers', 'enroll_tokens', 'key_slots', 'machines', 'packs', 'repos', 'snapshots'],
+        [
+          'access_reviews',
+          'audit_anchor',
+          'audit_log',
+          'auth_throttle',
+          'chunks',
+          'customers',
+          'enroll_tokens',
+          'key_slots',
+          'machines',
+          'orgs',
+          'packs',
+          'recovery_codes',
+          'repos',
+          'sessions',
+          'snapshots',
+          'users',
+          'webauthn_credentials',
+        ],
       );
       await first.db.insertInto('customers').values({ id: 'c1', name: 'Cabinet A', created_at: '2026-01-01T00:00:00.000Z' }).execute();
       await first.db.destroy();
@@ -31,6 +50,29 @@ describe('metadata database', () => {
       const rows = await second.db.selectFrom('customers').select('name').execute();
       assert.deepEqual(rows, [{ name: 'Cabinet A' }]);
       await second.db.destroy();
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('the control-plane migration gives every existing customer an organisation under the operator', async () => {
+    const tmp = await tempDir();
+    try {
+      const file = path.join(tmp.dir, 'coffre.db');
+      const raw = new Kysely<DB>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
+      const migrator = new Migrator({ db: raw, provider: migrationProvider });
+      const r = await migrator.migrateTo(MIGRATIONS[0]![0]);
+      assert.equal(r.error, undefined);
+      await raw.insertInto('customers').values({ id: 'c-old', name: 'Cabinet Ancien', created_at: '2026-01-01T00:00:00.000Z' }).execute();
+      await raw.destroy();
+
+      const { db, migrations } = await openDatabase(file);
+      assert.deepEqual(migrations.applied, MIGRATIONS.slice(1).map(([name]) => name));
+      const orgs = await db.selectFrom('orgs').select(['id', 'name', 'type', 'parent_id', 'status']).orderBy('type').execute();
+      assert.equal(orgs.length, 2);
+      const op = orgs.find((o) => o.type === 'operator')!;
+      assert.deepEqual(orgs.find((o) => o.type === 'customer'), { id: 'c-old', name: 'Cabinet Ancien', type: 'customer', parent_id: op.id, status: 'active' });
+      await db.destroy();
     } finally {
       await tmp.cleanup();
     }

@@ -1,8 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { AuditLog } from '../audit/log.js';
+import type { AuditInput } from '../audit/log.js';
+import { hashPassword } from '../auth/passwords.js';
+import { createOrg, findOrgByName, listOrgs, operatorOrg, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
+import { createUser, type UserRow } from '../db/queries/users.js';
+import type { OrgType } from '../db/schema.js';
+import { ROLES_BY_ORG_TYPE, type Role } from '../http/roles.js';
+import { newTemporaryPassword } from '../secrets.js';
+import type { MachineId, OrgId } from '../types.js';
 import type { MachineRecord } from '@coffre/core';
 import { initDataDir, type DataDir } from '../datadir.js';
 import { openDatabase, type Database } from '../db/database.js';
-import { createCustomer, findCustomerByName, listCustomers } from '../db/queries/customers.js';
+import { findCustomerByName, listCustomers } from '../db/queries/customers.js';
 import { createEnrollToken as insertEnrollToken, listMachines, revokeMachine } from '../db/queries/machines.js';
 import { apiError } from '../errors.js';
 import { presentMachine } from '../routes/machines/presenter.js';
@@ -17,13 +27,103 @@ export interface AdminContext {
   readonly db: Database;
   readonly dataDir: DataDir;
   readonly clock: Clock;
+  readonly audit: AuditLog;
+  /** Who runs the command: the operating-system account (the CLI needs shell access to the data dir). */
+  readonly actor: string;
 }
 
 /** Initialises `dir` if needed (same as `start`) and opens its database; call `close` after. */
 export async function openAdmin(dir: string, clock: Clock = systemClock): Promise<AdminContext & { close(): Promise<void> }> {
   const dataDir = await initDataDir(dir);
   const { db } = await openDatabase(dataDir.paths.db);
-  return { db, dataDir, clock, close: () => db.destroy() };
+  let actor = 'unknown';
+  try {
+    actor = userInfo().username;
+  } catch {
+    /* no passwd entry (containers) */
+  }
+  return { db, dataDir, clock, audit: new AuditLog(db, dataDir.paths.auditHead, clock), actor, close: () => db.destroy() };
+}
+
+/** Every change made from the command line is in the audit trail, with the OS account as actor. */
+async function audit(ctx: AdminContext, e: Pick<AuditInput, 'action' | 'orgId' | 'target'> & { details?: AuditInput['details']; outcome?: AuditInput['outcome'] }): Promise<void> {
+  await ctx.audit.append({
+    actorType: 'cli',
+    actorId: ctx.actor,
+    actorLabel: `${ctx.actor} (command line)`,
+    orgId: e.orgId,
+    action: e.action,
+    target: e.target,
+    ip: null,
+    userAgent: null,
+    requestId: null,
+    outcome: e.outcome ?? 'success',
+    details: e.details ?? null,
+  });
+}
+
+async function orgByName(ctx: AdminContext, name: string): Promise<OrgRow> {
+  const o = await findOrgByName(ctx.db, name);
+  if (!o) throw apiError('orgNotFound', { name });
+  return o;
+}
+
+export async function adminCreateOrg(ctx: AdminContext, name: string, type: Exclude<OrgType, 'operator'>, parentName?: string): Promise<OrgRow> {
+  const parent = parentName === undefined ? await operatorOrg(ctx.db) : await orgByName(ctx, parentName);
+  const org = await createOrg(ctx.db, { name, type, parentId: parent.id }, isoNow(ctx.clock));
+  await audit(ctx, { action: 'org.create', orgId: org.id, target: `org:${org.id}`, details: { name, type, parentId: parent.id } });
+  return org;
+}
+
+export async function adminListOrgs(ctx: AdminContext): Promise<OrgRow[]> {
+  return listOrgs(ctx.db, await subtreeIds(ctx.db, (await operatorOrg(ctx.db)).id));
+}
+
+export async function adminUpdateOrg(ctx: AdminContext, name: string, patch: OrgPatch): Promise<OrgRow> {
+  const org = await orgByName(ctx, name);
+  const updated = await updateOrg(ctx.db, org.id, patch, isoNow(ctx.clock));
+  await audit(ctx, { action: 'org.update', orgId: org.id, target: `org:${org.id}`, details: { fields: Object.keys(patch) } });
+  return updated;
+}
+
+export async function adminSetOrgStatus(ctx: AdminContext, name: string, status: 'active' | 'suspended'): Promise<OrgRow> {
+  const org = await orgByName(ctx, name);
+  if (org.type === 'operator') throw apiError('notOnSelf');
+  const updated = await setOrgStatus(ctx.db, org.id as OrgId, status, isoNow(ctx.clock));
+  await audit(ctx, { action: status === 'suspended' ? 'org.suspend' : 'org.resume', orgId: org.id, target: `org:${org.id}` });
+  return updated;
+}
+
+export class RoleNotValidError extends Error {
+  override readonly name = 'RoleNotValidError';
+}
+
+/** Creates a person with a temporary password (returned once): they change it and enrol a second factor at first sign-in. */
+export async function adminCreateUser(
+  ctx: AdminContext,
+  u: { email: string; name: string; role: Role; orgName: string },
+): Promise<{ user: UserRow; temporaryPassword: string }> {
+  const org = await orgByName(ctx, u.orgName);
+  if (!ROLES_BY_ORG_TYPE[org.type].includes(u.role)) {
+    throw new RoleNotValidError(`a ${org.type} organisation's people may be ${ROLES_BY_ORG_TYPE[org.type].join(', ')}; not ${u.role}`);
+  }
+  const temporaryPassword = newTemporaryPassword();
+  const user = await createUser(ctx.db, { orgId: org.id, email: u.email, name: u.name, role: u.role, passwordHash: await hashPassword(temporaryPassword), locale: org.locale }, isoNow(ctx.clock));
+  await audit(ctx, { action: 'user.create', orgId: org.id, target: `user:${user.id}`, details: { email: user.email, role: user.role } });
+  return { user, temporaryPassword };
+}
+
+/**
+ * First start: when nobody exists yet, creates the initial operator administrator with a
+ * temporary password. It must change that password and enrol a second factor before
+ * anything else (the session stays in 'setup' until then). Returns null when people exist.
+ */
+export async function ensureInitialAdmin(ctx: AdminContext, email: string): Promise<{ email: string; temporaryPassword: string } | null> {
+  const any = await ctx.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
+  if (any) return null;
+  const op = await operatorOrg(ctx.db);
+  const { user, temporaryPassword } = await adminCreateUser(ctx, { email, name: 'Initial administrator', role: 'operator-admin', orgName: op.name });
+  return { email: user.email, temporaryPassword };
 }
 
 export interface CustomerSummary {
@@ -33,8 +133,9 @@ export interface CustomerSummary {
   readonly machines: number;
 }
 
+/** Shorthand for a customer directly under the operator. */
 export async function adminCreateCustomer(ctx: AdminContext, name: string): Promise<CustomerSummary> {
-  const row = await createCustomer(ctx.db, name, isoNow(ctx.clock));
+  const row = await adminCreateOrg(ctx, name, 'customer');
   return { id: row.id, name: row.name, createdAt: row.created_at, machines: 0 };
 }
 
@@ -62,7 +163,8 @@ export async function adminCreateEnrollToken(ctx: AdminContext, customerName: st
   const expiresAt = new Date(now.getTime() + ttlHours * 3_600_000).toISOString();
   const token = newEnrollToken();
   const tokenId = randomUUID();
-  await insertEnrollToken(ctx.db, { id: tokenId, customerId, tokenHash: hashSecret(token), now: now.toISOString(), expiresAt });
+  await insertEnrollToken(ctx.db, { id: tokenId, customerId, tokenHash: hashSecret(token), now: now.toISOString(), expiresAt, createdBy: `cli:${ctx.actor}` });
+  await audit(ctx, { action: 'machine.enroll-token.create', orgId: customerId, target: null, details: { expiresAt } });
   return { token, tokenId, customerId, expiresAt };
 }
 
@@ -72,5 +174,31 @@ export async function adminListMachines(ctx: AdminContext, customerName: string)
 
 /** Revokes a machine's credential at once (lost or stolen machine). */
 export async function adminRevokeMachine(ctx: AdminContext, customerName: string, machineName: string): Promise<MachineRecord> {
-  return presentMachine(await revokeMachine(ctx.db, await customerIdByName(ctx, customerName), machineName, isoNow(ctx.clock)));
+  const customerId = await customerIdByName(ctx, customerName);
+  const m = await revokeMachine(ctx.db, customerId, machineName, isoNow(ctx.clock));
+  await audit(ctx, { action: 'machine.credential.revoke', orgId: customerId, target: `machine:${m.id}`, details: { name: m.name } });
+  return presentMachine(m);
+}
+
+/** Revokes a machine's credential and returns a one-time token that enrols it again under the same name. */
+export async function adminReissueMachine(ctx: AdminContext, customerName: string, machineName: string, ttlHours: number = ctx.dataDir.settings.enrollTokenTtlHours): Promise<IssuedEnrollToken> {
+  const customerId = await customerIdByName(ctx, customerName);
+  const m = await revokeMachine(ctx.db, customerId, machineName, isoNow(ctx.clock));
+  const now = ctx.clock();
+  const expiresAt = new Date(now.getTime() + ttlHours * 3_600_000).toISOString();
+  const token = newEnrollToken();
+  const tokenId = randomUUID();
+  await insertEnrollToken(ctx.db, { id: tokenId, customerId, tokenHash: hashSecret(token), now: now.toISOString(), expiresAt, createdBy: `cli:${ctx.actor}`, reissueMachineId: m.id as MachineId });
+  await audit(ctx, { action: 'machine.credential.reissue', orgId: customerId, target: `machine:${m.id}`, details: { name: m.name, expiresAt } });
+  return { token, tokenId, customerId, expiresAt };
+}
+
+export async function adminAuditVerify(ctx: AdminContext) {
+  const verdict = await ctx.audit.verify();
+  await audit(ctx, { action: 'audit.verify', orgId: null, target: null, details: { count: verdict.count, firstBad: verdict.firstBad ?? null }, outcome: verdict.ok ? 'success' : 'failure' });
+  return verdict;
+}
+
+export async function adminAuditExportStart(ctx: AdminContext, format: 'csv' | 'json', since?: string): Promise<void> {
+  await audit(ctx, { action: 'audit.export', orgId: null, target: null, details: { format, since: since ?? null } });
 }

@@ -18,6 +18,10 @@ export interface EnrollTokensTable {
   expires_at: string;
   used_at: string | null;
   machine_id: string | null;
+  /** Set on a re-issue token: enrolling with it gives this machine a new credential. */
+  reissue_machine_id: string | null;
+  /** User id (or "cli:<os user>") that issued the token. */
+  created_by: string | null;
 }
 
 export interface MachinesTable {
@@ -31,6 +35,7 @@ export interface MachinesTable {
   created_at: string;
   last_seen_at: string | null;
   revoked_at: string | null;
+  credential_issued_at: string | null;
 }
 
 export interface ReposTable {
@@ -80,7 +85,135 @@ export interface SnapshotsTable {
   logical_size: number;
 }
 
+export const ORG_TYPES = ['operator', 'reseller', 'customer'] as const;
+export type OrgType = (typeof ORG_TYPES)[number];
+export const ORG_STATUSES = ['active', 'suspended'] as const;
+export type OrgStatus = (typeof ORG_STATUSES)[number];
+export const LOCALES = ['fr', 'en'] as const;
+export type Locale = (typeof LOCALES)[number];
+
+export interface OrgsTable {
+  id: string;
+  name: string;
+  type: OrgType;
+  parent_id: string | null;
+  status: OrgStatus;
+  alert_email: string | null;
+  referent_name: string | null;
+  referent_email: string | null;
+  referent_phone: string | null;
+  locale: Locale;
+  created_at: string;
+  updated_at: string;
+  suspended_at: string | null;
+}
+
+export const USER_STATUSES = ['active', 'disabled'] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
+
+export interface UsersTable {
+  id: string;
+  org_id: string;
+  email: string;
+  name: string;
+  role: string; // a Role (http/roles.ts)
+  status: UserStatus;
+  password_hash: string;
+  must_change_password: number; // 0 | 1
+  password_changed_at: string | null;
+  totp_secret: string | null;
+  totp_pending_secret: string | null;
+  totp_confirmed_at: string | null;
+  totp_last_step: number | null;
+  locale: Locale;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
+export interface RecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  created_at: string;
+  used_at: string | null;
+}
+
+export interface WebauthnCredentialsTable {
+  id: string;
+  user_id: string;
+  public_key: string;
+  counter: number;
+  transports: string;
+  name: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  second_factor_at: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  challenge: string | null;
+  challenge_expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface AuthThrottleTable {
+  key: string;
+  failures: number;
+  window_start: string;
+  locked_until: string | null;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  time: string;
+  actor_type: string;
+  actor_id: string | null;
+  actor_label: string | null;
+  org_id: string | null;
+  action: string;
+  target: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  outcome: string;
+  details_json: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditAnchorTable {
+  id: number;
+  seq: number;
+  hash: string;
+  purged_at: string;
+}
+
+export interface AccessReviewsTable {
+  id: string;
+  org_id: string;
+  reviewed_by: string;
+  reviewed_at: string;
+  report_json: string;
+}
+
 export interface DB {
+  orgs: OrgsTable;
+  users: UsersTable;
+  recovery_codes: RecoveryCodesTable;
+  webauthn_credentials: WebauthnCredentialsTable;
+  sessions: SessionsTable;
+  auth_throttle: AuthThrottleTable;
+  audit_log: AuditLogTable;
+  audit_anchor: AuditAnchorTable;
+  access_reviews: AccessReviewsTable;
   customers: CustomersTable;
   enroll_tokens: EnrollTokensTable;
   machines: MachinesTable;

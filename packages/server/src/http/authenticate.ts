@@ -1,29 +1,119 @@
 import type { FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import { findMachineByCredentialHash, touchMachine } from '../db/queries/machines.js';
+import { findSessionByTokenHash, updateSession } from '../db/queries/sessions.js';
 import { apiError } from '../errors.js';
-import { CREDENTIAL_PREFIX, hashSecret, looksLikeSecret } from '../secrets.js';
+import { CREDENTIAL_PREFIX, SESSION_TOKEN_PREFIX, hashSecret, looksLikeSecret } from '../secrets.js';
+import type { OrgId, SessionStage, UserId } from '../types.js';
+import { readCookie, SESSION_COOKIE } from './cookies.js';
 import type { Deps } from './context.js';
+import { isRole } from './roles.js';
 
 /** last_seen_at is written at most this often per machine (a write per request would serialise everything on SQLite). */
 export const LAST_SEEN_INTERVAL_MS = 60_000;
+/** Same for sessions; the idle timeout is counted in minutes. */
+const SESSION_TOUCH_MS = 15_000;
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * onRequest hook: runs before the body is read, so an unauthenticated client cannot
- * make the server buffer a 256 MiB upload. Missing, malformed, unknown and revoked
- * credentials all get the same answer.
+ * make the server buffer a 256 MiB upload. Machine routes take a bearer credential;
+ * people's routes a session cookie plus, for anything but a read, the session's CSRF
+ * token in `X-CSRF-Token`. Missing, malformed, unknown, expired and revoked credentials
+ * all get the same answer.
  */
 export function authenticate(deps: Deps) {
+  const machine = authenticateMachine(deps);
+  const user = authenticateUser(deps);
   return async (req: FastifyRequest): Promise<void> => {
-    if (req.routeOptions.config.auth === 'none' || req.is404) return;
+    const auth = req.routeOptions.config.auth;
+    if (auth === 'none' || req.is404) return;
+    if (auth === 'user') return user(req);
+    return machine(req);
+  };
+}
+
+function authenticateMachine(deps: Deps) {
+  return async (req: FastifyRequest): Promise<void> => {
     const match = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '');
     const credential = match?.[1];
     if (credential === undefined || !looksLikeSecret(credential, CREDENTIAL_PREFIX)) throw apiError('unauthenticated');
     const machine = await findMachineByCredentialHash(deps.db, hashSecret(credential));
     if (!machine || machine.revoked_at !== null) throw apiError('unauthenticated');
+    // A suspended customer (or reseller above it) stops its machines at once.
+    const suspended = await deps.db
+      .selectFrom('orgs as o')
+      .leftJoin('orgs as p', 'p.id', 'o.parent_id')
+      .select(sql<number>`case when o.status = 'suspended' or p.status = 'suspended' then 1 else 0 end`.as('s'))
+      .where('o.id', '=', machine.customer_id)
+      .executeTakeFirst();
+    if (suspended?.s) throw apiError('orgSuspended');
     req.principal = { kind: 'machine', machineId: machine.id, machineName: machine.name, customerId: machine.customer_id };
     const now = deps.clock();
     if (machine.last_seen_at === null || now.getTime() - Date.parse(machine.last_seen_at) >= LAST_SEEN_INTERVAL_MS) {
       await touchMachine(deps.db, machine.id, now, LAST_SEEN_INTERVAL_MS);
     }
   };
+}
+
+function authenticateUser(deps: Deps) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (token === undefined || !looksLikeSecret(token, SESSION_TOKEN_PREFIX)) throw apiError('notSignedIn');
+    const session = await findSessionByTokenHash(deps.db, hashSecret(token));
+    const now = deps.clock();
+    if (!session || session.revoked_at !== null || Date.parse(session.expires_at) <= now.getTime()) throw apiError('notSignedIn');
+    if (now.getTime() - Date.parse(session.last_seen_at) > deps.settings.sessionIdleMinutes * 60_000) {
+      await updateSession(deps.db, session.id, { revoked_at: now.toISOString() });
+      throw apiError('notSignedIn');
+    }
+    // Anti-forgery: SameSite=Strict already keeps the cookie off cross-site requests; the
+    // token and the Origin check are the second, independent layer.
+    if (!SAFE_METHODS.has(req.method)) {
+      const header = req.headers['x-csrf-token'];
+      if (!deps.keys.csrfMatches(token, typeof header === 'string' ? header : undefined)) throw apiError('csrf');
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== expectedOrigin(deps, req)) throw apiError('csrf');
+    }
+    const user = await deps.db
+      .selectFrom('users as u')
+      .innerJoin('orgs as o', 'o.id', 'u.org_id')
+      .leftJoin('orgs as p', 'p.id', 'o.parent_id')
+      .select(['u.id', 'u.email', 'u.name', 'u.role', 'u.status', 'u.org_id', 'u.must_change_password', 'u.totp_secret', 'u.locale', 'o.type as org_type', 'o.status as org_status', 'p.status as parent_status'])
+      .where('u.id', '=', session.user_id)
+      .executeTakeFirst();
+    if (!user || user.status !== 'active' || !isRole(user.role)) throw apiError('notSignedIn');
+    if (user.org_status === 'suspended' || user.parent_status === 'suspended') throw apiError('orgSuspended');
+
+    let stage: SessionStage = 'full';
+    const hasFactor = user.totp_secret !== null || (await hasSecurityKey(deps, user.id));
+    if (hasFactor && session.second_factor_at === null) stage = 'second-factor';
+    else if (user.must_change_password === 1 || !hasFactor) stage = 'setup';
+
+    req.sessionToken = token;
+    req.principal = {
+      kind: 'user',
+      userId: user.id as UserId,
+      email: user.email,
+      name: user.name,
+      role: user.role,
+      orgId: user.org_id as OrgId,
+      orgType: user.org_type,
+      sessionId: session.id,
+      stage,
+      secondFactorAt: session.second_factor_at,
+      locale: user.locale,
+    };
+    if (now.getTime() - Date.parse(session.last_seen_at) >= SESSION_TOUCH_MS) await updateSession(deps.db, session.id, { last_seen_at: now.toISOString() });
+  };
+}
+
+async function hasSecurityKey(deps: Deps, userId: string): Promise<boolean> {
+  return (await deps.db.selectFrom('webauthn_credentials').select('id').where('user_id', '=', userId).limit(1).executeTakeFirst()) !== undefined;
+}
+
+/** The console's origin: the configured public URL, else the request's own host. */
+export function expectedOrigin(deps: Deps, req: FastifyRequest): string {
+  return deps.settings.publicUrl ?? `https://${req.headers.host ?? ''}`;
 }

@@ -29,7 +29,8 @@ export function requestLogger(log: LogSink) {
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime),
       ip: req.ip,
-      ...(req.principal ? { customerId: req.principal.customerId, machineId: req.principal.machineId } : {}),
+      ...(req.principal?.kind === 'machine' ? { customerId: req.principal.customerId, machineId: req.principal.machineId } : {}),
+      ...(req.principal?.kind === 'user' ? { userId: req.principal.userId, orgId: req.principal.orgId } : {}),
     });
   };
 }

@@ -1,8 +1,13 @@
 import type { FastifyRequest } from 'fastify';
-import { apiError } from '../errors.js';
-import type { Principal } from '../types.js';
+import { findMachine } from '../db/queries/machines.js';
+import { findOrg, isWithin, operatorOrg, type OrgRow } from '../db/queries/orgs.js';
+import { findUser } from '../db/queries/users.js';
+import { apiError, type ReasonId } from '../errors.js';
+import type { MachinePrincipal, SessionStage, UserPrincipal } from '../types.js';
+import type { Deps, TenantSource } from './context.js';
+import { roleAllows, USER_ACTIONS, type UserAction } from './roles.js';
 
-/** Every action a route can perform. A route without one fails closed (500). */
+/** Every action a machine route can perform. A route without one fails closed (500). */
 export const ACTIONS = [
   'repo:read',
   'repo:init',
@@ -22,17 +27,114 @@ export type Action = (typeof ACTIONS)[number];
  * The tenant check itself is structural: handlers scope every query by
  * `principal.customerId`, and no route takes a customer id from the client.
  */
-const MACHINE_ACTIONS: ReadonlySet<Action> = new Set<Action>(ACTIONS);
+const MACHINE_ACTIONS: ReadonlySet<string> = new Set<string>(ACTIONS);
 
-export function can(principal: Principal, action: Action): boolean {
-  return principal.kind === 'machine' && MACHINE_ACTIONS.has(action);
+export function machineCan(_principal: MachinePrincipal, action: Action | UserAction): boolean {
+  return MACHINE_ACTIONS.has(action);
 }
 
-/** preHandler: runs after authentication and validation, before the handler. */
-export async function authorize(req: FastifyRequest): Promise<void> {
-  const config = req.routeOptions.config;
-  if (config.auth === 'none' || req.is404) return;
-  if (!req.principal) throw apiError('unauthenticated');
-  if (config.action === undefined) throw new Error(`route ${req.routeOptions.url ?? '?'} declares no action`);
-  if (!can(req.principal, config.action)) throw apiError('forbidden');
+const STAGE_ORDER: Readonly<Record<SessionStage, number>> = { 'second-factor': 0, setup: 1, full: 2 };
+
+/**
+ * preHandler (after authentication and validation, before the handler): the one policy
+ * layer. For people, in this order: session stage → role allows the action (403, whatever
+ * the tenant: a refusal never tells whether a resource exists) → the target organisation
+ * is the caller's own or below it (404 otherwise) → a fresh second-factor proof for
+ * destructive actions.
+ */
+export function authorize(deps: Deps) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const config = req.routeOptions.config;
+    if (config.auth === 'none' || req.is404) return;
+    const p = req.principal;
+    if (!p) throw apiError(config.auth === 'user' ? 'notSignedIn' : 'unauthenticated');
+    if (config.auth !== 'user') {
+      if (p.kind !== 'machine') throw apiError('forbidden');
+      if (config.action === undefined) throw new Error(`route ${req.routeOptions.url ?? '?'} declares no action`);
+      if (!machineCan(p, config.action)) throw apiError('forbidden');
+      return;
+    }
+    if (p.kind !== 'user') throw apiError('forbidden');
+    const tenant = config.tenant;
+    if (tenant === undefined) throw new Error(`route ${req.routeOptions.url ?? '?'} declares no tenant source`);
+
+    const need = config.stage ?? 'full';
+    if (STAGE_ORDER[p.stage] < STAGE_ORDER[need]) throw apiError(p.stage === 'second-factor' ? 'secondFactorRequired' : 'setupRequired');
+
+    if (tenant !== 'self') {
+      const action = config.action;
+      if (action === undefined || !(USER_ACTIONS as readonly string[]).includes(action)) {
+        throw new Error(`route ${req.routeOptions.url ?? '?'} declares no people's action`);
+      }
+      if (!roleAllows(p.role, action as UserAction)) {
+        await deny(deps, req, p, action, 'role');
+        throw apiError('roleForbidden');
+      }
+      req.targetOrg = await resolveTarget(deps, req, p, tenant);
+    }
+
+    if (config.reauth && !recentlyProven(deps, p)) throw apiError('reauthRequired');
+  };
+}
+
+function recentlyProven(deps: Deps, p: UserPrincipal): boolean {
+  if (p.secondFactorAt === null) return false;
+  return deps.clock().getTime() - Date.parse(p.secondFactorAt) <= deps.settings.reauthMinutes * 60_000;
+}
+
+async function deny(deps: Deps, req: FastifyRequest, p: UserPrincipal, action: string, why: string): Promise<void> {
+  await deps.audit.append({
+    actorType: 'user',
+    actorId: p.userId,
+    actorLabel: p.email,
+    orgId: p.orgId,
+    action: 'access.denied',
+    target: `${req.method} ${req.routeOptions.url ?? ''}`,
+    ip: req.ip,
+    userAgent: req.headers['user-agent'] ?? null,
+    requestId: req.id,
+    outcome: 'denied',
+    details: { action, why },
+  });
+}
+
+/** Loads the target organisation named by the request and checks it is within the caller's tree. */
+async function resolveTarget(deps: Deps, req: FastifyRequest, p: UserPrincipal, tenant: TenantSource): Promise<OrgRow | null> {
+  const params = req.params as Record<string, string | undefined>;
+  let org: OrgRow | undefined;
+  let missing: ReasonId = 'orgNotFound';
+  switch (tenant) {
+    case 'subtree':
+      return findOrg(deps.db, p.orgId).then((o) => o ?? null);
+    case 'operator':
+      org = await operatorOrg(deps.db);
+      // Global operations belong to the operator's people only; others are told it does not exist.
+      missing = 'notFound';
+      break;
+    case 'param:orgId':
+      org = params.orgId ? await findOrg(deps.db, params.orgId) : undefined;
+      break;
+    case 'param:userId': {
+      missing = 'userNotFound';
+      const u = params.userId ? await findUser(deps.db, params.userId) : undefined;
+      org = u ? await findOrg(deps.db, u.org_id) : undefined;
+      break;
+    }
+    case 'param:machineId': {
+      missing = 'machineNotFound';
+      const m = params.machineId ? await findMachine(deps.db, params.machineId) : undefined;
+      org = m ? await findOrg(deps.db, m.customer_id) : undefined;
+      break;
+    }
+    case 'body:parentId': {
+      const body = req.body as { parentId?: unknown } | undefined;
+      const id = typeof body?.parentId === 'string' ? body.parentId : p.orgId;
+      org = await findOrg(deps.db, id);
+      break;
+    }
+    case 'self':
+      return null;
+  }
+  if (!org || !(await isWithin(deps.db, org, p.orgId))) throw apiError(missing);
+  return org;
 }

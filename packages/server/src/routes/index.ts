@@ -1,11 +1,18 @@
 import type { App, Deps } from '../http/context.js';
+import { registerAccessReviewRoutes } from './access-review/handler.js';
+import { registerAuditRoutes } from './audit/handler.js';
+import { registerAuthRoutes } from './auth/handler.js';
 import { registerChunkRoutes } from './chunks/handler.js';
 import { registerEnrollRoutes } from './enroll/handler.js';
 import { registerHealthRoutes } from './health/handler.js';
 import { registerMachineRoutes } from './machines/handler.js';
+import { registerMeRoutes } from './me/handler.js';
+import { registerOpenApiRoutes } from './openapi/handler.js';
+import { registerOrgRoutes } from './orgs/handler.js';
 import { registerPackRoutes } from './packs/handler.js';
 import { registerRepoRoutes } from './repo/handler.js';
 import { registerSnapshotRoutes } from './snapshots/handler.js';
+import { registerUserRoutes } from './users/handler.js';
 
 /** Every API route, registered under API_PREFIX by the server. */
 export async function registerRoutes(app: App, deps: Deps): Promise<void> {
@@ -16,4 +23,12 @@ export async function registerRoutes(app: App, deps: Deps): Promise<void> {
   await app.register(async (scope) => registerPackRoutes(scope, deps));
   registerSnapshotRoutes(app, deps);
   registerMachineRoutes(app, deps);
+  // People (console and API): session cookie + CSRF, role and tenant policy.
+  registerAuthRoutes(app, deps);
+  registerMeRoutes(app, deps);
+  registerOrgRoutes(app, deps);
+  registerUserRoutes(app, deps);
+  registerAccessReviewRoutes(app, deps);
+  registerAuditRoutes(app, deps);
+  registerOpenApiRoutes(app);
 }

@@ -1,11 +1,15 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './20261126T1500_initial.js';
+import { controlPlane } from './20261126T2000_control_plane.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
  * a released migration is never edited, only followed by a new one.
  */
-export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [['20261126T1500_initial', initial]];
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+  ['20261126T1500_initial', initial],
+  ['20261126T2000_control_plane', controlPlane],
+];
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {

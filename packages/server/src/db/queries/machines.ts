@@ -8,11 +8,21 @@ export type MachineRow = MachinesTable & { id: MachineId; customer_id: CustomerI
 
 export async function createEnrollToken(
   db: Database,
-  args: { id: string; customerId: CustomerId; tokenHash: string; now: string; expiresAt: string },
+  args: { id: string; customerId: CustomerId; tokenHash: string; now: string; expiresAt: string; createdBy?: string; reissueMachineId?: MachineId },
 ): Promise<void> {
   await db
     .insertInto('enroll_tokens')
-    .values({ id: args.id, customer_id: args.customerId, token_hash: args.tokenHash, created_at: args.now, expires_at: args.expiresAt, used_at: null, machine_id: null })
+    .values({
+      id: args.id,
+      customer_id: args.customerId,
+      token_hash: args.tokenHash,
+      created_at: args.now,
+      expires_at: args.expiresAt,
+      used_at: null,
+      machine_id: null,
+      reissue_machine_id: args.reissueMachineId ?? null,
+      created_by: args.createdBy ?? null,
+    })
     .execute();
 }
 
@@ -27,12 +37,14 @@ export interface EnrollArgs {
 }
 
 /**
- * Consumes a one-time enrollment token and creates the machine, in one transaction.
+ * Consumes a one-time enrollment token and creates the machine, in one transaction; a
+ * re-issue token instead gives its machine a new credential (same name, same history),
+ * which also ends any revocation.
  * The token is claimed by a conditional UPDATE first: it is a write, so concurrent uses
  * of one token serialise on it and exactly one sees a row change. Any failure after the
  * claim (name taken) rolls back, leaving the token usable for another attempt.
  */
-export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ machine: MachineRow; customerName: string }> {
+export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ machine: MachineRow; customerName: string; reissued: boolean }> {
   return db.transaction().execute(async (trx) => {
     const claimed = await trx
       .updateTable('enroll_tokens')
@@ -46,9 +58,24 @@ export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ mach
     const token = await trx
       .selectFrom('enroll_tokens as t')
       .innerJoin('customers as c', 'c.id', 't.customer_id')
-      .select(['t.id', 't.customer_id', 'c.name as customer_name'])
+      .innerJoin('orgs as o', 'o.id', 't.customer_id')
+      .select(['t.id', 't.customer_id', 't.reissue_machine_id', 'c.name as customer_name', 'o.status'])
       .where('t.token_hash', '=', a.tokenHash)
       .executeTakeFirstOrThrow();
+    if (token.status !== 'active') throw apiError('orgSuspended');
+
+    if (token.reissue_machine_id !== null) {
+      const updated = await trx
+        .updateTable('machines')
+        .set({ credential_hash: a.credentialHash, revoked_at: null, credential_issued_at: a.now, hostname: a.hostname, os: a.os, agent_version: a.agentVersion, last_seen_at: a.now })
+        .where('id', '=', token.reissue_machine_id)
+        .where('customer_id', '=', token.customer_id)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) !== 1) throw apiError('badEnrollToken');
+      await trx.updateTable('enroll_tokens').set({ machine_id: token.reissue_machine_id }).where('id', '=', token.id).execute();
+      const machine = (await trx.selectFrom('machines').selectAll().where('id', '=', token.reissue_machine_id).executeTakeFirstOrThrow()) as MachineRow;
+      return { machine, customerName: token.customer_name, reissued: true };
+    }
 
     const machine: MachineRow = {
       id: randomUUID() as MachineId,
@@ -61,6 +88,7 @@ export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ mach
       created_at: a.now,
       last_seen_at: a.now,
       revoked_at: null,
+      credential_issued_at: a.now,
     };
     const inserted = await trx
       .insertInto('machines')
@@ -70,7 +98,7 @@ export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ mach
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError('machineNameTaken', { machineName: a.name });
 
     await trx.updateTable('enroll_tokens').set({ machine_id: machine.id }).where('id', '=', token.id).execute();
-    return { machine, customerName: token.customer_name };
+    return { machine, customerName: token.customer_name, reissued: false };
   });
 }
 
@@ -105,4 +133,14 @@ export async function revokeMachine(db: Database, customerId: CustomerId, name: 
   const row = await db.selectFrom('machines').selectAll().where('customer_id', '=', customerId).where('name', '=', name).executeTakeFirst();
   if (!row) throw apiError('machineNotFound', { name });
   return row as MachineRow;
+}
+
+export async function findMachine(db: Database, id: string): Promise<MachineRow | undefined> {
+  return (await db.selectFrom('machines').selectAll().where('id', '=', id).executeTakeFirst()) as MachineRow | undefined;
+}
+
+/** Revokes by id (idempotent); returns the row, or undefined if there is no such machine. */
+export async function revokeMachineById(db: Database, id: MachineId, now: string): Promise<MachineRow | undefined> {
+  await db.updateTable('machines').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+  return findMachine(db, id);
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { isCoffreError, MAX_PACK_SIZE, type PackEntry, type PackUploadResponse } from '@coffre/core';
 import { findPack, indexPack } from '../../db/queries/packs.js';
 import { apiError } from '../../errors.js';
-import { principalOf, type App, type Deps } from '../../http/context.js';
+import { machineOf, type App, type Deps } from '../../http/context.js';
 import { packKey } from '../../object-keys.js';
 import type { ObjectUpload } from '../../store/object-store.js';
 import { isoNow, type CustomerId } from '../../types.js';
@@ -117,7 +117,7 @@ export async function registerPackRoutes(app: App, deps: Deps): Promise<void> {
     '/packs/:id',
     { schema: putPackSchema, config: { action: 'packs:write' } },
     async (req): Promise<PackUploadResponse> => {
-      const p = principalOf(req);
+      const p = machineOf(req);
       if (!(req.body instanceof Readable)) throw apiError('unsupportedMediaType', { expected: 'application/octet-stream' });
       const length = req.headers['content-length'];
       return receivePack(deps, p.customerId, req.params.id, req.body, length === undefined ? undefined : Number(length));
@@ -126,7 +126,7 @@ export async function registerPackRoutes(app: App, deps: Deps): Promise<void> {
 
   /** GET /packs/:id — whole pack (200) or one byte range (206); only the caller's customer's packs. */
   app.get<{ Params: { id: string } }>('/packs/:id', { schema: getPackSchema, config: { action: 'packs:read' } }, async (req, reply) => {
-    const p = principalOf(req);
+    const p = machineOf(req);
     const pack = await findPack(deps.db, p.customerId, req.params.id);
     if (!pack) throw apiError('packNotFound');
     const range = parseRange(req.headers.range, pack.size);

@@ -1,7 +1,7 @@
 import { validateChunkerParams, type AddKeySlotRequest, type KeySlot, type RepoInitRequest, type RepoResponse } from '@coffre/core';
 import { addKeySlot, getRepo, initRepo } from '../../db/queries/repo.js';
 import { apiError } from '../../errors.js';
-import { principalOf, type App, type Deps } from '../../http/context.js';
+import { machineOf, type App, type Deps } from '../../http/context.js';
 import { isoNow } from '../../types.js';
 import { addKeySlotSchema, getRepoSchema, initRepoSchema, MAX_KEY_SLOT_BYTES } from './schema.js';
 
@@ -13,13 +13,13 @@ function serializeSlot(slot: KeySlot): { id: string; json: string } {
 
 export function registerRepoRoutes(app: App, deps: Deps): void {
   app.get('/repo', { schema: getRepoSchema, config: { action: 'repo:read' } }, async (req): Promise<RepoResponse> => {
-    const p = principalOf(req);
+    const p = machineOf(req);
     const repo = await getRepo(deps.db, p.customerId);
     return { customerId: p.customerId, machineId: p.machineId, machineName: p.machineName, config: repo.config, keySlots: repo.keySlots };
   });
 
   app.post<{ Body: RepoInitRequest }>('/repo/init', { schema: initRepoSchema, config: { action: 'repo:init' } }, async (req) => {
-    const p = principalOf(req);
+    const p = machineOf(req);
     const { config, keySlots } = req.body;
     try {
       validateChunkerParams(config.chunker);
@@ -33,7 +33,7 @@ export function registerRepoRoutes(app: App, deps: Deps): void {
   });
 
   app.post<{ Body: AddKeySlotRequest }>('/repo/key-slots', { schema: addKeySlotSchema, config: { action: 'repo:add-key-slot' } }, async (req) => {
-    const p = principalOf(req);
+    const p = machineOf(req);
     const slot = serializeSlot(req.body.slot);
     await addKeySlot(deps.db, { customerId: p.customerId, machineId: p.machineId, id: slot.id, json: slot.json, now: isoNow(deps.clock) });
     return { ok: true };

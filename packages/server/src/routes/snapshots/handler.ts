@@ -1,8 +1,9 @@
 import { decodeRefs, isCoffreError, sha256Hex, type ChunkId, type SnapshotCommitRequest, type SnapshotCommitResponse, type SnapshotListResponse, type SnapshotRecord } from '@coffre/core';
 import { existingChunks } from '../../db/queries/packs.js';
 import { getSnapshot, insertSnapshot, listSnapshots, snapshotExists } from '../../db/queries/snapshots.js';
+import { auditRequest } from '../../audit/record.js';
 import { apiError } from '../../errors.js';
-import { principalOf, type App, type Deps } from '../../http/context.js';
+import { machineOf, type App, type Deps } from '../../http/context.js';
 import { snapshotRefsKey } from '../../object-keys.js';
 import { isoNow } from '../../types.js';
 import { presentSnapshot } from './presenter.js';
@@ -36,7 +37,7 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
    * overwriting the winner's refs object.
    */
   app.post<{ Body: SnapshotCommitRequest }>('/snapshots', { schema: commitSnapshotSchema, config: { action: 'snapshots:write' } }, async (req, reply) => {
-    const p = principalOf(req);
+    const p = machineOf(req);
     const { manifest } = req.body;
     return deps.locks.run(`snapshot/${p.customerId}/${manifest.id}`, async (): Promise<SnapshotCommitResponse> => {
       if (await snapshotExists(deps.db, p.customerId, manifest.id)) throw apiError('snapshotExists', { id: manifest.id });
@@ -61,18 +62,20 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
   });
 
   app.get<{ Querystring: { machine?: string } }>('/snapshots', { schema: listSnapshotsSchema, config: { action: 'snapshots:read' } }, async (req): Promise<SnapshotListResponse> => {
-    const rows = await listSnapshots(deps.db, principalOf(req).customerId, req.query.machine);
+    const rows = await listSnapshots(deps.db, machineOf(req).customerId, req.query.machine);
     return { snapshots: rows.map(presentSnapshot) };
   });
 
   app.get<{ Params: { id: string } }>('/snapshots/:id', { schema: getSnapshotSchema, config: { action: 'snapshots:read' } }, async (req): Promise<SnapshotRecord> => {
-    const row = await getSnapshot(deps.db, principalOf(req).customerId, req.params.id);
+    const row = await getSnapshot(deps.db, machineOf(req).customerId, req.params.id);
     if (!row) throw apiError('snapshotNotFound');
     return presentSnapshot(row);
   });
 
   app.get<{ Params: { id: string } }>('/snapshots/:id/refs', { schema: getSnapshotRefsSchema, config: { action: 'snapshots:read' } }, async (req, reply) => {
-    const p = principalOf(req);
+    // Data access (R18): a restore, an ls of file contents or a verify starts here.
+    await auditRequest(deps, req, { action: 'snapshot.read', outcome: 'success', target: `snapshot:${req.params.id}` });
+    const p = machineOf(req);
     if (!(await snapshotExists(deps.db, p.customerId, req.params.id))) throw apiError('snapshotNotFound');
     const data = await deps.store.get(snapshotRefsKey(p.customerId, req.params.id));
     return reply.type('application/octet-stream').send(data);

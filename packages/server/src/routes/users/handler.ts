@@ -1,0 +1,132 @@
+import type { FastifyRequest } from 'fastify';
+import { auditRequest } from '../../audit/record.js';
+import { hashPassword } from '../../auth/passwords.js';
+import type { OrgRow } from '../../db/queries/orgs.js';
+import { revokeUserSessions } from '../../db/queries/sessions.js';
+import { createUser, findUser, listUsers, resetSecondFactors, secondFactors, updateUser, type UserRow } from '../../db/queries/users.js';
+import type { Locale, UserStatus } from '../../db/schema.js';
+import { apiError } from '../../errors.js';
+import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
+import { mayGrant, type Role } from '../../http/roles.js';
+import { newTemporaryPassword } from '../../secrets.js';
+import type { UserId } from '../../types.js';
+import { createUserSchema, getUserSchema, listUsersSchema, resetPasswordSchema, resetSecondFactorSchema, updateUserSchema } from './schema.js';
+
+export async function presentUser(deps: Deps, u: UserRow) {
+  const f = await secondFactors(deps.db, u);
+  return {
+    id: u.id,
+    orgId: u.org_id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    status: u.status,
+    locale: u.locale,
+    mustChangePassword: u.must_change_password === 1,
+    secondFactor: { totp: f.totp, webauthn: f.webauthn },
+    createdAt: u.created_at,
+    lastLoginAt: u.last_login_at,
+  };
+}
+
+export function registerUserRoutes(app: App, deps: Deps): void {
+  /** The target person of a /users/:userId route (the policy layer has checked its organisation). */
+  async function target(req: FastifyRequest): Promise<{ user: UserRow; org: OrgRow }> {
+    const user = await findUser(deps.db, (req.params as { userId: string }).userId);
+    if (!user) throw apiError('userNotFound');
+    return { user, org: targetOrgOf(req) };
+  }
+
+  /** Acting on another person needs the right to give their current role (separation of duties), and never on oneself. */
+  function mayManage(req: FastifyRequest, user: UserRow, org: OrgRow): void {
+    const p = userOf(req);
+    if (user.id === p.userId) throw apiError('notOnSelf');
+    if (!mayGrant(p.role, user.role, org.type)) throw apiError('roleNotGrantable');
+  }
+
+  app.get('/orgs/:orgId/users', { schema: listUsersSchema, config: { auth: 'user', action: 'users:read', tenant: 'param:orgId' } }, async (req) => {
+    const users = await listUsers(deps.db, [targetOrgOf(req).id]);
+    return { users: await Promise.all(users.map((u) => presentUser(deps, u))) };
+  });
+
+  app.post<{ Body: { email: string; name: string; role: Role; locale?: Locale } }>(
+    '/orgs/:orgId/users',
+    { schema: createUserSchema, config: { auth: 'user', action: 'users:create', tenant: 'param:orgId' } },
+    async (req, reply) => {
+      const p = userOf(req);
+      const org = targetOrgOf(req);
+      if (!mayGrant(p.role, req.body.role, org.type)) {
+        await auditRequest(deps, req, { action: 'user.create', outcome: 'denied', orgId: org.id, details: { role: req.body.role, reason: 'role-not-grantable' } });
+        throw apiError('roleNotGrantable');
+      }
+      const temporaryPassword = newTemporaryPassword();
+      const now = deps.clock().toISOString();
+      const user = await createUser(
+        deps.db,
+        { orgId: org.id, email: req.body.email, name: req.body.name, role: req.body.role, passwordHash: await hashPassword(temporaryPassword), locale: req.body.locale ?? org.locale },
+        now,
+      );
+      await auditRequest(deps, req, { action: 'user.create', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { email: user.email, role: user.role } });
+      void reply.code(201);
+      return { user: await presentUser(deps, user), temporaryPassword };
+    },
+  );
+
+  app.get('/users/:userId', { schema: getUserSchema, config: { auth: 'user', action: 'users:read', tenant: 'param:userId' } }, async (req) => {
+    return presentUser(deps, (await target(req)).user);
+  });
+
+  app.patch<{ Body: { name?: string; role?: Role; status?: UserStatus; locale?: Locale } }>(
+    '/users/:userId',
+    { schema: updateUserSchema, config: { auth: 'user', action: 'users:update', tenant: 'param:userId', reauth: true } },
+    async (req) => {
+      const p = userOf(req);
+      const { user, org } = await target(req);
+      mayManage(req, user, org);
+      const b = req.body;
+      if (b.role !== undefined && !mayGrant(p.role, b.role, org.type)) {
+        await auditRequest(deps, req, { action: 'user.role.change', outcome: 'denied', orgId: org.id, target: `user:${user.id}`, details: { from: user.role, to: b.role } });
+        throw apiError('roleNotGrantable');
+      }
+      const now = deps.clock().toISOString();
+      const updated = await updateUser(
+        deps.db,
+        user.id,
+        { ...(b.name !== undefined ? { name: b.name } : {}), ...(b.role !== undefined ? { role: b.role } : {}), ...(b.status !== undefined ? { status: b.status } : {}), ...(b.locale !== undefined ? { locale: b.locale } : {}) },
+        now,
+      );
+      if (b.status === 'disabled' || (b.role !== undefined && b.role !== user.role)) await revokeUserSessions(deps.db, user.id, now);
+      if (b.role !== undefined && b.role !== user.role) {
+        await auditRequest(deps, req, { action: 'user.role.change', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { from: user.role, to: b.role } });
+      }
+      if (b.status !== undefined && b.status !== user.status) {
+        await auditRequest(deps, req, { action: b.status === 'disabled' ? 'user.disable' : 'user.enable', outcome: 'success', orgId: org.id, target: `user:${user.id}` });
+      }
+      if (b.name !== undefined || b.locale !== undefined) {
+        await auditRequest(deps, req, { action: 'user.update', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { fields: Object.keys(b).filter((k) => k === 'name' || k === 'locale') } });
+      }
+      return presentUser(deps, updated);
+    },
+  );
+
+  app.post('/users/:userId/reset-second-factor', { schema: resetSecondFactorSchema, config: { auth: 'user', action: 'users:reset-credentials', tenant: 'param:userId', reauth: true } }, async (req) => {
+    const { user, org } = await target(req);
+    mayManage(req, user, org);
+    const now = deps.clock().toISOString();
+    await resetSecondFactors(deps.db, user.id as UserId, now);
+    const ended = await revokeUserSessions(deps.db, user.id, now);
+    await auditRequest(deps, req, { action: 'user.second-factor.reset', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { sessionsEnded: ended } });
+    return presentUser(deps, (await findUser(deps.db, user.id))!);
+  });
+
+  app.post('/users/:userId/reset-password', { schema: resetPasswordSchema, config: { auth: 'user', action: 'users:reset-credentials', tenant: 'param:userId', reauth: true } }, async (req) => {
+    const { user, org } = await target(req);
+    mayManage(req, user, org);
+    const temporaryPassword = newTemporaryPassword();
+    const now = deps.clock().toISOString();
+    await updateUser(deps.db, user.id, { password_hash: await hashPassword(temporaryPassword), must_change_password: 1 }, now);
+    const ended = await revokeUserSessions(deps.db, user.id, now);
+    await auditRequest(deps, req, { action: 'user.password.reset', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { sessionsEnded: ended } });
+    return { user: await presentUser(deps, (await findUser(deps.db, user.id))!), temporaryPassword };
+  });
+}
