@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CoffreError } from '@coffre/core';
@@ -66,6 +66,10 @@ export class ConfigStore {
   saveKey(master: Buffer): void {
     this.ensureDir();
     writeSecret(join(this.dir, 'key'), master.toString('hex') + '\n');
+  }
+  /** Removes the cached master key (the configuration now belongs to another repository). */
+  forgetKey(): void {
+    rmSync(join(this.dir, 'key'), { force: true });
   }
   private ensureDir(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });

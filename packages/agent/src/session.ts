@@ -47,7 +47,10 @@ export interface EnrollOutcome {
  * recovery key slots); later machines open it with the passphrase.
  */
 export async function enroll(store: ConfigStore, args: { server: string; token: string; fingerprint?: string | undefined; machine?: string | undefined; pass: PassphraseSource }): Promise<EnrollOutcome> {
-  if (store.exists()) {
+  // A configuration whose credential still works is never replaced; one whose credential
+  // was revoked (loss, theft, re-issue) may be enrolled again, e.g. with a re-issue token.
+  const previous = store.exists() ? store.load() : null;
+  if (previous && (await credentialStillWorks(previous))) {
     throw new CoffreError('CONFLICT', `this configuration directory (${store.dir}) is already enrolled; use another --config directory or remove it first`);
   }
   const server = args.server.replace(/\/+$/, '');
@@ -87,6 +90,8 @@ export async function enroll(store: ConfigStore, args: { server: string; token: 
   } finally {
     anon.close();
   }
+  // A different customer's repository must not be opened with the previous key.
+  if (previous && previous.customerId !== r.customerId) store.forgetKey();
   const config: AgentConfig = {
     v: 1,
     server,
@@ -114,6 +119,20 @@ export async function enroll(store: ConfigStore, args: { server: string; token: 
       if (e instanceof CoffreError) return { config, createdRepository: false, recoveryKey: null, keyError: e };
       throw e;
     }
+  } finally {
+    api.close();
+  }
+}
+
+/** True if the saved credential is accepted by its server; false if refused (revoked, unknown). Other failures propagate. */
+async function credentialStillWorks(config: AgentConfig): Promise<boolean> {
+  const api = clientFor(config);
+  try {
+    await api.json('GET', '/repo');
+    return true;
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return false;
+    throw e;
   } finally {
     api.close();
   }
