@@ -12,7 +12,7 @@ import { DEFAULT_LISTEN, parseListen, urlFor } from './listen.js';
 import { openDatabase, type Database } from './db/database.js';
 import { authenticate } from './http/authenticate.js';
 import type { Deps } from './http/context.js';
-import { apiError } from './errors.js';
+import { apiError, ERROR_STATUS, REASONS } from './errors.js';
 import { errorHandler } from './http/errors.js';
 import { requestLogger, securityHeaders } from './http/hooks.js';
 import { authorize } from './http/policy.js';
@@ -81,8 +81,27 @@ export async function buildApp(tls: { certPem: string; keyPem: string }, deps: D
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'coffre API', version: COFFRE_VERSION, description: 'Errors: { error: { code, message, messageFr, requestId, details? } } — see docs/SECURITY.md for the role × route matrix.' },
+      info: { title: 'coffre API', version: COFFRE_VERSION, description: apiDescription() },
       components: {
+        schemas: {
+          Error: {
+            type: 'object',
+            required: ['error'],
+            properties: {
+              error: {
+                type: 'object',
+                required: ['code', 'message', 'messageFr', 'requestId'],
+                properties: {
+                  code: { type: 'string', enum: [...new Set(Object.keys(ERROR_STATUS))] },
+                  message: { type: 'string' },
+                  messageFr: { type: 'string' },
+                  requestId: { type: 'string' },
+                  details: { type: 'object' },
+                },
+              },
+            },
+          },
+        },
         securitySchemes: {
           session: { type: 'apiKey', in: 'cookie', name: '__Host-coffre_session' },
           machine: { type: 'http', scheme: 'bearer' },
@@ -92,6 +111,20 @@ export async function buildApp(tls: { certPem: string; keyPem: string }, deps: D
   });
   await app.register(async (api) => registerRoutes(api, deps), { prefix: API_PREFIX });
   return app;
+}
+
+/** The error catalogue, published with the API: stable codes, statuses, English and French messages. */
+function apiDescription(): string {
+  const rows = Object.values(REASONS).map((r) => `| ${r.code} | ${ERROR_STATUS[r.code]} | ${r.en} | ${r.fr} |`);
+  return [
+    'People authenticate with a session cookie and send `X-CSRF-Token` on every non-GET request; machines with a bearer credential. Roles and the route × role matrix: docs/SECURITY.md.',
+    '',
+    'Every error is `{ "error": { "code", "message", "messageFr", "requestId", "details"? } }`:',
+    '',
+    '| code | status | message | messageFr |',
+    '|---|---|---|---|',
+    ...[...new Set(rows)],
+  ].join('\n');
 }
 
 /** Initialises the data dir if needed, opens the database and serves HTTPS until close(). */
