@@ -291,13 +291,10 @@ class ChainWalker {
     if (head && e.seq === head.seq && e.hash !== head.hash) {
       return this.#fail(e.seq, 'head-mismatch', `${at}: hash differs from the head kept outside the database — chain rewritten from here or earlier`);
     }
-    if (head && e.seq > head.seq) {
-      return this.#fail(
-        e.seq,
-        'head-mismatch',
-        `${at}: beyond the head kept outside the database (seq ${head.seq}) — entries appended outside the server, or the head was not updated after a write`,
-      );
-    }
+    // Entries beyond the head are accepted: the head is written after each commit, so it
+    // lags the database by whatever was written since (a crash between the commit and the
+    // head write, or two processes appending at once). What it catches is a chain that
+    // ends before it (truncation) or differs at its seq (rewritten tail).
     this.#seq = e.seq;
     this.#hash = e.hash;
     this.#count = pos;
@@ -314,7 +311,7 @@ class ChainWalker {
           'head-missing',
           `chain ends at seq ${this.#seq} but the head kept outside the database is seq ${head.seq} — entries ${this.#seq + 1}..${head.seq} missing (truncated)`,
         );
-      } else if (this.#seq > head.seq || this.#hash !== head.hash) {
+      } else if (this.#seq === head.seq && this.#hash !== head.hash) {
         // Only reachable with no entries walked (push checks the rest): the start itself disagrees with the head.
         this.#fail(this.#seq, 'head-mismatch', `chain ends at seq ${this.#seq} whose hash differs from the head kept outside the database (seq ${head.seq})`);
       }
@@ -346,7 +343,8 @@ class ChainWalker {
  *   forged with a valid hash and a reused seq, the genuine entry after it gets
  *   'seq-out-of-order' (the verifier cannot tell which of two is the genuine one);
  * - reordered entries: 'seq-gap' or 'seq-out-of-order' at the first displaced one;
- * - truncated tail: 'head-missing'; rewritten tail: 'head-mismatch'.
+ * - truncated tail: 'head-missing'; rewritten tail: 'head-mismatch'. Entries beyond the
+ *   head are accepted (the head lags the database after a crash or concurrent appends).
  *
  * Reading stops at the first problem. An empty walk is ok (count 0, lastSeq null) unless
  * the head says otherwise.

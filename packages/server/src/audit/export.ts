@@ -78,7 +78,7 @@ export function* toCsvRows(entries: Iterable<AuditEntry>): Iterable<string> {
 const ENTRY_KEYS = ['seq', ...AUDIT_RECORD_FIELDS, 'prevHash', 'hash'] as const;
 
 /** Only the AuditEntry fields, in a fixed order: a store row may carry more (ids, internal columns) that must not leak. */
-function exportObject(e: AuditEntry): Record<string, unknown> {
+export function exportObject(e: AuditEntry): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of ENTRY_KEYS) out[k] = e[k] ?? null;
   return out;

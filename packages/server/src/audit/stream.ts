@@ -1,5 +1,5 @@
 import type { AuditEntry } from './chain.js';
-import { toCsvRows } from './export.js';
+import { exportObject, toCsvRows } from './export.js';
 
 /** CSV export of entries read in pages from the database: header once, then a line per entry. */
 export async function* csvChunks(entries: AsyncIterable<AuditEntry>): AsyncGenerator<string> {
@@ -21,7 +21,7 @@ export async function* jsonChunks(entries: AsyncIterable<AuditEntry>): AsyncGene
   yield '[';
   let first = true;
   for await (const e of entries) {
-    yield `${first ? '\n' : ',\n'}${JSON.stringify(e)}`;
+    yield `${first ? '\n' : ',\n'}${JSON.stringify(exportObject(e))}`;
     first = false;
   }
   yield '\n]\n';
