@@ -16,7 +16,7 @@ import { apiError, ERROR_STATUS, REASONS } from './errors.js';
 import { errorHandler } from './http/errors.js';
 import { requestLogger, securityHeaders } from './http/hooks.js';
 import { authorize } from './http/policy.js';
-import { stderrLog, type LogSink } from './log.js';
+import { errorFields, stderrLog, type LogSink } from './log.js';
 import { KeyedMutex } from './mutex.js';
 import { registerRoutes } from './routes/index.js';
 import { createFsStore } from './store/fs-store.js';
@@ -133,10 +133,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const dir = await initDataDir(opts.dataDir, opts.tls ? { tls: opts.tls } : {});
   const { db } = await openDatabase(dir.paths.db);
   let app: HttpsApp;
+  let deps: Deps;
   try {
     const baseStore = createFsStore(dir.paths.objects);
     const clock = opts.clock ?? systemClock;
-    const deps: Deps = {
+    deps = {
       db,
       store: opts.wrapStore ? opts.wrapStore(baseStore) : baseStore,
       clock,
@@ -148,12 +149,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       fingerprint: dir.tls.fingerprint,
     };
     app = await buildApp(dir.tls, deps);
+    await auditRetention(deps);
     await app.listen({ host, port });
   } catch (err) {
     await db.destroy();
     throw err;
   }
   const actualPort = (app.server.address() as AddressInfo).port;
+  const retention = setInterval(() => void auditRetention(deps), DAY_MS).unref();
   return {
     url: urlFor(host, actualPort),
     host,
@@ -161,14 +164,46 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: dir.tls.fingerprint,
     certPem: dir.tls.certPem,
     dataDir: dir.paths.root,
-    close: closeOnce(app, db),
+    close: closeOnce(app, db, retention),
   };
 }
 
-function closeOnce(app: HttpsApp, db: Database): () => Promise<void> {
+const DAY_MS = 86_400_000;
+
+/**
+ * Audit retention (default 365 days, `auditRetentionDays`): at start, then daily. A failure
+ * is logged and retried the next day; it never stops the server.
+ */
+async function auditRetention(deps: Deps): Promise<void> {
+  try {
+    const before = new Date(deps.clock().getTime() - deps.settings.auditRetentionDays * DAY_MS).toISOString();
+    const purged = await deps.audit.purgeBefore(before);
+    if (purged > 0) {
+      deps.log({ level: 'info', msg: 'audit retention', purged, before });
+      await deps.audit.append({
+        actorType: 'system',
+        actorId: null,
+        actorLabel: 'audit retention',
+        orgId: null,
+        action: 'audit.purge',
+        target: null,
+        ip: null,
+        userAgent: null,
+        requestId: null,
+        outcome: 'success',
+        details: { purged, before },
+      });
+    }
+  } catch (err) {
+    deps.log({ level: 'error', msg: 'audit retention failed', ...errorFields(err) });
+  }
+}
+
+function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
+      clearInterval(timer);
       try {
         await app.close();
       } finally {

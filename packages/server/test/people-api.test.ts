@@ -174,3 +174,41 @@ describe('people API (in-process HTTPS server, test clock)', () => {
     });
   });
 });
+
+describe('audit retention at server start', () => {
+  it('purges entries older than auditRetentionDays, records the purge, and the chain still verifies', async () => {
+    const { tempDir } = await import('./kit.js');
+    const { openAdmin } = await import('../src/admin/index.js');
+    const { startServer } = await import('../src/server.js');
+    const path = await import('node:path');
+    const { writeFile, mkdir } = await import('node:fs/promises');
+    const tmp = await tempDir();
+    try {
+      const dataDir = path.join(tmp.dir, 'data');
+      await mkdir(dataDir, { recursive: true });
+      await writeFile(path.join(dataDir, 'server.json'), JSON.stringify({ v: 1, auditRetentionDays: 30 }));
+      let t = Date.parse('2026-01-01T00:00:00Z');
+      const admin = await openAdmin(dataDir, () => new Date(t));
+      for (let i = 0; i < 5; i++) await admin.audit.append({ actorType: 'system', actorId: null, actorLabel: null, orgId: null, action: 'test.old', target: null, ip: null, userAgent: null, requestId: null, outcome: 'success', details: null });
+      t = Date.parse('2026-03-01T00:00:00Z');
+      await admin.audit.append({ actorType: 'system', actorId: null, actorLabel: null, orgId: null, action: 'test.recent', target: null, ip: null, userAgent: null, requestId: null, outcome: 'success', details: null });
+      await admin.close();
+      const logs: unknown[] = [];
+      const server = await startServer({ dataDir, listen: '127.0.0.1:0', clock: () => new Date(t), log: (e) => logs.push(e) });
+      await server.close();
+      const again = await openAdmin(dataDir, () => new Date(t));
+      try {
+        const actions: string[] = [];
+        for await (const e of again.audit.all()) actions.push(e.action);
+        assert.deepEqual(actions.filter((a) => a.startsWith('test.')), ['test.recent'], 'the five old entries are gone');
+        assert.ok(actions.includes('audit.purge'));
+        const v = await again.audit.verify();
+        assert.equal(v.ok, true, JSON.stringify(v));
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
