@@ -23,6 +23,7 @@ import {
   adminSetOrgStatus,
   adminUpdateOrg,
   ensureInitialAdmin,
+  INITIAL_ADMIN_FILE,
   openAdmin,
   type AdminContext,
 } from './admin/index.js';
@@ -107,7 +108,7 @@ async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: s
   const initial = await withAdmin(opts.dataDir, async (ctx) => {
     const created = await ensureInitialAdmin(ctx, opts.adminEmail);
     if (!created) return null;
-    const file = path.join(ctx.dataDir.paths.secrets, 'initial-admin-password');
+    const file = path.join(ctx.dataDir.paths.secrets, INITIAL_ADMIN_FILE);
     await writeFileAtomic(file, `${created.email}\n${created.temporaryPassword}\n`, 0o600);
     return { email: created.email, file };
   });
@@ -125,7 +126,7 @@ async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: s
   out(`  3. on the machine to back up:  coffre enroll --server ${server.url} --token TOKEN --fingerprint ${server.fingerprint}`);
   if (initial) {
     out(`Initial administrator: ${initial.email}; temporary password in ${initial.file} (sign in at ${server.url},`);
-    out('  then change the password and set up a second factor; delete the file afterwards).');
+    out('  then change the password and set up a second factor; the file is removed when the password is changed).');
   }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -147,6 +147,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       audit: new AuditLog(db, dir.paths.auditHead, clock),
       settings: dir.settings,
       fingerprint: dir.tls.fingerprint,
+      secretsDir: dir.paths.secrets,
     };
     app = await buildApp(dir.tls, deps);
     await auditRetention(deps);

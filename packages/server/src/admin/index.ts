@@ -118,6 +118,9 @@ export async function adminCreateUser(
  * temporary password. It must change that password and enrol a second factor before
  * anything else (the session stays in 'setup' until then). Returns null when people exist.
  */
+/** Under DIR/secrets: "email\npassword\n" of the initial administrator, until it changes the password. */
+export const INITIAL_ADMIN_FILE = 'initial-admin-password';
+
 export async function ensureInitialAdmin(ctx: AdminContext, email: string): Promise<{ email: string; temporaryPassword: string } | null> {
   const any = await ctx.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
   if (any) return null;

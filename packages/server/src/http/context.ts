@@ -58,6 +58,8 @@ export interface Deps {
   readonly settings: ServerSettings;
   /** SHA-256 fingerprint of the served certificate (for the enrollment command shown to people). */
   readonly fingerprint: string;
+  /** DIR/secrets: the initial administrator's password file is removed once it has served. */
+  readonly secretsDir: string;
 }
 
 /** The calling machine, on machine routes (the policy layer guarantees the kind). */

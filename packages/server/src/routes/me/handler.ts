@@ -1,4 +1,7 @@
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
+import { INITIAL_ADMIN_FILE } from '../../admin/index.js';
 import { auditRequest } from '../../audit/record.js';
 import { checkPassword, PASSWORD_PROBLEM_MESSAGES } from '../../auth/password-policy.js';
 import { hashPassword, verifyPassword } from '../../auth/passwords.js';
@@ -28,6 +31,13 @@ import {
 const CHALLENGE_MS = 5 * 60_000;
 const RECOVERY_CODE_COUNT = 10;
 const SAME_PASSWORD = { en: 'The new password must differ from the current one.', fr: "Le nouveau mot de passe doit être différent de l'actuel." } as const;
+
+/** The temporary password written at first start is useless once changed: remove its file. */
+async function forgetInitialPassword(deps: Deps, email: string): Promise<void> {
+  const file = path.join(deps.secretsDir, INITIAL_ADMIN_FILE);
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text !== null && text.split('\n', 1)[0] === email) await rm(file, { force: true });
+}
 
 export function registerMeRoutes(app: App, deps: Deps): void {
   const setup = { auth: 'user', tenant: 'self', stage: 'setup' } as const;
@@ -73,6 +83,7 @@ export function registerMeRoutes(app: App, deps: Deps): void {
     const now = deps.clock().toISOString();
     await updateUser(deps.db, user.id, { password_hash: await hashPassword(req.body.newPassword), must_change_password: 0, password_changed_at: now }, now);
     const ended = await revokeUserSessions(deps.db, user.id, now, p.sessionId);
+    await forgetInitialPassword(deps, user.email);
     await auditRequest(deps, req, { action: 'user.password.change', outcome: 'success', target: `user:${user.id}`, details: { otherSessionsEnded: ended } });
     return { ok: true };
   });
