@@ -2,11 +2,13 @@
  * Test kit: a real HTTPS server on an ephemeral port over a real SQLite file in a temp
  * dir, a pinned HTTPS client, and factories for customers, machines, packs and snapshots.
  */
+import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import https from 'node:https';
+import { fileURLToPath } from 'node:url';
 import type { IncomingHttpHeaders } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -237,4 +239,19 @@ export function collectResponse(res: IncomingMessage): Promise<HttpResponse> {
 export async function serverWithMachine(): Promise<{ ts: TestServer; m: TestMachine }> {
   const ts = await testServer();
   return { ts, m: await enrollMachine(ts, (await buildCustomer(ts)).name) };
+}
+
+export const CLI_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli.js');
+
+/** Runs the coffre-server CLI as a child process (COFFRE_DEBUG off, so errors are one line). */
+export function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: { ...process.env, COFFRE_DEBUG: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -3,6 +3,7 @@ import { findOrg } from '../db/queries/orgs.js';
 import { createSession, updateSession, type SessionRow } from '../db/queries/sessions.js';
 import { secondFactors, type UserRow } from '../db/queries/users.js';
 import type { Deps } from '../http/context.js';
+import { presentUser } from '../routes/users/presenter.js';
 import { sessionCookie } from '../http/cookies.js';
 import { hashSecret, newSessionToken } from '../secrets.js';
 import type { SessionStage, UserId } from '../types.js';
@@ -45,18 +46,9 @@ export async function stageOf(deps: Deps, user: UserRow, secondFactorAt: string 
   return 'full';
 }
 
-/** What a person sees of their own account. */
+/** What a person sees of their own account: as others see them, plus their organisation and recovery codes left. */
 export async function presentMe(deps: Deps, user: UserRow) {
   const org = await findOrg(deps.db, user.org_id);
   const f = await secondFactors(deps.db, user);
-  return {
-    id: user.id,
-    email: user.email,
-    name: user.name,
-    role: user.role,
-    locale: user.locale,
-    mustChangePassword: user.must_change_password === 1,
-    secondFactors: f,
-    org: org ? { id: org.id, name: org.name, type: org.type } : null,
-  };
+  return { ...(await presentUser(deps, user)), secondFactors: f, org: org ? { id: org.id, name: org.name, type: org.type } : null };
 }

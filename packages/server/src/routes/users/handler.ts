@@ -3,7 +3,8 @@ import { auditRequest } from '../../audit/record.js';
 import { hashPassword } from '../../auth/passwords.js';
 import type { OrgRow } from '../../db/queries/orgs.js';
 import { revokeUserSessions } from '../../db/queries/sessions.js';
-import { createUser, findUser, listUsers, resetSecondFactors, secondFactors, updateUser, type UserRow } from '../../db/queries/users.js';
+import { createUser, findUser, listUsers, resetSecondFactors, updateUser, type UserRow } from '../../db/queries/users.js';
+import { presentUser } from './presenter.js';
 import type { Locale, UserStatus } from '../../db/schema.js';
 import { apiError } from '../../errors.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
@@ -12,22 +13,6 @@ import { newTemporaryPassword } from '../../secrets.js';
 import type { UserId } from '../../types.js';
 import { createUserSchema, getUserSchema, listUsersSchema, resetPasswordSchema, resetSecondFactorSchema, updateUserSchema } from './schema.js';
 
-export async function presentUser(deps: Deps, u: UserRow) {
-  const f = await secondFactors(deps.db, u);
-  return {
-    id: u.id,
-    orgId: u.org_id,
-    email: u.email,
-    name: u.name,
-    role: u.role,
-    status: u.status,
-    locale: u.locale,
-    mustChangePassword: u.must_change_password === 1,
-    secondFactor: { totp: f.totp, webauthn: f.webauthn },
-    createdAt: u.created_at,
-    lastLoginAt: u.last_login_at,
-  };
-}
 
 export function registerUserRoutes(app: App, deps: Deps): void {
   /** The target person of a /users/:userId route (the policy layer has checked its organisation). */
