@@ -58,6 +58,14 @@ describe('control plane CLI: organisations, people, audit trail', () => {
     assert.deepEqual(customers.map((c) => c.name).sort(), ['Cabinet Dupont', 'Laboratoire Direct']);
   });
 
+  it('CLI processes running at once on one data dir wait for each other instead of failing', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => cli('org', 'create', `Cabinet Parallèle ${i}`, '--type', 'customer', '--parent', 'Infogérance Sud')));
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const list = JSON.parse((await cli('org', 'list', '--json')).stdout) as { name: string }[];
+    assert.equal(list.filter((o) => o.name.startsWith('Cabinet Parallèle')).length, 8);
+    assert.equal((await cli('audit', 'verify')).code, 0, 'the chain did not fork');
+  });
+
   it('org update records contacts; suspend and resume change the status', async () => {
     const u = await cli('org', 'update', 'Cabinet Dupont', '--alert-email', 'alertes@dupont.fr', '--referent-name', 'Dr Anne Dupont', '--referent-phone', '+33 4 00 00 00 00');
     assert.equal(u.code, 0, u.stderr);

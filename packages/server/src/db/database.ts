@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import { migrationProvider } from './migrations/index.js';
 import type { DB } from './schema.js';
 
@@ -33,13 +33,34 @@ export async function openDatabase(file: string): Promise<{ db: Database; migrat
     sqlite.close();
     throw err;
   }
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
   try {
     const migrations = await migrate(db);
     return { db, migrations };
   } catch (err) {
     await db.destroy();
     throw err;
+  }
+}
+
+/**
+ * Transactions start with BEGIN IMMEDIATE: they take SQLite's write lock at once, waiting
+ * up to busy_timeout for another process (the CLI next to the server, or two CLIs). A
+ * plain BEGIN reads first and then fails at its first write with "database is locked",
+ * without waiting, when another connection has written meanwhile (WAL snapshot rule).
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly cfg: SqliteDialectConfig) {
+    super(cfg);
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.cfg);
   }
 }
 
