@@ -30,6 +30,8 @@ export class ApiError extends CoffreError {
 
 function mapCode(status: number, apiCode: string): ErrorCode {
   if (status === 401) return 'UNAUTHORIZED';
+  // A suspended customer: the credential is refused like a revoked one (exit 10).
+  if (status === 403 && apiCode === 'ORG_SUSPENDED') return 'UNAUTHORIZED';
   if (status === 403) return 'FORBIDDEN';
   if (status === 404) return 'NOT_FOUND';
   if (status === 409) return 'CONFLICT';
