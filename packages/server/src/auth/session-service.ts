@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { findOrg } from '../db/queries/orgs.js';
-import { createSession, updateSession, type SessionRow } from '../db/queries/sessions.js';
+import { createSession, findSessionByTokenHash, updateSession, type SessionRow } from '../db/queries/sessions.js';
+import { apiError } from '../errors.js';
 import { secondFactors, type UserRow } from '../db/queries/users.js';
 import type { Deps } from '../http/context.js';
 import { presentUser } from '../routes/users/presenter.js';
@@ -36,6 +37,13 @@ export async function elevateSession(deps: Deps, reply: FastifyReply, sessionId:
   await updateSession(deps.db, sessionId, { token_hash: hashSecret(token), second_factor_at: now.toISOString(), challenge: null, challenge_expires_at: null });
   void reply.header('set-cookie', sessionCookie(token, (Date.parse(expiresAt) - now.getTime()) / 1000));
   return token;
+}
+
+/** `elevateSession` for the request's own session; returns the new CSRF token. */
+export async function elevateCurrentSession(deps: Deps, req: FastifyRequest, reply: FastifyReply): Promise<string> {
+  const session = await findSessionByTokenHash(deps.db, hashSecret(req.sessionToken ?? ''));
+  if (!session) throw apiError('notSignedIn');
+  return deps.keys.csrfToken(await elevateSession(deps, reply, session.id, session.expires_at));
 }
 
 export async function stageOf(deps: Deps, user: UserRow, secondFactorAt: string | null): Promise<SessionStage> {

@@ -105,7 +105,9 @@ function authenticateUser(deps: Deps) {
       secondFactorAt: session.second_factor_at,
       locale: user.locale,
     };
-    if (now.getTime() - Date.parse(session.last_seen_at) >= SESSION_TOUCH_MS) await updateSession(deps.db, session.id, { last_seen_at: now.toISOString() });
+    // Written at most every 15 s, or a tenth of the idle timeout if that is shorter.
+    const touchMs = Math.min(SESSION_TOUCH_MS, deps.settings.sessionIdleMinutes * 6_000);
+    if (now.getTime() - Date.parse(session.last_seen_at) >= touchMs) await updateSession(deps.db, session.id, { last_seen_at: now.toISOString() });
   };
 }
 

@@ -7,7 +7,8 @@ import { verifyTotp } from '../../auth/totp.js';
 import { authenticationOptions, credentialIdOf, verifyAuthentication, WebAuthnError } from '../../auth/webauthn.js';
 import { effectiveStatus, findOrg } from '../../db/queries/orgs.js';
 import { findSessionByTokenHash, updateSession } from '../../db/queries/sessions.js';
-import { clearThrottle, recordFailure, throttleKey, waitFor } from '../../db/queries/throttle.js';
+import { clearThrottle, throttleKey } from '../../db/queries/throttle.js';
+import { checkThrottle, countFailure } from '../../auth/throttling.js';
 import { claimTotpStep, findUser, findUserByEmail, normaliseEmail, updateUser, useRecoveryCode, webauthnCredentials, type UserRow } from '../../db/queries/users.js';
 import { apiError, type ReasonId } from '../../errors.js';
 import { userOf, type App, type Deps } from '../../http/context.js';
@@ -18,38 +19,24 @@ import { loginSchema, logoutSchema, recoverySchema, sessionSchema, totpSchema, w
 
 const CHALLENGE_MS = 5 * 60_000;
 
-/** Refuses early (429, Retry-After) while any of the keys is throttled; the same for existing and unknown accounts. */
-async function checkThrottle(deps: Deps, req: FastifyRequest, reply: FastifyReply, keys: readonly string[], label: string): Promise<void> {
-  const now = deps.clock();
-  let wait = 0;
-  for (const k of keys) wait = Math.max(wait, await waitFor(deps.db, k, now));
-  if (wait > 0) {
-    await auditRequest(deps, req, { action: 'auth.throttled', outcome: 'denied', actorLabel: label, details: { retryAfterSeconds: Math.ceil(wait / 1000) } });
-    void reply.header('retry-after', String(Math.ceil(wait / 1000)));
-    throw apiError('tooManyAttempts', { retryAfterSeconds: Math.ceil(wait / 1000) });
-  }
-}
-
-async function fail(deps: Deps, req: FastifyRequest, email: string, action: string, reason: string, orgId: string | null, thrown: ReasonId): Promise<never> {
-  const now = deps.clock();
-  await recordFailure(deps.db, deps.settings.authThrottle, 'account', throttleKey('account', email), now);
-  await recordFailure(deps.db, deps.settings.authThrottle, 'ip', throttleKey('ip', req.ip), now);
-  await auditRequest(deps, req, { action, outcome: 'failure', actorLabel: email, orgId, details: { reason } });
+async function fail(deps: Deps, req: FastifyRequest, email: string, action: string, reason: string, orgId: string | null, thrown: ReasonId, typed?: string): Promise<never> {
+  await countFailure(deps, req, email);
+  await auditRequest(deps, req, { action, outcome: 'failure', actorLabel: (typed ?? email).slice(0, 254), orgId, details: { reason } });
   throw apiError(thrown);
 }
 
 export function registerAuthRoutes(app: App, deps: Deps): void {
   app.post<{ Body: { email: string; password: string } }>('/auth/login', { schema: loginSchema, config: { auth: 'none' } }, async (req, reply) => {
     const email = normaliseEmail(req.body.email);
-    await checkThrottle(deps, req, reply, [throttleKey('account', email), throttleKey('ip', req.ip)], email);
+    await checkThrottle(deps, req, reply, email, req.body.email);
     const user = await findUserByEmail(deps.db, email);
     // An unknown account costs the same Argon2 work and gets the same answer as a wrong password.
     const passwordOk = user ? await verifyPassword(user.password_hash, req.body.password) : (await dummyVerify(req.body.password), false);
-    if (!user) return fail(deps, req, email, 'auth.login', 'unknown-account', null, 'badCredentials');
-    if (!passwordOk) return fail(deps, req, email, 'auth.login', 'bad-password', user.org_id, 'badCredentials');
-    if (user.status !== 'active') return fail(deps, req, email, 'auth.login', 'disabled', user.org_id, 'badCredentials');
+    if (!user) return fail(deps, req, email, 'auth.login', 'unknown-account', null, 'badCredentials', req.body.email);
+    if (!passwordOk) return fail(deps, req, email, 'auth.login', 'bad-password', user.org_id, 'badCredentials', req.body.email);
+    if (user.status !== 'active') return fail(deps, req, email, 'auth.login', 'disabled', user.org_id, 'badCredentials', req.body.email);
     const org = await findOrg(deps.db, user.org_id);
-    if (!org || (await effectiveStatus(deps.db, org)) !== 'active') return fail(deps, req, email, 'auth.login', 'org-suspended', user.org_id, 'badCredentials');
+    if (!org || (await effectiveStatus(deps.db, org)) !== 'active') return fail(deps, req, email, 'auth.login', 'org-suspended', user.org_id, 'badCredentials', req.body.email);
 
     const { token } = await openSession(deps, req, reply, user.id);
     const stage = await stageOf(deps, user, null);
@@ -85,7 +72,7 @@ export function registerAuthRoutes(app: App, deps: Deps): void {
 
   async function proofUser(req: FastifyRequest, reply: FastifyReply): Promise<UserRow> {
     const p = userOf(req);
-    await checkThrottle(deps, req, reply, [throttleKey('account', p.email), throttleKey('ip', req.ip)], p.email);
+    await checkThrottle(deps, req, reply, p.email);
     const user = await findUser(deps.db, p.userId);
     if (!user) throw apiError('notSignedIn');
     return user;

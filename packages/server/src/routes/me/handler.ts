@@ -9,8 +9,9 @@ import { hashRecoveryCode, newRecoveryCodes } from '../../auth/recovery-codes.js
 import { relyingParty, storedCredential } from '../../auth/relying-party.js';
 import { newTotpSecret, otpauthUri, totpSecretToBase32, verifyTotp } from '../../auth/totp.js';
 import { registrationOptions, verifyRegistration, WebAuthnError } from '../../auth/webauthn.js';
+import { checkThrottle, countFailure } from '../../auth/throttling.js';
+import { elevateCurrentSession } from '../../auth/session-service.js';
 import { findSessionByTokenHash, listSessions, revokeSession, revokeUserSessions, updateSession } from '../../db/queries/sessions.js';
-import { recordFailure, throttleKey } from '../../db/queries/throttle.js';
 import { findUser, replaceRecoveryCodes, secondFactors, updateUser, webauthnCredentials, type UserRow } from '../../db/queries/users.js';
 import { apiError } from '../../errors.js';
 import { userOf, type App, type Deps } from '../../http/context.js';
@@ -64,10 +65,11 @@ export function registerMeRoutes(app: App, deps: Deps): void {
     return codes;
   }
 
-  app.post<{ Body: { currentPassword: string; newPassword: string } }>('/me/password', { schema: changePasswordSchema, config: setup }, async (req) => {
+  app.post<{ Body: { currentPassword: string; newPassword: string } }>('/me/password', { schema: changePasswordSchema, config: setup }, async (req, reply) => {
     const { p, user } = await me(req);
+    await checkThrottle(deps, req, reply, user.email);
     if (!(await verifyPassword(user.password_hash, req.body.currentPassword))) {
-      await recordFailure(deps.db, deps.settings.authThrottle, 'account', throttleKey('account', user.email), deps.clock());
+      await countFailure(deps, req, user.email);
       await auditRequest(deps, req, { action: 'user.password.change', outcome: 'failure', target: `user:${user.id}`, details: { reason: 'bad-current-password' } });
       throw apiError('badCurrentPassword');
     }
@@ -97,14 +99,15 @@ export function registerMeRoutes(app: App, deps: Deps): void {
     return { secret: totpSecretToBase32(secret), otpauthUri: otpauthUri({ secret, account: user.email, issuer: 'coffre' }) };
   });
 
-  app.post<{ Body: { code: string } }>('/me/totp/confirm', { schema: totpConfirmSchema, config: setup }, async (req) => {
+  app.post<{ Body: { code: string } }>('/me/totp/confirm', { schema: totpConfirmSchema, config: setup }, async (req, reply) => {
     const { p, user } = await me(req);
+    await checkThrottle(deps, req, reply, user.email);
     if (user.totp_pending_secret === null) throw apiError('noPendingSecondFactor');
     await requireFreshProofIfEnrolled(p, user);
     const secret = deps.keys.open(user.totp_pending_secret, `totp-pending:${user.id}`);
     const r = verifyTotp(secret, req.body.code, deps.clock().getTime(), null);
     if (!r.ok) {
-      await recordFailure(deps.db, deps.settings.authThrottle, 'account', throttleKey('account', user.email), deps.clock());
+      await countFailure(deps, req, user.email);
       await auditRequest(deps, req, { action: 'user.second-factor.enrol', outcome: 'failure', target: `user:${user.id}`, details: { method: 'totp', reason: r.reason } });
       throw apiError('badSecondFactor');
     }
@@ -115,11 +118,11 @@ export function registerMeRoutes(app: App, deps: Deps): void {
       { totp_secret: deps.keys.seal(secret, `totp:${user.id}`), totp_pending_secret: null, totp_confirmed_at: now, totp_last_step: r.step, last_login_at: now },
       now,
     );
-    // Proving the new factor counts as this session's second-factor proof.
-    await updateSession(deps.db, p.sessionId, { second_factor_at: now });
+    // Proving the new factor counts as this session's second-factor proof: new token (no fixation).
+    const csrfToken = await elevateCurrentSession(deps, req, reply);
     const recoveryCodes = await issueRecoveryCodes(user);
     await auditRequest(deps, req, { action: 'user.second-factor.enrol', outcome: 'success', target: `user:${user.id}`, details: { method: 'totp' } });
-    return { recoveryCodes };
+    return { recoveryCodes, csrfToken };
   });
 
   app.post('/me/recovery-codes', { schema: recoveryCodesSchema, config: full }, async (req) => {
@@ -138,7 +141,7 @@ export function registerMeRoutes(app: App, deps: Deps): void {
     return options;
   });
 
-  app.post<{ Body: { response: Record<string, unknown>; name?: string } }>('/me/webauthn/register', { schema: webauthnRegisterSchema, config: setup }, async (req) => {
+  app.post<{ Body: { response: Record<string, unknown>; name?: string } }>('/me/webauthn/register', { schema: webauthnRegisterSchema, config: setup }, async (req, reply) => {
     const { p, user } = await me(req);
     await requireFreshProofIfEnrolled(p, user);
     const session = await findSessionByTokenHash(deps.db, hashSecret(req.sessionToken ?? ''));
@@ -168,12 +171,12 @@ export function registerMeRoutes(app: App, deps: Deps): void {
         last_used_at: null,
       })
       .execute();
-    await updateSession(deps.db, p.sessionId, { second_factor_at: now });
+    const csrfToken = await elevateCurrentSession(deps, req, reply);
     await updateUser(deps.db, user.id, { last_login_at: now }, now);
     const first = !(before.totp || before.webauthn > 0);
     const recoveryCodes = first ? await issueRecoveryCodes(user) : undefined;
     await auditRequest(deps, req, { action: 'user.second-factor.enrol', outcome: 'success', target: `user:${user.id}`, details: { method: 'webauthn' } });
-    return { id: cred.id, ...(recoveryCodes ? { recoveryCodes } : {}) };
+    return { id: cred.id, csrfToken, ...(recoveryCodes ? { recoveryCodes } : {}) };
   });
 
   app.delete<{ Params: { credentialId: string } }>('/me/webauthn/:credentialId', { schema: webauthnDeleteSchema, config: full }, async (req) => {
