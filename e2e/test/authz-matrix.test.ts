@@ -587,14 +587,15 @@ describe('route × role matrix of docs/SECURITY.md', () => {
             assert.deepEqual(got, want, `${route} as ${role} — ${detail}`);
             for (const c of calls) {
               if (c.reply.status >= 400) assertErrorBody(c.reply, `${route} as ${role} (${c.label})`);
-              if (c.reply.status === 403) refusals.push({ requestId: String(c.reply.headers['x-request-id']), what: `${route} as ${role} (${c.label})` });
+              // Refusals for lack of permission (403) and attempts on another tenant's object (404).
+              if (c.reply.status === 403 || (c.reply.status === 404 && c.label === 'other')) refusals.push({ requestId: String(c.reply.headers['x-request-id']), what: `${route} as ${role} (${c.label})` });
             }
           });
         }
       });
     }
 
-    it('every refusal for lack of permission is in the audit trail (access.denied)', async () => {
+    it('every refusal for lack of permission, and every attempt on another tenant, is in the audit trail (access.denied)', async () => {
       assert.ok(refusals.length > 0, 'the walk saw refusals');
       const admin = people['operator-admin'];
       const seen = new Set<string>();

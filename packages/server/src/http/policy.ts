@@ -135,6 +135,10 @@ async function resolveTarget(deps: Deps, req: FastifyRequest, p: UserPrincipal, 
     case 'self':
       return null;
   }
-  if (!org || !(await isWithin(deps.db, org, p.orgId))) throw apiError(missing);
+  if (!org || !(await isWithin(deps.db, org, p.orgId))) {
+    // Probing another tenant is worth knowing about; the caller only learns "not found".
+    if (org) await deny(deps, req, p, req.routeOptions.config.action ?? '', 'tenant');
+    throw apiError(missing);
+  }
   return org;
 }
