@@ -13,4 +13,15 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The console runs in the browser.
+    files: ['packages/console/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly',
+        navigator: 'readonly', addEventListener: 'readonly', removeEventListener: 'readonly', scrollTo: 'readonly', HTMLElement: 'readonly',
+        PublicKeyCredential: 'readonly', atob: 'readonly', btoa: 'readonly', Intl: 'readonly', confirm: 'readonly',
+      },
+    },
+  },
 );

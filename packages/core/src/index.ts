@@ -8,3 +8,4 @@ export * from './tree.js';
 export * from './manifest.js';
 export * from './api.js';
 export * from './version.js';
+export * from './roles.js';

@@ -19,6 +19,7 @@ import { authorize } from './http/policy.js';
 import { errorFields, stderrLog, type LogSink } from './log.js';
 import { KeyedMutex } from './mutex.js';
 import { registerRoutes } from './routes/index.js';
+import { DEFAULT_CONSOLE_DIR, registerConsoleRoutes } from './routes/console/handler.js';
 import { createFsStore } from './store/fs-store.js';
 import type { ObjectStore } from './store/object-store.js';
 import { systemClock, type Clock } from './types.js';
@@ -37,6 +38,8 @@ export interface StartServerOptions {
   readonly log?: LogSink;
   /** Tests move time with this; production uses the system clock. */
   readonly clock?: Clock;
+  /** The console's build directory (default: packages/console/dist of this checkout). */
+  readonly consoleDir?: string;
   /** Wraps the object store (retries, metrics, or fault injection in tests). */
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
 }
@@ -56,7 +59,7 @@ export interface RunningServer {
 /** Builds the Fastify app: hooks in the order authenticate → validate → authorize → handler. */
 export type HttpsApp = FastifyInstance<Server>;
 
-export async function buildApp(tls: { certPem: string; keyPem: string }, deps: Deps): Promise<HttpsApp> {
+export async function buildApp(tls: { certPem: string; keyPem: string }, deps: Deps, consoleDir?: string): Promise<HttpsApp> {
   const app = Fastify({
     https: { cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' },
     logger: false,
@@ -110,6 +113,7 @@ export async function buildApp(tls: { certPem: string; keyPem: string }, deps: D
     },
   });
   await app.register(async (api) => registerRoutes(api, deps), { prefix: API_PREFIX });
+  registerConsoleRoutes(app, consoleDir ?? DEFAULT_CONSOLE_DIR);
   return app;
 }
 
@@ -149,7 +153,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       fingerprint: dir.tls.fingerprint,
       secretsDir: dir.paths.secrets,
     };
-    app = await buildApp(dir.tls, deps);
+    app = await buildApp(dir.tls, deps, opts.consoleDir);
     await auditRetention(deps);
     await app.listen({ host, port });
   } catch (err) {

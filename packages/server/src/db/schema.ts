@@ -85,8 +85,8 @@ export interface SnapshotsTable {
   logical_size: number;
 }
 
-export const ORG_TYPES = ['operator', 'reseller', 'customer'] as const;
-export type OrgType = (typeof ORG_TYPES)[number];
+export { ORG_TYPES, type OrgType } from '@coffre/core';
+import type { OrgType } from '@coffre/core';
 export const ORG_STATUSES = ['active', 'suspended'] as const;
 export type OrgStatus = (typeof ORG_STATUSES)[number];
 export const LOCALES = ['fr', 'en'] as const;

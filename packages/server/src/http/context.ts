@@ -32,6 +32,8 @@ declare module 'fastify' {
     stage?: 'second-factor' | 'setup' | 'full';
     /** People's routes: destructive, needs a recent second-factor proof. */
     reauth?: boolean;
+    /** The web console's files: served with the console's Content-Security-Policy. */
+    console?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;

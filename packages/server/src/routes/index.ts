@@ -3,6 +3,7 @@ import { registerAccessReviewRoutes } from './access-review/handler.js';
 import { registerAuditRoutes } from './audit/handler.js';
 import { registerAuthRoutes } from './auth/handler.js';
 import { registerChunkRoutes } from './chunks/handler.js';
+import { registerDashboardRoutes } from './dashboard/handler.js';
 import { registerEnrollRoutes } from './enroll/handler.js';
 import { registerHealthRoutes } from './health/handler.js';
 import { registerMachineRoutes } from './machines/handler.js';
@@ -30,5 +31,6 @@ export async function registerRoutes(app: App, deps: Deps): Promise<void> {
   registerUserRoutes(app, deps);
   registerAccessReviewRoutes(app, deps);
   registerAuditRoutes(app, deps);
+  registerDashboardRoutes(app, deps);
   registerOpenApiRoutes(app);
 }

@@ -1,0 +1,4 @@
+/** Placeholder: written next. */
+export function AuditPage() {
+  return <p>AuditPage</p>;
+}

@@ -1,0 +1,4 @@
+/** Placeholder: written next. */
+export function DashboardPage() {
+  return <p>DashboardPage</p>;
+}

@@ -1,0 +1,4 @@
+/** Placeholder: written next. */
+export function SignInFlow() {
+  return <p>SignInFlow</p>;
+}
