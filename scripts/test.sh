@@ -11,6 +11,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq coreutils util-linux >/dev/null
 fi
+# A real browser for the console's end-to-end tests (Debian's Chromium, driven by playwright-core).
+if ! command -v chromium >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
+fi
 npm run lint --silent
 shopt -s nullglob
 files=(packages/core/dist/test/*.test.js packages/server/dist/test/*.test.js packages/agent/dist/test/*.test.js e2e/dist/test/*.test.js)
