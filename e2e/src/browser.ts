@@ -28,7 +28,11 @@ export async function openPage(browser: Browser, viewport = { width: 1280, heigh
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    if (m.type() !== 'error') return;
+    // Chromium logs every 4xx API answer as "Failed to load resource"; the console expects
+    // some (a refusal asking for re-authentication, a wrong code) and shows them itself.
+    if (/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) && m.location().url.includes('/api/v1/')) return;
+    errors.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
   return { context, page, errors };

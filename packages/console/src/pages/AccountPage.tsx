@@ -9,9 +9,9 @@ const m = defineMessages({
   fr: {
     title: 'Mon compte',
     identity: 'Identité',
-    email: 'E-mail',
-    role: 'Rôle',
-    organisation: 'Organisation',
+    email: 'E-mail :',
+    role: 'Rôle :',
+    organisation: 'Organisation :',
     display: 'Affichage',
     timeZone: 'Fuseau horaire des dates',
     sessions: 'Mes sessions ouvertes',
@@ -35,9 +35,9 @@ const m = defineMessages({
   en: {
     title: 'My account',
     identity: 'Identity',
-    email: 'Email',
-    role: 'Role',
-    organisation: 'Organisation',
+    email: 'Email:',
+    role: 'Role:',
+    organisation: 'Organisation:',
     display: 'Display',
     timeZone: 'Time zone for dates',
     sessions: 'My open sessions',
@@ -114,13 +114,13 @@ export function AccountPage({ withReauth }: { withReauth: <T>(call: () => Promis
         <p>
           <strong>{me.name}</strong>
           <br />
-          {t('email')} : {me.email}
+          {t('email')} {me.email}
           <br />
-          {t('role')} : {tc(`role.${me.role}`)}
+          {t('role')} {tc(`role.${me.role}`)}
           {me.org ? (
             <>
               <br />
-              {t('organisation')} : {me.org.name}
+              {t('organisation')} {me.org.name}
             </>
           ) : null}
         </p>

@@ -7,7 +7,7 @@ import { apiError } from '../../errors.js';
 import type { App } from '../../http/context.js';
 
 /** packages/console/dist, next to this package in the repository (the README's build puts it there). */
-export const DEFAULT_CONSOLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../console/dist');
+export const DEFAULT_CONSOLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../console/dist');
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
