@@ -143,13 +143,27 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     assert.equal(refused.code, 10, refused.stderr);
   });
 
+  test('people and access: create a person in the console, see the access review', async () => {
+    await page.getByRole('link', { name: 'Personnes et accès' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Personnes et accès' }).waitFor();
+    await page.getByLabel('E-mail', { exact: true }).fill('secretariat@dupont.fr');
+    await page.getByLabel('Nom complet').fill('Claire Martin');
+    await page.getByLabel('Rôle', { exact: true }).selectOption('auditor');
+    await page.getByRole('button', { name: 'Créer la personne' }).click();
+    const temporary = await page.getByTestId('temporary-password').innerText();
+    assert.match(temporary.trim(), /^[a-z2-9]{5}(-[a-z2-9]{5}){3}$/);
+    await page.getByRole('row', { name: /Claire Martin/ }).first().waitFor();
+    await page.getByRole('heading', { name: 'Revue des accès' }).waitFor();
+    await screenshot(page, '05-people');
+  });
+
   test('the audit viewer shows those actions and a verified chain', async () => {
     await page.getByRole('link', { name: "Journal d'audit" }).click();
     await page.getByRole('heading', { level: 1, name: "Journal d'audit" }).waitFor();
     await page.getByTestId('chain-status').filter({ hasText: 'Chaîne vérifiée' }).waitFor();
     const text = await page.locator('main').innerText();
-    for (const a of [/jeton d'enrôlement/i, /révoqu/i, /connexion/i, /second facteur|double authentification|authentification/i]) assert.match(text, a);
-    await screenshot(page, '05-audit');
+    for (const a of [/jeton d'enrôlement/i, /révoqu/i, /connexion/i, /second facteur|double authentification|authentification/i, /Personne créée/]) assert.match(text, a);
+    await screenshot(page, '06-audit');
   });
 
   test('switching to English changes the whole interface', async () => {
@@ -158,7 +172,7 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     await page.getByRole('link', { name: 'Dashboard' }).click();
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
     assert.match(await page.getByRole('row', { name: /Laboratoire Martin/ }).innerText(), /Never backed up/);
-    await screenshot(page, '06-dashboard-en');
+    await screenshot(page, '07-dashboard-en');
     await page.getByLabel('Language').selectOption('fr');
   });
 
@@ -170,7 +184,7 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     // Evaluated in the page (a string: this file is compiled without the DOM library).
     const overflow = await phone.page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     assert.ok(overflow <= 1, `no horizontal scrolling of the page (overflow ${overflow}px)`);
-    await screenshot(phone.page, '07-dashboard-phone');
+    await screenshot(phone.page, '08-dashboard-phone');
     assert.deepEqual(phone.errors, []);
     await phone.context.close();
   });
