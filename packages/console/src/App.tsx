@@ -2,6 +2,7 @@ import { common } from './i18n/common';
 import { useT } from './i18n/i18n';
 import { LangSwitch } from './components/LangSwitch';
 import { Loading } from './components/Async';
+import { AccountPage } from './pages/AccountPage';
 import { AuditPage } from './pages/AuditPage';
 import { CustomerPage } from './pages/CustomerPage';
 import { DashboardPage } from './pages/DashboardPage';
@@ -16,6 +17,7 @@ import { can, useSession } from './session';
  *   /clients/:orgId           one customer: machines, snapshots, charts, tokens
  *   /organisations/:orgId/personnes   people and access review of an organisation
  *   /journal                  audit trail viewer
+ *   /compte                   my account: sessions, second factors, time zone
  */
 export function App() {
   const { session, signOut } = useSession();
@@ -30,6 +32,7 @@ export function App() {
   if ((params = match('/clients/:orgId', path))) page = <CustomerPage orgId={params.orgId!} />;
   else if ((params = match('/organisations/:orgId/personnes', path))) page = <PeoplePage orgId={params.orgId!} />;
   else if (match('/journal', path)) page = <AuditPage />;
+  else if (match('/compte', path)) page = <AccountPage />;
   else if (match('/', path)) page = <DashboardPage />;
   else page = <p>{t('notFound')}</p>;
   const current = (p: string) => (path.split('?')[0] === p ? 'page' : undefined);
@@ -57,9 +60,13 @@ export function App() {
             </span>
           )}
         </nav>
-        <span className="who">
-          {me.name} · {t(`role.${me.role}`)}
-          {me.org ? ` · ${me.org.name}` : ''}
+        <span className="who" aria-current={current('/compte')}>
+          <Link to="/compte">{me.name}</Link>
+          <span className="hide-narrow">
+            {' '}
+            · {t(`role.${me.role}`)}
+            {me.org ? ` · ${me.org.name}` : ''}
+          </span>
         </span>
         <LangSwitch />
         <button type="button" className="secondary" onClick={() => void signOut()}>

@@ -37,6 +37,12 @@ export function onUnauthenticated(l: Listener): () => void {
   return () => unauthenticatedListeners.delete(l);
 }
 
+/**
+ * Routes whose 401 means "wrong password or code", not "session over": sign-in steps, the
+ * set-up steps, and the session probe itself (a fresh visit is not an expired session).
+ */
+const CHECKS_CREDENTIALS: ReadonlySet<string> = new Set(['/session', '/me/password', '/me/totp/confirm', '/me/webauthn/register']);
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -47,7 +53,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (!res.ok) {
     const e = (json as ApiErrorBody | null)?.error;
     const failure = new ApiFailure(res.status, e?.code ?? 'INTERNAL', e?.message ?? res.statusText, e?.messageFr ?? res.statusText, e?.details);
-    if (res.status === 401 && !path.startsWith('/auth/')) unauthenticatedListeners.forEach((l) => l(failure));
+    if (res.status === 401 && !CHECKS_CREDENTIALS.has(path) && !path.startsWith('/auth/')) unauthenticatedListeners.forEach((l) => l(failure));
     throw failure;
   }
   const maybe = json as { csrfToken?: unknown } | null;

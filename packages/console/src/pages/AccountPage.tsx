@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { api, ApiFailure } from '../api';
+import { api } from '../api';
+import { isReauthCancelled, useReauth } from '../components/ReauthDialog';
 import { ErrorBox, Loaded, useLoad } from '../components/Async';
 import { common } from '../i18n/common';
 import { DEFAULT_TIME_ZONE, defineMessages, useFormat, useLang, useT } from '../i18n/i18n';
@@ -73,7 +74,8 @@ interface SessionRow {
 const ZONES = [DEFAULT_TIME_ZONE, 'Europe/Brussels', 'Europe/Zurich', 'Europe/Luxembourg', 'America/Guadeloupe', 'America/Martinique', 'America/Cayenne', 'Indian/Reunion', 'Indian/Mayotte', 'Pacific/Noumea', 'Pacific/Tahiti', 'UTC'];
 
 /** A person's own account: identity, display time zone, second factors, open sessions (list and end). */
-export function AccountPage({ withReauth }: { withReauth: <T>(call: () => Promise<T>) => Promise<T> }) {
+export function AccountPage() {
+  const { withReauth, dialog } = useReauth();
   const t = useT(m);
   const tc = useT(common);
   const me = useMe();
@@ -100,12 +102,13 @@ export function AccountPage({ withReauth }: { withReauth: <T>(call: () => Promis
       const r = await withReauth(() => api<{ recoveryCodes: string[] }>('POST', '/me/recovery-codes'));
       setCodes(r.recoveryCodes);
     } catch (e) {
-      if (!(e instanceof ApiFailure && e.code === 'REAUTH_CANCELLED')) setError(e);
+      if (!isReauthCancelled(e)) setError(e);
     }
   };
 
   return (
     <>
+      {dialog}
       <h1>{t('title')}</h1>
       {error ? <ErrorBox error={error} /> : null}
       {notice && <div className="alert success" role="status">{notice}</div>}

@@ -1,4 +1,372 @@
-/** Placeholder: written next. */
+import { useId, useMemo, useState } from 'react';
+import { api } from '../api';
+import { Loaded, useLoad } from '../components/Async';
+import { useTime } from '../components/time';
+import { defineMessages, useT } from '../i18n/i18n';
+import { Link } from '../router';
+import { useMe } from '../session';
+import '../components/console-ui.css';
+
+/**
+ * The dashboard: every customer the person may see (the server filters by tenant), its
+ * backup status, last success and volumes; KPIs on top; search, status filter and sortable
+ * columns. Tiers and alerts come with the operations release: their columns say so.
+ */
+const m = defineMessages({
+  fr: {
+    title: 'Tableau de bord',
+    asOf: 'État au {date}',
+    refresh: 'Actualiser',
+    kpiCustomers: 'Clients',
+    kpiMachines: '{n} machines actives',
+    kpiMachine: '{n} machine active',
+    kpiOk: 'À jour',
+    kpiOkNote: 'Sauvegarde réussie depuis moins de 26 h',
+    kpiLate: 'En retard',
+    kpiLateNote: 'Aucune sauvegarde depuis plus de 26 h',
+    kpiNever: 'Jamais sauvegardés',
+    kpiNeverNote: 'Aucune sauvegarde reçue',
+    kpiProtected: 'Volume protégé',
+    kpiProtectedNote: 'Taille des données sauvegardées',
+    kpiStored: 'Volume stocké',
+    kpiStoredNote: 'Après déduplication et compression',
+    customers: 'Clients',
+    search: 'Rechercher',
+    searchPlaceholder: 'Nom du client ou du revendeur',
+    status: 'État',
+    all: 'Tous les états',
+    ok: 'OK',
+    late: 'En retard',
+    never: 'Jamais sauvegardé',
+    suspended: 'Suspendu',
+    shown: '{n} clients affichés sur {total}',
+    shownOne: '{n} client affiché sur {total}',
+    colName: 'Client',
+    colParent: 'Revendeur',
+    colStatus: 'État',
+    colLast: 'Dernière sauvegarde réussie',
+    colMachines: 'Machines',
+    colProtected: 'Volume protégé',
+    colStored: 'Volume stocké',
+    colTier: 'Offre',
+    colAlerts: 'Alertes',
+    notYet: 'Pas encore disponible',
+    footnote:
+      "* Offres et alertes : elles arrivent avec la version d'exploitation (planification des sauvegardes et alertes par e-mail). Rien n'est affiché d'ici là plutôt qu'une valeur inventée.",
+    never_short: 'Jamais',
+    noneTitle: 'Aucun client pour le moment',
+    noneText: "Les cabinets que vous suivez apparaîtront ici, avec l'état de leurs sauvegardes, dès leur création.",
+    noMatch: 'Aucun client ne correspond à ces critères.',
+    clear: 'Effacer les filtres',
+  },
+  en: {
+    title: 'Dashboard',
+    asOf: 'As of {date}',
+    refresh: 'Refresh',
+    kpiCustomers: 'Customers',
+    kpiMachines: '{n} active machines',
+    kpiMachine: '{n} active machine',
+    kpiOk: 'Up to date',
+    kpiOkNote: 'Backed up within the last 26 h',
+    kpiLate: 'Late',
+    kpiLateNote: 'No backup for more than 26 h',
+    kpiNever: 'Never backed up',
+    kpiNeverNote: 'No backup received',
+    kpiProtected: 'Protected volume',
+    kpiProtectedNote: 'Size of the data backed up',
+    kpiStored: 'Stored volume',
+    kpiStoredNote: 'After deduplication and compression',
+    customers: 'Customers',
+    search: 'Search',
+    searchPlaceholder: 'Customer or reseller name',
+    status: 'Status',
+    all: 'All statuses',
+    ok: 'OK',
+    late: 'Late',
+    never: 'Never backed up',
+    suspended: 'Suspended',
+    shown: '{n} of {total} customers shown',
+    shownOne: '{n} of {total} customers shown',
+    colName: 'Customer',
+    colParent: 'Reseller',
+    colStatus: 'Status',
+    colLast: 'Last successful backup',
+    colMachines: 'Machines',
+    colProtected: 'Protected volume',
+    colStored: 'Stored volume',
+    colTier: 'Plan',
+    colAlerts: 'Alerts',
+    notYet: 'Not available yet',
+    footnote:
+      '* Plans and alerts: they come with the operations release (backup schedules and email alerts). Until then nothing is shown rather than a made-up value.',
+    never_short: 'Never',
+    noneTitle: 'No customers yet',
+    noneText: 'The practices you look after will appear here, with the state of their backups, as soon as they are created.',
+    noMatch: 'No customer matches these criteria.',
+    clear: 'Clear the filters',
+  },
+});
+
+type BackupStatus = 'ok' | 'late' | 'never';
+
+export interface CustomerSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly parentId: string | null;
+  readonly parentName: string | null;
+  readonly orgStatus: string;
+  readonly backupStatus: BackupStatus;
+  readonly lastSuccessAt: string | null;
+  readonly machines: number;
+  readonly protectedBytes: number;
+  readonly storedBytes: number;
+}
+
+interface Dashboard {
+  readonly generatedAt: string;
+  readonly customers: readonly CustomerSummary[];
+}
+
+type SortKey = 'name' | 'parent' | 'status' | 'last' | 'machines' | 'protected' | 'stored';
+type Dir = 'ascending' | 'descending';
+
+const SEVERITY: Readonly<Record<BackupStatus, number>> = { late: 0, never: 1, ok: 2 };
+const TONE: Readonly<Record<BackupStatus, string>> = { ok: 'ok', late: 'warn', never: 'bad' };
+
+/** Lower case without accents, for a forgiving search ("medecin" finds "Médecin"). */
+function fold(s: string): string {
+  return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+}
+
+export function StatusBadge({ status }: { status: BackupStatus }) {
+  const t = useT(m);
+  return <span className={`badge ${TONE[status]}`}>{t(status)}</span>;
+}
+
 export function DashboardPage() {
-  return <p>DashboardPage</p>;
+  const t = useT(m);
+  const f = useTime();
+  const state = useLoad(() => api<Dashboard>('GET', '/dashboard'), []);
+  return (
+    <>
+      <div className="cf-page-head">
+        <div>
+          <h1>{t('title')}</h1>
+          {state.data && <p className="cf-meta">{t('asOf', { date: f.dateTime(state.data.generatedAt) })}</p>}
+        </div>
+        <button type="button" className="secondary" onClick={state.reload}>
+          {t('refresh')}
+        </button>
+      </div>
+      <Loaded state={state}>{(d) => <DashboardBody data={d} />}</Loaded>
+    </>
+  );
+}
+
+function DashboardBody({ data }: { data: Dashboard }) {
+  const t = useT(m);
+  const f = useTime();
+  const me = useMe();
+  const searchId = useId();
+  const statusId = useId();
+  const footnoteId = useId();
+  const [query, setQuery] = useState('');
+  const [status, setStatus] = useState<'' | BackupStatus>('');
+  const [sort, setSort] = useState<{ key: SortKey; dir: Dir }>({ key: 'status', dir: 'ascending' });
+  const all = data.customers;
+  // The reseller column helps only those who see several resellers' customers.
+  const showParent = me.org?.type === 'operator' || new Set(all.map((c) => c.parentId)).size > 1;
+
+  const counts = useMemo(() => {
+    const c = { ok: 0, late: 0, never: 0, machines: 0, protectedBytes: 0, storedBytes: 0 };
+    for (const x of all) {
+      c[x.backupStatus]++;
+      c.machines += x.machines;
+      c.protectedBytes += x.protectedBytes;
+      c.storedBytes += x.storedBytes;
+    }
+    return c;
+  }, [all]);
+
+  const rows = useMemo(() => {
+    const q = fold(query.trim());
+    const filtered = all.filter((c) => (!status || c.backupStatus === status) && (!q || fold(c.name).includes(q) || fold(c.parentName ?? '').includes(q)));
+    const coll = new Intl.Collator(f.locale, { sensitivity: 'base', numeric: true });
+    const byName = (a: CustomerSummary, b: CustomerSummary) => coll.compare(a.name, b.name);
+    const cmp: Record<SortKey, (a: CustomerSummary, b: CustomerSummary) => number> = {
+      name: byName,
+      parent: (a, b) => coll.compare(a.parentName ?? '', b.parentName ?? ''),
+      status: (a, b) => SEVERITY[a.backupStatus] - SEVERITY[b.backupStatus],
+      last: (a, b) => (a.lastSuccessAt ? Date.parse(a.lastSuccessAt) : 0) - (b.lastSuccessAt ? Date.parse(b.lastSuccessAt) : 0),
+      machines: (a, b) => a.machines - b.machines,
+      protected: (a, b) => a.protectedBytes - b.protectedBytes,
+      stored: (a, b) => a.storedBytes - b.storedBytes,
+    };
+    const sign = sort.dir === 'ascending' ? 1 : -1;
+    return [...filtered].sort((a, b) => sign * cmp[sort.key](a, b) || byName(a, b));
+  }, [all, query, status, sort, f.locale]);
+
+  if (all.length === 0) {
+    return (
+      <div className="card cf-empty">
+        <strong>{t('noneTitle')}</strong>
+        {t('noneText')}
+      </div>
+    );
+  }
+
+  const toggle = (key: SortKey) =>
+    setSort((s) => (s.key === key ? { key, dir: s.dir === 'ascending' ? 'descending' : 'ascending' } : { key, dir: key === 'name' || key === 'parent' || key === 'status' ? 'ascending' : 'descending' }));
+
+  const th = (k: SortKey, label: string, num?: boolean, narrow?: boolean) => {
+    const active = sort.key === k;
+    const words = label.split(' ');
+    const lastWord = words.pop() ?? '';
+    const head = words.join(' ');
+    return (
+      <th key={k} scope="col" aria-sort={active ? sort.dir : undefined} className={`${num ? 'cf-num' : ''}${narrow ? ' hide-narrow' : ''}`}>
+        <button type="button" className="sort" onClick={() => toggle(k)}>
+          {head ? `${head} ` : ''}
+          {/* The arrow stays with the last word when the header wraps. */}
+          <span className="cf-nowrap">
+            {lastWord}
+            <span className="cf-sort-icon" aria-hidden="true">
+              {active ? (sort.dir === 'ascending' ? '▲' : '▼') : '↕'}
+            </span>
+          </span>
+        </button>
+      </th>
+    );
+  };
+
+  const clear = () => {
+    setQuery('');
+    setStatus('');
+  };
+
+  return (
+    <>
+      <section className="cf-kpis" aria-label={t('customers')}>
+        <Kpi label={t('kpiCustomers')} value={f.number(all.length)} note={t(f.plural(counts.machines, 'kpiMachine', 'kpiMachines'), { n: f.number(counts.machines) })} tone="primary" />
+        <Kpi label={t('kpiOk')} value={f.number(counts.ok)} note={t('kpiOkNote')} tone="ok" />
+        <Kpi label={t('kpiLate')} value={f.number(counts.late)} note={t('kpiLateNote')} tone={counts.late > 0 ? 'warn' : undefined} />
+        <Kpi label={t('kpiNever')} value={f.number(counts.never)} note={t('kpiNeverNote')} tone={counts.never > 0 ? 'bad' : undefined} />
+        <Kpi label={t('kpiProtected')} value={f.bytes(counts.protectedBytes)} note={t('kpiProtectedNote')} />
+        <Kpi label={t('kpiStored')} value={f.bytes(counts.storedBytes)} note={t('kpiStoredNote')} />
+      </section>
+
+      <h2 className="cf-sr">{t('customers')}</h2>
+      <div className="cf-toolbar">
+        <div className="cf-field grow">
+          <label htmlFor={searchId}>{t('search')}</label>
+          <input id={searchId} type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder={t('searchPlaceholder')} autoComplete="off" />
+        </div>
+        <div className="cf-field">
+          <label htmlFor={statusId}>{t('status')}</label>
+          <select id={statusId} value={status} onChange={(e) => setStatus(e.target.value as '' | BackupStatus)}>
+            <option value="">{t('all')}</option>
+            <option value="ok">{t('ok')}</option>
+            <option value="late">{t('late')}</option>
+            <option value="never">{t('never')}</option>
+          </select>
+        </div>
+        <p className="cf-count" role="status">
+          {t(f.plural(rows.length, 'shownOne', 'shown'), { n: f.number(rows.length), total: f.number(all.length) })}
+        </p>
+      </div>
+
+      <div className="table-wrap">
+        <table className="cf-table">
+          <thead>
+            <tr>
+              {th('name', t('colName'))}
+              {showParent && th('parent', t('colParent'), false, true)}
+              {th('status', t('colStatus'))}
+              {th('last', t('colLast'))}
+              {th('machines', t('colMachines'), true, true)}
+              {th('protected', t('colProtected'), true, true)}
+              {th('stored', t('colStored'), true, true)}
+              <th scope="col" className="hide-narrow" aria-describedby={footnoteId}>
+                {t('colTier')}*
+              </th>
+              <th scope="col" className="hide-narrow" aria-describedby={footnoteId}>
+                {t('colAlerts')}*
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.length === 0 ? (
+              <tr>
+                <td colSpan={showParent ? 9 : 8} className="cf-empty">
+                  <strong>{t('noMatch')}</strong>
+                  <button type="button" className="link" onClick={clear}>
+                    {t('clear')}
+                  </button>
+                </td>
+              </tr>
+            ) : (
+              rows.map((c) => (
+                <tr key={c.id}>
+                  <td className="cf-col-name">
+                    <span className="cf-name">
+                      <Link to={`/clients/${encodeURIComponent(c.id)}`}>{c.name}</Link>
+                    </span>
+                    {c.orgStatus === 'suspended' && (
+                      <>
+                        {' '}
+                        <span className="badge neutral">{t('suspended')}</span>
+                      </>
+                    )}
+                  </td>
+                  {showParent && <td className="hide-narrow">{c.parentName ?? '—'}</td>}
+                  <td>
+                    <StatusBadge status={c.backupStatus} />
+                  </td>
+                  <td>
+                    {c.lastSuccessAt ? (
+                      <>
+                        <span className="cf-nowrap">{f.relative(c.lastSuccessAt)}</span>
+                        <span className="cf-sub cf-nowrap hide-narrow">{f.dateTime(c.lastSuccessAt)}</span>
+                      </>
+                    ) : (
+                      <span className="muted">
+                        <span aria-hidden="true">—</span>
+                        <span className="cf-sr">{t('never_short')}</span>
+                      </span>
+                    )}
+                  </td>
+                  <td className="cf-num hide-narrow">{f.number(c.machines)}</td>
+                  <td className="cf-num hide-narrow">{f.bytes(c.protectedBytes)}</td>
+                  <td className="cf-num hide-narrow">{f.bytes(c.storedBytes)}</td>
+                  <td className="hide-narrow">
+                    <span className="cf-dash" title={t('notYet')}>
+                      —<span className="cf-sr">{t('notYet')}</span>
+                    </span>
+                  </td>
+                  <td className="hide-narrow">
+                    <span className="cf-dash" title={t('notYet')}>
+                      —<span className="cf-sr">{t('notYet')}</span>
+                    </span>
+                  </td>
+                </tr>
+              ))
+            )}
+          </tbody>
+        </table>
+      </div>
+      <p className="cf-footnote" id={footnoteId}>
+        {t('footnote')}
+      </p>
+    </>
+  );
+}
+
+function Kpi({ label, value, note, tone }: { label: string; value: string; note?: string; tone?: 'ok' | 'warn' | 'bad' | 'primary' }) {
+  return (
+    <div className={`cf-kpi${tone ? ` ${tone}` : ''}`}>
+      <p className="label">{label}</p>
+      <p className="value">{value}</p>
+      {note && <p className="note">{note}</p>}
+    </div>
+  );
 }
