@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Worker } from 'node:worker_threads';
 import { Command, CommanderError, Option } from 'commander';
-import { COFFRE_VERSION, CoffreError, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
+import { COFFRE_VERSION, CoffreError, isCoffreError, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
 import { ConfigStore, resolveConfigDir } from './config.js';
 import { backup, normalizeTargets, type BackupWarning } from './engine/backup.js';
 import { restore } from './engine/restore.js';
@@ -21,6 +21,24 @@ const json = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + '
 
 function storeOf(g: Globals): ConfigStore {
   return new ConfigStore(resolveConfigDir(g.config));
+}
+
+/**
+ * Reports a backup run to the server (counts, result, an error code; never a path), so the
+ * console and the observatory know about failures too. Best effort: a report that cannot
+ * be sent never changes the backup's outcome or exit code.
+ */
+async function reportRun(
+  repo: Repository,
+  r: { startedAt: Date; result: 'success' | 'partial' | 'failed'; files: number; bytes: number; addedBytes: number; warnings: number; snapshotId?: string; errorCode?: string },
+): Promise<void> {
+  const { startedAt, ...rest } = r;
+  const errorCode = rest.errorCode && /^[A-Z_]{2,40}$/.test(rest.errorCode) ? rest.errorCode : rest.errorCode ? 'ERROR' : undefined;
+  try {
+    await repo.api.json('POST', '/runs', { ...rest, ...(errorCode ? { errorCode } : {}), startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString() });
+  } catch {
+    /* the server may be the reason the backup failed */
+  }
 }
 
 async function withRepo<T>(g: Globals, fn: (r: Repository) => Promise<T>): Promise<T> {
@@ -103,6 +121,7 @@ program
       let total: { files: number; bytes: number } | undefined;
       void totals?.then((t) => (total = t)).catch(() => undefined);
       const warnings: BackupWarning[] = [];
+      const startedAt = new Date();
       const res = await backup(repo, {
         paths: targets,
         excludes: o.exclude,
@@ -116,11 +135,16 @@ program
             if (!o.json) process.stderr.write(`coffre: warning: ${w.path}: ${w.message}\n`);
           },
         },
+      }).catch(async (e: unknown) => {
+        progress.stop();
+        await reportRun(repo, { startedAt, result: 'failed', files: 0, bytes: 0, addedBytes: 0, warnings: warnings.length, errorCode: isCoffreError(e) ? e.code : 'ERROR' });
+        throw e;
       });
       progress.stop();
       const incomplete = res.warnings.some((w) => w.kind === 'unreadable' || w.kind === 'changed');
       if (incomplete) exitCode = EXIT.INCOMPLETE;
       const s = res.stats;
+      await reportRun(repo, { startedAt, result: incomplete ? 'partial' : 'success', files: s.files, bytes: s.bytes, addedBytes: s.addedBytes, warnings: res.warnings.length, snapshotId: res.snapshot.id });
       if (o.json) {
         json({ snapshot: res.snapshot.id, time: res.snapshot.time, parent: res.parent, paths: targets, stats: s, warnings: res.warnings, incomplete });
         return;

@@ -204,7 +204,27 @@ export interface AccessReviewsTable {
   report_json: string;
 }
 
+export const RUN_RESULTS = ['success', 'partial', 'failed'] as const;
+export type RunResult = (typeof RUN_RESULTS)[number];
+
+export interface BackupRunsTable {
+  id: string;
+  customer_id: string;
+  machine_id: string;
+  started_at: string;
+  finished_at: string;
+  received_at: string;
+  result: RunResult;
+  files: number;
+  bytes: number;
+  added_bytes: number;
+  warnings: number;
+  snapshot_id: string | null;
+  error_code: string | null;
+}
+
 export interface DB {
+  backup_runs: BackupRunsTable;
   orgs: OrgsTable;
   users: UsersTable;
   recovery_codes: RecoveryCodesTable;

@@ -18,6 +18,7 @@ export const ACTIONS = [
   'snapshots:write',
   'snapshots:read',
   'machines:list',
+  'runs:write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -12,6 +12,7 @@ import { registerOpenApiRoutes } from './openapi/handler.js';
 import { registerOrgRoutes } from './orgs/handler.js';
 import { registerPackRoutes } from './packs/handler.js';
 import { registerRepoRoutes } from './repo/handler.js';
+import { registerRunRoutes } from './runs/handler.js';
 import { registerSnapshotRoutes } from './snapshots/handler.js';
 import { registerUserRoutes } from './users/handler.js';
 
@@ -24,6 +25,7 @@ export async function registerRoutes(app: App, deps: Deps): Promise<void> {
   await app.register(async (scope) => registerPackRoutes(scope, deps));
   registerSnapshotRoutes(app, deps);
   registerMachineRoutes(app, deps);
+  registerRunRoutes(app, deps);
   // People (console and API): session cookie + CSRF, role and tenant policy.
   registerAuthRoutes(app, deps);
   registerMeRoutes(app, deps);

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './20261126T1500_initial.js';
 import { controlPlane } from './20261126T2000_control_plane.js';
+import { backupRuns } from './20261126T2200_backup_runs.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -9,6 +10,7 @@ import { controlPlane } from './20261126T2000_control_plane.js';
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['20261126T1500_initial', initial],
   ['20261126T2000_control_plane', controlPlane],
+  ['20261126T2200_backup_runs', backupRuns],
 ];
 
 export const migrationProvider: MigrationProvider = {

@@ -10,11 +10,22 @@ import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema } from './schema.js
  * older than 26 hours is late; one without any snapshot was never backed up.
  */
 export const DAILY_GRACE_HOURS = 26;
-export type BackupStatus = 'ok' | 'late' | 'never';
+export type BackupStatus = 'ok' | 'late' | 'failed' | 'never';
 
-export function backupStatus(lastSuccessAt: string | null, now: Date): BackupStatus {
+/** Failed when a machine's latest reported run failed; otherwise by the newest snapshot's age. */
+export function backupStatus(lastSuccessAt: string | null, anyLatestRunFailed: boolean, now: Date): BackupStatus {
+  if (anyLatestRunFailed) return 'failed';
   if (lastSuccessAt === null) return 'never';
   return now.getTime() - Date.parse(lastSuccessAt) <= DAILY_GRACE_HOURS * 3_600_000 ? 'ok' : 'late';
+}
+
+/** The result of each machine's newest run report. */
+async function latestRunResults(db: Database, customerId: string): Promise<string[]> {
+  const rows = await sql<{ result: string }>`
+    select r.result from backup_runs r
+    where r.customer_id = ${customerId}
+      and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id)`.execute(db);
+  return rows.rows.map((r) => r.result);
 }
 
 interface CustomerSummary {
@@ -51,7 +62,7 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, no
     parentId: c.parent_id,
     parentName: parent?.name ?? null,
     orgStatus: c.status,
-    backupStatus: backupStatus(lastSuccessAt, now),
+    backupStatus: backupStatus(lastSuccessAt, (await latestRunResults(db, c.id)).includes('failed'), now),
     lastSuccessAt,
     machines: Number(machines.n),
     protectedBytes: await protectedBytes(db, c.id),
