@@ -63,6 +63,12 @@ describe('machine credentials: list, revoke, re-issue (R15) with a real agent', 
     const machines = list.json<{ machines: Machine[] }>().machines;
     assert.deepEqual(machines.map((m) => [m.name, m.revoked]), [['accueil', false]]);
     assert.equal(machines[0]!.agentVersion, '0.1.0');
+    // The agent reported the run: result, counts and the snapshot it made.
+    const runs = (await admin.client.request('GET', `/orgs/${orgId}/runs`)).json<{ runs: { result: string; files: number; bytes: number; snapshotId: string | null; machineName: string }[] }>().runs;
+    const snaps = await agent.json<{ id: string }[]>(['snapshots']);
+    assert.equal(runs.length, 1);
+    assert.deepEqual([runs[0]!.result, runs[0]!.files, runs[0]!.machineName, runs[0]!.snapshotId], ['success', 1, 'accueil', snaps[0]!.id]);
+    assert.equal(runs[0]!.bytes, 1600);
   });
 
   test('revoking needs a fresh second factor, then the agent is refused at once (exit 10)', async () => {

@@ -36,8 +36,9 @@ async function reportRun(
   const errorCode = rest.errorCode && /^[A-Z_]{2,40}$/.test(rest.errorCode) ? rest.errorCode : rest.errorCode ? 'ERROR' : undefined;
   try {
     await repo.api.json('POST', '/runs', { ...rest, ...(errorCode ? { errorCode } : {}), startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString() });
-  } catch {
-    /* the server may be the reason the backup failed */
+  } catch (e) {
+    // The server may be the reason the backup failed.
+    if (process.env.COFFRE_DEBUG === '1') process.stderr.write(`coffre: the run report was not sent: ${(e as Error).message}\n`);
   }
 }
 

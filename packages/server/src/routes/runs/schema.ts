@@ -18,7 +18,7 @@ export const reportRunSchema = {
       bytes: count,
       addedBytes: count,
       warnings: count,
-      snapshotId: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      snapshotId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
       // A stable error code of the agent's catalogue (e.g. UNREACHABLE), never a message.
       errorCode: { type: 'string', pattern: '^[A-Z_]{2,40}$' },
     },
