@@ -10,12 +10,13 @@ import { common } from '../i18n/common';
 import { defineMessages, useLang, useT } from '../i18n/i18n';
 import { Link } from '../router';
 import { can, useMe } from '../session';
-import { StatusBadge } from './DashboardPage';
+import { StatusBadge, type BackupStatus } from './DashboardPage';
 import '../components/console-ui.css';
 
 /**
- * One customer: its machines (enrol, revoke, re-issue), its backups (30-day timeline per
- * machine, size of each snapshot, history) and its volumes over time.
+ * One customer: its machines (enrol, revoke, re-issue, last run), its backups (30-day
+ * timeline per machine, size of each snapshot, history; duration and list of the runs the
+ * agents report, failed ones included) and its volumes over time.
  */
 const m = defineMessages({
   fr: {
@@ -56,6 +57,9 @@ const m = defineMessages({
     colAgent: "Version de l'agent",
     colSeen: 'Dernier contact',
     colLast: 'Dernière sauvegarde réussie',
+    colLastRun: 'Dernière exécution',
+    lastRunPrefix: 'Dernière exécution\u00a0:',
+    noRun: 'Aucune exécution signalée',
     colNext: 'Prochaine exécution prévue',
     colState: 'État',
     colActions: 'Actions',
@@ -80,6 +84,7 @@ const m = defineMessages({
     backups: 'Sauvegardes',
     last30: '30 derniers jours',
     noSnapshots: "Aucune sauvegarde reçue pour l'instant.",
+    noSnapshotsMachine: 'Aucune sauvegarde reçue de cette machine.',
     dayNone: 'Aucune sauvegarde',
     dayOne: '1 sauvegarde',
     dayMany: 'Plusieurs sauvegardes',
@@ -101,6 +106,26 @@ const m = defineMessages({
     colId: 'Identifiant',
     showMore: 'Afficher {n} de plus',
     shownOf: '{n} sur {total}',
+    runSuccess: 'Réussie',
+    runPartial: 'Partielle',
+    runFailed: 'Échec',
+    durationTitle: 'Durée de chaque sauvegarde',
+    durationLabel: 'Diagramme en barres : durée de la seule exécution ({scope}) : {last} le {date}, {result}.',
+    durationLabelMany: 'Diagramme en barres : durée des {n} dernières exécutions ({scope}), de {min} à {max} ; la plus récente : {last} le {date}, {result}.',
+    durationFailedNone: 'Aucune en échec.',
+    durationFailedOne: '{n} en échec, barre en rouge.',
+    durationFailedMany: '{n} en échec, barres en rouge.',
+    legendRunOk: 'Réussie ou partielle',
+    legendRunFailed: 'Échec',
+    runs: 'Exécutions',
+    runsNone: "Aucune exécution signalée pour l'instant. Les agents rendent compte de chaque exécution (réussie ou non, avec sa durée) à partir de cette version ; les plus anciens n'envoient que leurs sauvegardes.",
+    runsNoneMachine: "Aucune exécution signalée pour cette machine.",
+    colResult: 'Résultat',
+    colDuration: 'Durée',
+    colFiles: 'Fichiers',
+    colBytes: 'Données traitées',
+    colWarnings: 'Avertissements',
+    errorCode: "Code d'erreur :",
     volumes: 'Volumes',
     protectedNow: 'Protégé',
     storedNow: 'Stocké',
@@ -149,6 +174,9 @@ const m = defineMessages({
     colAgent: 'Agent version',
     colSeen: 'Last contact',
     colLast: 'Last successful backup',
+    colLastRun: 'Last run',
+    lastRunPrefix: 'Last run:',
+    noRun: 'No run reported',
     colNext: 'Next expected run',
     colState: 'State',
     colActions: 'Actions',
@@ -173,6 +201,7 @@ const m = defineMessages({
     backups: 'Backups',
     last30: 'Last 30 days',
     noSnapshots: 'No backup received yet.',
+    noSnapshotsMachine: 'No backup received from this machine.',
     dayNone: 'No backup',
     dayOne: '1 backup',
     dayMany: 'Several backups',
@@ -194,6 +223,26 @@ const m = defineMessages({
     colId: 'Identifier',
     showMore: 'Show {n} more',
     shownOf: '{n} of {total}',
+    runSuccess: 'Succeeded',
+    runPartial: 'Partial',
+    runFailed: 'Failed',
+    durationTitle: 'Duration of each backup',
+    durationLabel: 'Bar chart: duration of the only run ({scope}): {last} on {date}, {result}.',
+    durationLabelMany: 'Bar chart: duration of the last {n} runs ({scope}), from {min} to {max}; the newest: {last} on {date}, {result}.',
+    durationFailedNone: 'None failed.',
+    durationFailedOne: '{n} failed, its bar in red.',
+    durationFailedMany: '{n} failed, their bars in red.',
+    legendRunOk: 'Succeeded or partial',
+    legendRunFailed: 'Failed',
+    runs: 'Runs',
+    runsNone: 'No run reported yet. Agents report each run (successful or not, with its duration) from this version on; older ones only send their backups.',
+    runsNoneMachine: 'No run reported for this machine.',
+    colResult: 'Result',
+    colDuration: 'Duration',
+    colFiles: 'Files',
+    colBytes: 'Data processed',
+    colWarnings: 'Warnings',
+    errorCode: 'Error code:',
     volumes: 'Volumes',
     protectedNow: 'Protected',
     storedNow: 'Stored',
@@ -240,6 +289,26 @@ interface Snapshot {
   readonly parent: string | null;
 }
 
+type RunResult = 'success' | 'partial' | 'failed';
+
+/** One backup run as reported by the agent (successful or not), newest first. */
+interface Run {
+  readonly id: string;
+  readonly machineId: string;
+  readonly machineName: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly receivedAt: string;
+  readonly durationMs: number;
+  readonly result: RunResult;
+  readonly files: number;
+  readonly bytes: number;
+  readonly addedBytes: number;
+  readonly warnings: number;
+  readonly snapshotId: string | null;
+  readonly errorCode: string | null;
+}
+
 interface Usage {
   readonly stored: readonly { date: string; bytes: number }[];
   readonly protected: readonly { date: string; bytes: number }[];
@@ -249,6 +318,7 @@ interface CustomerData {
   readonly org: Org;
   readonly machines: readonly Machine[];
   readonly snapshots: readonly Snapshot[];
+  readonly runs: readonly Run[];
   readonly usage: Usage;
 }
 
@@ -261,17 +331,56 @@ interface Issued {
 
 const DAILY_GRACE_MS = 26 * 3_600_000;
 
+/** Each machine's newest reported run (the list comes newest first). */
+function latestRunByMachine(runs: readonly Run[]): ReadonlyMap<string, Run> {
+  const map = new Map<string, Run>();
+  for (const r of runs) if (!map.has(r.machineId)) map.set(r.machineId, r);
+  return map;
+}
+
+const RUN_TONE: Readonly<Record<RunResult, string>> = { success: 'ok', partial: 'warn', failed: 'bad' };
+const RUN_LABEL: Readonly<Record<RunResult, 'runSuccess' | 'runPartial' | 'runFailed'>> = { success: 'runSuccess', partial: 'runPartial', failed: 'runFailed' };
+
+function RunBadge({ result }: { result: RunResult }) {
+  const t = useT(m);
+  return <span className={`badge ${RUN_TONE[result]}`}>{t(RUN_LABEL[result])}</span>;
+}
+
+/** A duration in the same units in French and English: "120 ms", "8,5 s", "42 s", "5 min 30 s", "1 h 5 min". */
+function useDuration(): (ms: number) => string {
+  const f = useTime();
+  return useMemo(() => {
+    const whole = new Intl.NumberFormat(f.locale, { maximumFractionDigits: 0 });
+    const tenth = new Intl.NumberFormat(f.locale, { maximumFractionDigits: 1 });
+    return (ms: number) => {
+      if (ms < 999.5) return `${whole.format(Math.max(0, ms))} ms`;
+      if (ms < 9_950) return `${tenth.format(ms / 1000)} s`;
+      const s = Math.round(ms / 1000);
+      if (s < 3600) {
+        const min = Math.floor(s / 60);
+        const sec = s % 60;
+        return min === 0 ? `${whole.format(sec)} s` : sec === 0 ? `${whole.format(min)} min` : `${whole.format(min)} min ${whole.format(sec)} s`;
+      }
+      const totalMin = Math.round(s / 60);
+      const h = Math.floor(totalMin / 60);
+      const min = totalMin % 60;
+      return min === 0 ? `${whole.format(h)} h` : `${whole.format(h)} h ${whole.format(min)} min`;
+    };
+  }, [f.locale]);
+}
+
 export function CustomerPage({ orgId }: { orgId: string }) {
   const t = useT(m);
   const id = encodeURIComponent(orgId);
   const state = useLoad(async (): Promise<CustomerData> => {
-    const [org, machines, snapshots, usage] = await Promise.all([
+    const [org, machines, snapshots, runs, usage] = await Promise.all([
       api<Org>('GET', `/orgs/${id}`),
       api<{ machines: Machine[] }>('GET', `/orgs/${id}/machines`),
       api<{ snapshots: Snapshot[] }>('GET', `/orgs/${id}/snapshots`),
+      api<{ runs: Run[] }>('GET', `/orgs/${id}/runs`),
       api<Usage>('GET', `/orgs/${id}/usage`),
     ]);
-    return { org, machines: machines.machines, snapshots: snapshots.snapshots, usage };
+    return { org, machines: machines.machines, snapshots: snapshots.snapshots, runs: runs.runs, usage };
   }, [id]);
   return (
     <>
@@ -286,10 +395,18 @@ export function CustomerPage({ orgId }: { orgId: string }) {
 function CustomerBody({ data, reload }: { data: CustomerData; reload: () => void }) {
   const t = useT(m);
   const f = useTime();
-  const { org, machines, snapshots } = data;
+  const { org, machines, snapshots, runs } = data;
   const active = machines.filter((x) => !x.revoked);
   const last = snapshots[0]?.time ?? null;
-  const status = last === null ? 'never' : Date.now() - Date.parse(last) <= DAILY_GRACE_MS ? 'ok' : 'late';
+  const latestRuns = useMemo(() => latestRunByMachine(runs), [runs]);
+  // The dashboard's rule: failed when a machine's latest reported run failed, else by the newest snapshot's age.
+  const status: BackupStatus = [...latestRuns.values()].some((r) => r.result === 'failed')
+    ? 'failed'
+    : last === null
+      ? 'never'
+      : Date.now() - Date.parse(last) <= DAILY_GRACE_MS
+        ? 'ok'
+        : 'late';
   const protectedNow = data.usage.protected.at(-1)?.bytes ?? 0;
   const storedNow = data.usage.stored.at(-1)?.bytes ?? 0;
   return (
@@ -334,8 +451,8 @@ function CustomerBody({ data, reload }: { data: CustomerData; reload: () => void
             </div>
           </div>
           <Contacts org={org} />
-          <MachinesSection org={org} machines={machines} snapshots={snapshots} reload={reload} />
-          <BackupsSection machines={machines} snapshots={snapshots} />
+          <MachinesSection org={org} machines={machines} snapshots={snapshots} latestRuns={latestRuns} reload={reload} />
+          <BackupsSection machines={machines} snapshots={snapshots} runs={runs} />
           <VolumesSection usage={data.usage} />
         </>
       )}
@@ -362,7 +479,19 @@ function Contacts({ org }: { org: Org }) {
 
 // ---------------------------------------------------------------- machines
 
-function MachinesSection({ org, machines, snapshots, reload }: { org: Org; machines: readonly Machine[]; snapshots: readonly Snapshot[]; reload: () => void }) {
+function MachinesSection({
+  org,
+  machines,
+  snapshots,
+  latestRuns,
+  reload,
+}: {
+  org: Org;
+  machines: readonly Machine[];
+  snapshots: readonly Snapshot[];
+  latestRuns: ReadonlyMap<string, Run>;
+  reload: () => void;
+}) {
   const t = useT(m);
   const tc = useT(common);
   const f = useTime();
@@ -524,6 +653,9 @@ function MachinesSection({ org, machines, snapshots, reload }: { org: Org; machi
                     {t('colSeen')}
                   </th>
                   <th scope="col">{t('colLast')}</th>
+                  <th scope="col" className="hide-narrow">
+                    {t('colLastRun')}
+                  </th>
                   <th scope="col" className="hide-narrow" aria-describedby={footnoteId}>
                     {t('colNext')}*
                   </th>
@@ -538,6 +670,7 @@ function MachinesSection({ org, machines, snapshots, reload }: { org: Org; machi
               <tbody>
                 {sorted.map((x) => {
                   const lastOk = lastByMachine.get(x.id) ?? null;
+                  const lastRun = latestRuns.get(x.id);
                   const nameId = `cf-machine-${x.id}`;
                   return (
                     <tr key={x.id} className={x.revoked ? 'cf-row-revoked' : undefined}>
@@ -546,6 +679,17 @@ function MachinesSection({ org, machines, snapshots, reload }: { org: Org; machi
                           {x.name}
                         </span>
                         {(x.hostname || x.os) && <span className="cf-sub">{[x.hostname !== x.name ? x.hostname : null, x.os].filter(Boolean).join(' · ')}</span>}
+                        {/* On a phone the last-run column is hidden: its content comes under the name. */}
+                        <span className="cf-sub cf-only-narrow">
+                          {t('lastRunPrefix')}{' '}
+                          {lastRun ? (
+                            <>
+                              <RunBadge result={lastRun.result} /> {f.relative(lastRun.finishedAt)}
+                            </>
+                          ) : (
+                            t('noRun').toLowerCase()
+                          )}
+                        </span>
                         {mayRevoke && <div className="cf-row-actions cf-show-narrow">{actions(x, nameId)}</div>}
                       </td>
                       <td className="hide-narrow cf-mono cf-small">{x.agentVersion ?? '—'}</td>
@@ -567,6 +711,20 @@ function MachinesSection({ org, machines, snapshots, reload }: { org: Org; machi
                           </>
                         ) : (
                           <span className="muted">{t('never')}</span>
+                        )}
+                      </td>
+                      <td className="hide-narrow">
+                        {lastRun ? (
+                          <>
+                            <RunBadge result={lastRun.result} />{' '}
+                            <span className="cf-nowrap">{f.relative(lastRun.finishedAt)}</span>
+                            <span className="cf-sub cf-nowrap hide-narrow">{f.dateTime(lastRun.finishedAt)}</span>
+                          </>
+                        ) : (
+                          <span className="muted">
+                            <span aria-hidden="true">—</span>
+                            <span className="cf-sr">{t('noRun')}</span>
+                          </span>
                         )}
                       </td>
                       <td className="hide-narrow">
@@ -622,7 +780,7 @@ function MachinesSection({ org, machines, snapshots, reload }: { org: Org; machi
 
 // ---------------------------------------------------------------- backups
 
-function BackupsSection({ machines, snapshots }: { machines: readonly Machine[]; snapshots: readonly Snapshot[] }) {
+function BackupsSection({ machines, snapshots, runs }: { machines: readonly Machine[]; snapshots: readonly Snapshot[]; runs: readonly Run[] }) {
   const t = useT(m);
   const f = useTime();
   const filterId = useId();
@@ -652,10 +810,12 @@ function BackupsSection({ machines, snapshots }: { machines: readonly Machine[];
     const byId = new Map<string, string>();
     for (const x of machines) byId.set(x.id, x.name);
     for (const s of snapshots) if (!byId.has(s.machineId)) byId.set(s.machineId, s.machineName);
+    for (const r of runs) if (!byId.has(r.machineId)) byId.set(r.machineId, r.machineName);
     return [...byId.entries()].sort((a, b) => a[1].localeCompare(b[1], f.locale));
-  }, [machines, snapshots, f.locale]);
+  }, [machines, snapshots, runs, f.locale]);
 
   const shown = useMemo(() => (machineId ? snapshots.filter((s) => s.machineId === machineId) : snapshots), [snapshots, machineId]);
+  const shownRuns = useMemo(() => (machineId ? runs.filter((r) => r.machineId === machineId) : runs), [runs, machineId]);
   const scope = machineId ? (machineOptions.find(([id]) => id === machineId)?.[1] ?? '') : t('allMachines').toLowerCase();
 
   const bars: Bar[] = useMemo(
@@ -672,12 +832,13 @@ function BackupsSection({ machines, snapshots }: { machines: readonly Machine[];
     [shown, f],
   );
 
-  if (snapshots.length === 0) {
+  if (snapshots.length === 0 && runs.length === 0) {
     return (
       <section className="cf-section" aria-labelledby="cf-backups">
         <h2 id="cf-backups">{t('backups')}</h2>
         <div className="card cf-empty">
           <strong>{t('noSnapshots')}</strong>
+          {t('runsNone')}
         </div>
       </section>
     );
@@ -701,57 +862,63 @@ function BackupsSection({ machines, snapshots }: { machines: readonly Machine[];
     <section className="cf-section" aria-labelledby="cf-backups">
       <h2 id="cf-backups">{t('backups')}</h2>
 
-      <div className="card cf-card">
-        <h3>{t('last30')}</h3>
-        <div className="cf-timeline">
-          {timelineMachines.map((x) => {
-            const perDay = perMachineDay.get(x.id) ?? new Map<string, number>();
-            const daysWith = days.filter((d) => (perDay.get(d) ?? 0) > 0).length;
-            const lastSnap = snapshots.find((s) => s.machineId === x.id);
-            const label =
-              daysWith > 0 && lastSnap
-                ? t(f.plural(daysWith, 'timelineLabel', 'timelineLabelMany'), { name: x.name, n: daysWith, last: f.dateTime(lastSnap.time) })
-                : t('timelineLabelNone', { name: x.name });
-            return (
-              <div className="cf-tl-row" key={x.id}>
-                <span className="cf-tl-name" aria-hidden="true" title={x.name}>
-                  {x.name}
-                </span>
-                <div className="cf-tl-days" role="img" aria-label={label}>
-                  {days.map((d, i) => {
-                    const n = perDay.get(d) ?? 0;
-                    return (
-                      <span
-                        key={d}
-                        className={`cf-day${n > 1 ? ' many' : n === 1 ? ' on' : ''}${i === days.length - 1 ? ' today' : ''}`}
-                        title={t(f.plural(n, 'dayTitle', 'dayTitleMany'), { day: f.shortDayOfKey(d), n })}
-                      />
-                    );
-                  })}
+      {snapshots.length === 0 ? (
+        <div className="card cf-empty">
+          <strong>{t('noSnapshots')}</strong>
+        </div>
+      ) : (
+        <div className="card cf-card">
+          <h3>{t('last30')}</h3>
+          <div className="cf-timeline">
+            {timelineMachines.map((x) => {
+              const perDay = perMachineDay.get(x.id) ?? new Map<string, number>();
+              const daysWith = days.filter((d) => (perDay.get(d) ?? 0) > 0).length;
+              const lastSnap = snapshots.find((s) => s.machineId === x.id);
+              const label =
+                daysWith > 0 && lastSnap
+                  ? t(f.plural(daysWith, 'timelineLabel', 'timelineLabelMany'), { name: x.name, n: daysWith, last: f.dateTime(lastSnap.time) })
+                  : t('timelineLabelNone', { name: x.name });
+              return (
+                <div className="cf-tl-row" key={x.id}>
+                  <span className="cf-tl-name" aria-hidden="true" title={x.name}>
+                    {x.name}
+                  </span>
+                  <div className="cf-tl-days" role="img" aria-label={label}>
+                    {days.map((d, i) => {
+                      const n = perDay.get(d) ?? 0;
+                      return (
+                        <span
+                          key={d}
+                          className={`cf-day${n > 1 ? ' many' : n === 1 ? ' on' : ''}${i === days.length - 1 ? ' today' : ''}`}
+                          title={t(f.plural(n, 'dayTitle', 'dayTitleMany'), { day: f.shortDayOfKey(d), n })}
+                        />
+                      );
+                    })}
+                  </div>
                 </div>
+              );
+            })}
+            <div className="cf-tl-axis" aria-hidden="true">
+              <span />
+              <div>
+                <span>{days[0] ? f.shortDayOfKey(days[0]) : ''}</span>
+                <span>{t('today')}</span>
               </div>
-            );
-          })}
-          <div className="cf-tl-axis" aria-hidden="true">
-            <span />
-            <div>
-              <span>{days[0] ? f.shortDayOfKey(days[0]) : ''}</span>
-              <span>{t('today')}</span>
             </div>
           </div>
+          <div className="cf-tl-legend" aria-hidden="true">
+            <span>
+              <span className="cf-day" /> {t('dayNone')}
+            </span>
+            <span>
+              <span className="cf-day on" /> {t('dayOne')}
+            </span>
+            <span>
+              <span className="cf-day many" /> {t('dayMany')}
+            </span>
+          </div>
         </div>
-        <div className="cf-tl-legend" aria-hidden="true">
-          <span>
-            <span className="cf-day" /> {t('dayNone')}
-          </span>
-          <span>
-            <span className="cf-day on" /> {t('dayOne')}
-          </span>
-          <span>
-            <span className="cf-day many" /> {t('dayMany')}
-          </span>
-        </div>
-      </div>
+      )}
 
       <div className="cf-toolbar">
         <div className="cf-field">
@@ -775,55 +942,197 @@ function BackupsSection({ machines, snapshots }: { machines: readonly Machine[];
       </div>
 
       <div className="cf-stack">
-        <div className="card cf-card">
-          <h3>{t('sizeTitle')}</h3>
-          <BarChart label={sizeLabel} bars={bars} formatValue={(v) => f.bytes(v)} />
-        </div>
-        <div className="card cf-card">
-          <h3>{t('history')}</h3>
-          <div className="table-wrap">
-            <table className="cf-table">
-              <thead>
-                <tr>
-                  <th scope="col">{t('colDate')}</th>
-                  <th scope="col">{t('colMachine')}</th>
-                  <th scope="col" className="cf-num">
-                    {t('colSize')}
-                  </th>
-                  <th scope="col" className="cf-num hide-narrow">
-                    {t('colChunks')}
-                  </th>
-                  <th scope="col" className="hide-narrow">
-                    {t('colId')}
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.slice(0, limit).map((s) => (
-                  <tr key={s.id}>
-                    <td>{f.dateTime(s.time)}</td>
-                    <td>{s.machineName}</td>
-                    <td className="cf-num">{f.bytes(s.logicalSize)}</td>
-                    <td className="cf-num hide-narrow">{f.number(s.chunks)}</td>
-                    <td className="hide-narrow cf-mono cf-small" title={s.id}>
-                      {s.id.slice(0, 8)}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <div className="actions">
-            <span className="muted cf-small">{t('shownOf', { n: f.number(Math.min(limit, shown.length)), total: f.number(shown.length) })}</span>
-            {shown.length > limit && (
-              <button type="button" className="secondary cf-small-btn" onClick={() => setLimit((l) => l + 20)}>
-                {t('showMore', { n: f.number(Math.min(20, shown.length - limit)) })}
-              </button>
-            )}
-          </div>
-        </div>
+        {snapshots.length > 0 &&
+          (shown.length === 0 ? (
+            <div className="card cf-card">
+              <h3>{t('history')}</h3>
+              <p className="muted">{t('noSnapshotsMachine')}</p>
+            </div>
+          ) : (
+            <>
+              <div className="card cf-card">
+                <h3>{t('sizeTitle')}</h3>
+                <BarChart label={sizeLabel} bars={bars} formatValue={(v) => f.bytes(v)} />
+              </div>
+              <div className="card cf-card">
+                <h3>{t('history')}</h3>
+                <div className="table-wrap">
+                  <table className="cf-table">
+                    <thead>
+                      <tr>
+                        <th scope="col">{t('colDate')}</th>
+                        <th scope="col">{t('colMachine')}</th>
+                        <th scope="col" className="cf-num">
+                          {t('colSize')}
+                        </th>
+                        <th scope="col" className="cf-num hide-narrow">
+                          {t('colChunks')}
+                        </th>
+                        <th scope="col" className="hide-narrow">
+                          {t('colId')}
+                        </th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {shown.slice(0, limit).map((s) => (
+                        <tr key={s.id}>
+                          <td>{f.dateTime(s.time)}</td>
+                          <td>{s.machineName}</td>
+                          <td className="cf-num">{f.bytes(s.logicalSize)}</td>
+                          <td className="cf-num hide-narrow">{f.number(s.chunks)}</td>
+                          <td className="hide-narrow cf-mono cf-small" title={s.id}>
+                            {s.id.slice(0, 8)}
+                          </td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+                <div className="actions">
+                  <span className="muted cf-small">{t('shownOf', { n: f.number(Math.min(limit, shown.length)), total: f.number(shown.length) })}</span>
+                  {shown.length > limit && (
+                    <button type="button" className="secondary cf-small-btn" onClick={() => setLimit((l) => l + 20)}>
+                      {t('showMore', { n: f.number(Math.min(20, shown.length - limit)) })}
+                    </button>
+                  )}
+                </div>
+              </div>
+            </>
+          ))}
+        <RunsPart runs={shownRuns} anyRuns={runs.length > 0} scope={scope} key={machineId} />
       </div>
     </section>
+  );
+}
+
+/**
+ * The reported runs (successful or not) of the machine filter's scope: the duration of each
+ * (last 30, failed ones in red) and a compact list. Keyed by the filter, so it starts over
+ * at 10 rows when the machine changes.
+ */
+function RunsPart({ runs, anyRuns, scope }: { runs: readonly Run[]; anyRuns: boolean; scope: string }) {
+  const t = useT(m);
+  const f = useTime();
+  const duration = useDuration();
+  const headingId = useId();
+  const [limit, setLimit] = useState(10);
+
+  const chart = useMemo(() => {
+    const recent = runs.slice(0, 30).reverse();
+    const longest = Math.max(0, ...recent.map((r) => r.durationMs));
+    // Bars in milliseconds, seconds, minutes or hours, so the axis ticks fall on round durations.
+    const unit = longest < 2_000 ? 1 : longest < 120_000 ? 1000 : longest < 7_200_000 ? 60_000 : 3_600_000;
+    const bars: Bar[] = recent.map((r) => ({
+      key: r.id,
+      label: f.shortDay(r.startedAt),
+      value: r.durationMs / unit,
+      title: `${r.machineName} — ${f.dateTime(r.startedAt)} — ${t(RUN_LABEL[r.result])} — ${duration(r.durationMs)}`,
+      // Charts has no "bad" tone: the accent tone is drawn red inside .cf-run-durations.
+      tone: r.result === 'failed' ? 'accent' : undefined,
+    }));
+    return { recent, unit, bars, failed: recent.filter((r) => r.result === 'failed').length };
+  }, [runs, f, t, duration]);
+
+  if (runs.length === 0) {
+    return (
+      <div className="card cf-card">
+        <h3>{t('runs')}</h3>
+        <p className="muted">{anyRuns ? t('runsNoneMachine') : t('runsNone')}</p>
+      </div>
+    );
+  }
+
+  const newest = runs[0]!;
+  const durations = chart.recent.map((r) => r.durationMs);
+  const label = `${t(chart.recent.length === 1 ? 'durationLabel' : 'durationLabelMany', {
+    n: chart.recent.length,
+    scope,
+    min: duration(Math.min(...durations)),
+    max: duration(Math.max(...durations)),
+    last: duration(newest.durationMs),
+    date: f.dateTime(newest.startedAt),
+    result: t(RUN_LABEL[newest.result]).toLowerCase(),
+  })} ${chart.failed === 0 ? t('durationFailedNone') : t(f.plural(chart.failed, 'durationFailedOne', 'durationFailedMany'), { n: f.number(chart.failed) })}`;
+
+  return (
+    <>
+      <div className="card cf-card">
+        <h3>{t('durationTitle')}</h3>
+        <div className="cf-run-durations">
+          <BarChart label={label} bars={chart.bars} formatValue={(v) => duration(v * chart.unit)} />
+        </div>
+        {chart.failed > 0 && (
+          <div className="cf-tl-legend" aria-hidden="true">
+            <span>
+              <span className="cf-run-swatch" /> {t('legendRunOk')}
+            </span>
+            <span>
+              <span className="cf-run-swatch bad" /> {t('legendRunFailed')}
+            </span>
+          </div>
+        )}
+      </div>
+      <div className="card cf-card">
+        <h3 id={headingId}>{t('runs')}</h3>
+        <div className="table-wrap">
+          <table className="cf-table cf-runs" aria-labelledby={headingId}>
+            <thead>
+              <tr>
+                <th scope="col">{t('colDate')}</th>
+                <th scope="col" className="hide-narrow">
+                  {t('colMachine')}
+                </th>
+                <th scope="col">{t('colResult')}</th>
+                <th scope="col" className="cf-num">
+                  {t('colDuration')}
+                </th>
+                <th scope="col" className="cf-num hide-narrow">
+                  {t('colFiles')}
+                </th>
+                <th scope="col" className="cf-num hide-narrow">
+                  {t('colBytes')}
+                </th>
+                <th scope="col" className="cf-num hide-narrow">
+                  {t('colWarnings')}
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {runs.slice(0, limit).map((r) => (
+                <tr key={r.id}>
+                  <td>
+                    {f.dateTime(r.startedAt)}
+                    <span className="cf-sub cf-only-narrow">{r.machineName}</span>
+                  </td>
+                  <td className="hide-narrow">{r.machineName}</td>
+                  <td>
+                    <RunBadge result={r.result} />
+                    {r.errorCode && (
+                      <span className="cf-sub">
+                        <span className="cf-sr">{t('errorCode')} </span>
+                        <span className="cf-mono cf-code">{r.errorCode}</span>
+                      </span>
+                    )}
+                  </td>
+                  <td className="cf-num">{duration(r.durationMs)}</td>
+                  <td className="cf-num hide-narrow">{f.number(r.files)}</td>
+                  <td className="cf-num hide-narrow">{f.bytes(r.bytes)}</td>
+                  <td className={`cf-num hide-narrow${r.warnings > 0 ? ' cf-warn' : ''}`}>{f.number(r.warnings)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <div className="actions">
+          <span className="muted cf-small">{t('shownOf', { n: f.number(Math.min(limit, runs.length)), total: f.number(runs.length) })}</span>
+          {runs.length > limit && (
+            <button type="button" className="secondary cf-small-btn" aria-describedby={headingId} onClick={() => setLimit((l) => l + 20)}>
+              {t('showMore', { n: f.number(Math.min(20, runs.length - limit)) })}
+            </button>
+          )}
+        </div>
+      </div>
+    </>
   );
 }
 

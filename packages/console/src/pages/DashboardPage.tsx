@@ -9,7 +9,8 @@ import '../components/console-ui.css';
 
 /**
  * The dashboard: every customer the person may see (the server filters by tenant), its
- * backup status, last success and volumes; KPIs on top; search, status filter and sortable
+ * backup status (failed, late, never backed up or OK; sorted in that order of severity),
+ * last success and volumes; KPIs on top; search, status filter and sortable
  * columns. Tiers and alerts come with the operations release: their columns say so.
  */
 const m = defineMessages({
@@ -24,6 +25,8 @@ const m = defineMessages({
     kpiOkNote: 'Sauvegarde réussie depuis moins de 26 h',
     kpiLate: 'En retard',
     kpiLateNote: 'Aucune sauvegarde depuis plus de 26 h',
+    kpiFailed: 'En échec',
+    kpiFailedNote: "La dernière exécution d'une machine a échoué",
     kpiNever: 'Jamais sauvegardés',
     kpiNeverNote: 'Aucune sauvegarde reçue',
     kpiProtected: 'Volume protégé',
@@ -37,6 +40,7 @@ const m = defineMessages({
     all: 'Tous les états',
     ok: 'OK',
     late: 'En retard',
+    failed: 'Échec',
     never: 'Jamais sauvegardé',
     suspended: 'Suspendu',
     shown: '{n} clients affichés sur {total}',
@@ -70,6 +74,8 @@ const m = defineMessages({
     kpiOkNote: 'Backed up within the last 26 h',
     kpiLate: 'Late',
     kpiLateNote: 'No backup for more than 26 h',
+    kpiFailed: 'Failed',
+    kpiFailedNote: "A machine's latest run failed",
     kpiNever: 'Never backed up',
     kpiNeverNote: 'No backup received',
     kpiProtected: 'Protected volume',
@@ -83,6 +89,7 @@ const m = defineMessages({
     all: 'All statuses',
     ok: 'OK',
     late: 'Late',
+    failed: 'Failed',
     never: 'Never backed up',
     suspended: 'Suspended',
     shown: '{n} of {total} customers shown',
@@ -107,7 +114,8 @@ const m = defineMessages({
   },
 });
 
-type BackupStatus = 'ok' | 'late' | 'never';
+/** 'failed': the latest run reported by one of the customer's machines failed (server rule). */
+export type BackupStatus = 'ok' | 'late' | 'failed' | 'never';
 
 export interface CustomerSummary {
   readonly id: string;
@@ -130,8 +138,8 @@ interface Dashboard {
 type SortKey = 'name' | 'parent' | 'status' | 'last' | 'machines' | 'protected' | 'stored';
 type Dir = 'ascending' | 'descending';
 
-const SEVERITY: Readonly<Record<BackupStatus, number>> = { late: 0, never: 1, ok: 2 };
-const TONE: Readonly<Record<BackupStatus, string>> = { ok: 'ok', late: 'warn', never: 'bad' };
+const SEVERITY: Readonly<Record<BackupStatus, number>> = { failed: 0, late: 1, never: 2, ok: 3 };
+const TONE: Readonly<Record<BackupStatus, string>> = { ok: 'ok', late: 'warn', failed: 'bad', never: 'bad' };
 
 /** Lower case without accents, for a forgiving search ("medecin" finds "Médecin"). */
 function fold(s: string): string {
@@ -178,7 +186,7 @@ function DashboardBody({ data }: { data: Dashboard }) {
   const showParent = me.org?.type === 'operator' || new Set(all.map((c) => c.parentId)).size > 1;
 
   const counts = useMemo(() => {
-    const c = { ok: 0, late: 0, never: 0, machines: 0, protectedBytes: 0, storedBytes: 0 };
+    const c = { ok: 0, late: 0, failed: 0, never: 0, machines: 0, protectedBytes: 0, storedBytes: 0 };
     for (const x of all) {
       c[x.backupStatus]++;
       c.machines += x.machines;
@@ -250,6 +258,7 @@ function DashboardBody({ data }: { data: Dashboard }) {
         <Kpi label={t('kpiCustomers')} value={f.number(all.length)} note={t(f.plural(counts.machines, 'kpiMachine', 'kpiMachines'), { n: f.number(counts.machines) })} tone="primary" />
         <Kpi label={t('kpiOk')} value={f.number(counts.ok)} note={t('kpiOkNote')} tone="ok" />
         <Kpi label={t('kpiLate')} value={f.number(counts.late)} note={t('kpiLateNote')} tone={counts.late > 0 ? 'warn' : undefined} />
+        <Kpi label={t('kpiFailed')} value={f.number(counts.failed)} note={t('kpiFailedNote')} tone={counts.failed > 0 ? 'bad' : undefined} />
         <Kpi label={t('kpiNever')} value={f.number(counts.never)} note={t('kpiNeverNote')} tone={counts.never > 0 ? 'bad' : undefined} />
         <Kpi label={t('kpiProtected')} value={f.bytes(counts.protectedBytes)} note={t('kpiProtectedNote')} />
         <Kpi label={t('kpiStored')} value={f.bytes(counts.storedBytes)} note={t('kpiStoredNote')} />
@@ -266,6 +275,7 @@ function DashboardBody({ data }: { data: Dashboard }) {
           <select id={statusId} value={status} onChange={(e) => setStatus(e.target.value as '' | BackupStatus)}>
             <option value="">{t('all')}</option>
             <option value="ok">{t('ok')}</option>
+            <option value="failed">{t('failed')}</option>
             <option value="late">{t('late')}</option>
             <option value="never">{t('never')}</option>
           </select>
