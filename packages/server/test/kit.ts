@@ -94,7 +94,7 @@ export interface TestServer {
 }
 
 /** Starts a server (real HTTPS, real SQLite, temp dir); `close` removes everything. */
-export async function testServer(opts: Pick<StartServerOptions, 'wrapStore'> = {}): Promise<TestServer> {
+export async function testServer(opts: Pick<StartServerOptions, 'wrapStore' | 'consoleDir'> = {}): Promise<TestServer> {
   const tmp = await tempDir();
   const clock = new TestClock();
   const logs: LogEntry[] = [];
