@@ -27,6 +27,7 @@ describe('metadata database', () => {
           'audit_anchor',
           'audit_log',
           'auth_throttle',
+          'backup_runs',
           'chunks',
           'customers',
           'enroll_tokens',
