@@ -9,3 +9,4 @@ export * from './manifest.js';
 export * from './api.js';
 export * from './version.js';
 export * from './roles.js';
+export type * from './people-api.js';

@@ -1,3 +1,4 @@
+import type { AuditEntryRecord, ChainVerdictRecord } from '@coffre/core/people-api';
 import { Fragment, useEffect, useId, useMemo, useRef, useState, type FormEvent } from 'react';
 import { api, downloadUrl } from '../api';
 import { ErrorBox, Loading, useLoad } from '../components/Async';
@@ -172,30 +173,9 @@ const OUTCOME_TONE: Readonly<Record<Outcome, string>> = { success: 'ok', failure
 const ACTOR_TYPES = ['user', 'machine', 'system', 'cli', 'anonymous'] as const;
 const PROBLEMS = ['hash-mismatch', 'prev-hash-mismatch', 'seq-gap', 'seq-out-of-order', 'head-missing', 'head-mismatch'] as const;
 
-interface Entry {
-  readonly seq: number;
-  readonly time: string;
-  readonly actorType: string;
-  readonly actorId: string | null;
-  readonly actorLabel: string | null;
-  readonly orgId: string | null;
-  readonly action: string;
-  readonly target: string | null;
-  readonly ip: string | null;
-  readonly userAgent: string | null;
-  readonly requestId: string | null;
-  readonly outcome: Outcome;
-  readonly details: Record<string, unknown> | null;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+type Entry = AuditEntryRecord;
 
-interface Verdict {
-  readonly ok: boolean;
-  readonly count: number;
-  readonly lastSeq: number | null;
-  readonly firstBad?: { readonly seq: number; readonly problem: string; readonly message: string };
-}
+type Verdict = ChainVerdictRecord;
 
 interface OrgLite {
   readonly id: string;

@@ -1,3 +1,4 @@
+import type { OrgRecord, RunRecord, RunResult, SnapshotSummary, UsageResponse } from '@coffre/core/people-api';
 import { useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api, ApiFailure } from '../api';
 import { Loaded, useLoad } from '../components/Async';
@@ -255,16 +256,7 @@ const m = defineMessages({
   },
 });
 
-interface Org {
-  readonly id: string;
-  readonly name: string;
-  readonly type: 'operator' | 'reseller' | 'customer';
-  readonly status: string;
-  readonly alertEmail: string | null;
-  readonly incidentReferent: { readonly name: string | null; readonly email: string | null; readonly phone: string | null };
-  readonly createdAt: string;
-  readonly suspendedAt: string | null;
-}
+type Org = OrgRecord;
 
 interface Machine {
   readonly id: string;
@@ -279,40 +271,13 @@ interface Machine {
   readonly revokedAt: string | null;
 }
 
-interface Snapshot {
-  readonly id: string;
-  readonly time: string;
-  readonly machineId: string;
-  readonly machineName: string;
-  readonly logicalSize: number;
-  readonly chunks: number;
-  readonly parent: string | null;
-}
+type Snapshot = SnapshotSummary;
 
-type RunResult = 'success' | 'partial' | 'failed';
 
 /** One backup run as reported by the agent (successful or not), newest first. */
-interface Run {
-  readonly id: string;
-  readonly machineId: string;
-  readonly machineName: string;
-  readonly startedAt: string;
-  readonly finishedAt: string;
-  readonly receivedAt: string;
-  readonly durationMs: number;
-  readonly result: RunResult;
-  readonly files: number;
-  readonly bytes: number;
-  readonly addedBytes: number;
-  readonly warnings: number;
-  readonly snapshotId: string | null;
-  readonly errorCode: string | null;
-}
+type Run = RunRecord;
 
-interface Usage {
-  readonly stored: readonly { date: string; bytes: number }[];
-  readonly protected: readonly { date: string; bytes: number }[];
-}
+type Usage = UsageResponse;
 
 interface CustomerData {
   readonly org: Org;

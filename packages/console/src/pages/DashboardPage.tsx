@@ -1,3 +1,4 @@
+import type { BackupStatus, CustomerSummary, DashboardResponse } from '@coffre/core/people-api';
 import { useId, useMemo, useState } from 'react';
 import { api } from '../api';
 import { Loaded, useLoad } from '../components/Async';
@@ -115,25 +116,10 @@ const m = defineMessages({
 });
 
 /** 'failed': the latest run reported by one of the customer's machines failed (server rule). */
-export type BackupStatus = 'ok' | 'late' | 'failed' | 'never';
+export type { BackupStatus };
 
-export interface CustomerSummary {
-  readonly id: string;
-  readonly name: string;
-  readonly parentId: string | null;
-  readonly parentName: string | null;
-  readonly orgStatus: string;
-  readonly backupStatus: BackupStatus;
-  readonly lastSuccessAt: string | null;
-  readonly machines: number;
-  readonly protectedBytes: number;
-  readonly storedBytes: number;
-}
 
-interface Dashboard {
-  readonly generatedAt: string;
-  readonly customers: readonly CustomerSummary[];
-}
+type Dashboard = DashboardResponse;
 
 type SortKey = 'name' | 'parent' | 'status' | 'last' | 'machines' | 'protected' | 'stored';
 type Dir = 'ascending' | 'descending';

@@ -1,3 +1,4 @@
+import type { AccessReport, AccessReviewRow, OrgWithReview, PersonRecord } from '@coffre/core/people-api';
 import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { mayGrant, ROLES_BY_ORG_TYPE, type OrgType, type Role } from '@coffre/core/roles';
 import { api, ApiFailure } from '../api';
@@ -254,50 +255,13 @@ const m = defineMessages({
   },
 });
 
-interface Org {
-  readonly id: string;
-  readonly name: string;
-  readonly type: OrgType;
-  readonly parentId: string | null;
-  readonly status: 'active' | 'suspended';
-  readonly alertEmail: string | null;
-  readonly incidentReferent: { readonly name: string | null; readonly email: string | null; readonly phone: string | null };
-  readonly locale: 'fr' | 'en';
-  readonly accessReviewOverdue: boolean;
-}
+type Org = OrgWithReview;
 
-interface Person {
-  readonly id: string;
-  readonly orgId: string;
-  readonly email: string;
-  readonly name: string;
-  readonly role: Role;
-  readonly status: 'active' | 'disabled';
-  readonly locale: 'fr' | 'en';
-  readonly mustChangePassword: boolean;
-  readonly secondFactor: { readonly totp: boolean; readonly webauthn: number };
-  readonly createdAt: string;
-  readonly lastLoginAt: string | null;
-}
+type Person = PersonRecord;
 
-interface ReviewRow {
-  readonly id: string;
-  readonly name: string;
-  readonly email: string;
-  readonly role: Role;
-  readonly status: 'active' | 'disabled';
-  readonly lastLoginAt: string | null;
-  readonly secondFactor: 'totp' | 'webauthn' | 'totp+webauthn' | 'none';
-  readonly createdAt: string;
-}
+type ReviewRow = AccessReviewRow;
 
-interface Review {
-  readonly generatedAt: string;
-  readonly users: readonly ReviewRow[];
-  readonly lastReview: { readonly reviewedAt: string; readonly reviewedBy: string; readonly reviewerName: string | null } | null;
-  readonly dueAt: string;
-  readonly overdue: boolean;
-}
+type Review = AccessReport;
 
 type WithReauth = <R>(call: () => Promise<R>) => Promise<R>;
 

@@ -1,3 +1,4 @@
+import type { AccessReport } from '@coffre/core';
 import type { Database } from '../../db/database.js';
 import type { OrgRow } from '../../db/queries/orgs.js';
 import { listUsers, secondFactors } from '../../db/queries/users.js';
@@ -34,7 +35,7 @@ export function reviewOverdue(org: OrgRow, last: LastReview | null, now: Date): 
 }
 
 /** The people of one organisation, their role, last sign-in and second-factor status. */
-export async function accessReport(db: Database, org: OrgRow, now: Date) {
+export async function accessReport(db: Database, org: OrgRow, now: Date): Promise<AccessReport> {
   const users = await listUsers(db, [org.id]);
   const last = await lastReview(db, org.id);
   return {

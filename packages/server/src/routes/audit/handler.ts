@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { AuditPageResponse, ChainVerdictRecord } from '@coffre/core';
 import type { FastifyRequest } from 'fastify';
 import type { AuditFilter } from '../../audit/log.js';
 import { auditRequest } from '../../audit/record.js';
@@ -43,7 +44,7 @@ export function registerAuditRoutes(app: App, deps: Deps): void {
   app.get<{ Querystring: FilterQuery & { limit?: string; before?: string } }>(
     '/audit',
     { schema: listAuditSchema, config: { auth: 'user', action: 'audit:read', tenant: 'subtree' } },
-    async (req) => {
+    async (req): Promise<AuditPageResponse> => {
       const filter = await filterFor(req, req.query);
       const limit = Math.min(Math.max(Number(req.query.limit ?? 50), 1), 500);
       const before = req.query.before === undefined ? undefined : Number(req.query.before);
@@ -72,7 +73,7 @@ export function registerAuditRoutes(app: App, deps: Deps): void {
     },
   );
 
-  app.get('/audit/verify', { schema: verifyAuditSchema, config: { auth: 'user', action: 'audit:verify', tenant: 'operator' } }, async (req) => {
+  app.get('/audit/verify', { schema: verifyAuditSchema, config: { auth: 'user', action: 'audit:verify', tenant: 'operator' } }, async (req): Promise<ChainVerdictRecord> => {
     const verdict = await deps.audit.verify();
     await auditRequest(deps, req, { action: 'audit.verify', outcome: verdict.ok ? 'success' : 'failure', details: { count: verdict.count, firstBad: verdict.firstBad ?? null } });
     return verdict;

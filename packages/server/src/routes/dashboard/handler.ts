@@ -1,3 +1,4 @@
+import type { BackupStatus, CustomerSummary, DashboardResponse, OrgSnapshotListResponse, UsageResponse } from '@coffre/core';
 import { sql } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { listOrgs, subtreeIds, type OrgRow } from '../../db/queries/orgs.js';
@@ -10,7 +11,7 @@ import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema } from './schema.js
  * older than 26 hours is late; one without any snapshot was never backed up.
  */
 export const DAILY_GRACE_HOURS = 26;
-export type BackupStatus = 'ok' | 'late' | 'failed' | 'never';
+export type { BackupStatus };
 
 /** Failed when a machine's latest reported run failed; otherwise by the newest snapshot's age. */
 export function backupStatus(lastSuccessAt: string | null, anyLatestRunFailed: boolean, now: Date): BackupStatus {
@@ -28,18 +29,6 @@ async function latestRunResults(db: Database, customerId: string): Promise<strin
   return rows.rows.map((r) => r.result);
 }
 
-interface CustomerSummary {
-  readonly id: string;
-  readonly name: string;
-  readonly parentId: string | null;
-  readonly parentName: string | null;
-  readonly orgStatus: string;
-  readonly backupStatus: BackupStatus;
-  readonly lastSuccessAt: string | null;
-  readonly machines: number;
-  readonly protectedBytes: number;
-  readonly storedBytes: number;
-}
 
 /** Protected volume: the logical size of each machine's newest snapshot, summed. */
 async function protectedBytes(db: Database, customerId: string): Promise<number> {
@@ -71,7 +60,7 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, no
 }
 
 export function registerDashboardRoutes(app: App, deps: Deps): void {
-  app.get('/dashboard', { schema: dashboardSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'subtree' } }, async (req) => {
+  app.get('/dashboard', { schema: dashboardSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'subtree' } }, async (req): Promise<DashboardResponse> => {
     const orgs = await listOrgs(deps.db, await subtreeIds(deps.db, userOf(req).orgId));
     const byId = new Map(orgs.map((o) => [o.id as string, o]));
     const now = deps.clock();
@@ -82,7 +71,7 @@ export function registerDashboardRoutes(app: App, deps: Deps): void {
   app.get<{ Querystring: { machineId?: string } }>(
     '/orgs/:orgId/snapshots',
     { schema: orgSnapshotsSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } },
-    async (req) => {
+    async (req): Promise<OrgSnapshotListResponse> => {
       const org = targetOrgOf(req);
       let q = deps.db
         .selectFrom('snapshots as s')
@@ -97,7 +86,7 @@ export function registerDashboardRoutes(app: App, deps: Deps): void {
     },
   );
 
-  app.get('/orgs/:orgId/usage', { schema: orgUsageSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } }, async (req) => {
+  app.get('/orgs/:orgId/usage', { schema: orgUsageSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } }, async (req): Promise<UsageResponse> => {
     const org = targetOrgOf(req);
     // Stored: cumulative size of packs by day of upload. Protected: per day, the newest snapshot of each machine.
     const packs = await deps.db

@@ -1,3 +1,4 @@
+import type { OrgListResponse, OrgRecord } from '@coffre/core';
 import { auditRequest } from '../../audit/record.js';
 import { lastReview, reviewOverdue } from '../access-review/report.js';
 import { createOrg, listOrgs, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../../db/queries/orgs.js';
@@ -15,7 +16,7 @@ interface ContactBody {
   locale?: Locale;
 }
 
-export function presentOrg(o: OrgRow) {
+export function presentOrg(o: OrgRow): OrgRecord {
   return {
     id: o.id,
     name: o.name,
@@ -42,7 +43,7 @@ function patchOf(b: ContactBody): OrgPatch {
 }
 
 export function registerOrgRoutes(app: App, deps: Deps): void {
-  app.get('/orgs', { schema: listOrgsSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'subtree' } }, async (req) => {
+  app.get('/orgs', { schema: listOrgsSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'subtree' } }, async (req): Promise<OrgListResponse> => {
     const p = userOf(req);
     const orgs = await listOrgs(deps.db, await subtreeIds(deps.db, p.orgId));
     const now = deps.clock();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { RunListResponse } from '@coffre/core';
 import type { RunResult } from '../../db/schema.js';
 import { machineOf, targetOrgOf, type App, type Deps } from '../../http/context.js';
 import { isoNow } from '../../types.js';
@@ -45,7 +46,7 @@ export function registerRunRoutes(app: App, deps: Deps): void {
   });
 
   // People: the runs of a customer they look after.
-  app.get<{ Querystring: { machineId?: string } }>('/orgs/:orgId/runs', { schema: listRunsSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } }, async (req) => {
+  app.get<{ Querystring: { machineId?: string } }>('/orgs/:orgId/runs', { schema: listRunsSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } }, async (req): Promise<RunListResponse> => {
     const org = targetOrgOf(req);
     let q = deps.db
       .selectFrom('backup_runs as r')

@@ -1,8 +1,9 @@
+import type { PersonRecord } from '@coffre/core';
 import { secondFactors, type UserRow } from '../../db/queries/users.js';
 import type { Deps } from '../../http/context.js';
 
 /** What the API shows of a person: never the password hash, TOTP secret or recovery codes. */
-export async function presentUser(deps: Deps, u: UserRow) {
+export async function presentUser(deps: Deps, u: UserRow): Promise<PersonRecord> {
   const f = await secondFactors(deps.db, u);
   return {
     id: u.id,

@@ -1,0 +1,153 @@
+/**
+ * Shapes of the people's API responses (console and scripts). The server's handlers return
+ * exactly these types and the console reads them: one definition for both. Types only,
+ * browser-safe (imported as `@coffre/core/people-api`).
+ */
+import type { OrgType, Role } from './roles.js';
+
+export type Locale = 'fr' | 'en';
+export type OrgStatus = 'active' | 'suspended';
+
+export interface OrgRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly type: OrgType;
+  readonly parentId: string | null;
+  readonly status: OrgStatus;
+  readonly alertEmail: string | null;
+  readonly incidentReferent: { readonly name: string | null; readonly email: string | null; readonly phone: string | null };
+  readonly locale: Locale;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly suspendedAt: string | null;
+}
+export interface OrgWithReview extends OrgRecord {
+  readonly accessReviewOverdue: boolean;
+}
+export interface OrgListResponse {
+  readonly orgs: readonly OrgWithReview[];
+}
+
+export interface PersonRecord {
+  readonly id: string;
+  readonly orgId: string;
+  readonly email: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly status: 'active' | 'disabled';
+  readonly locale: Locale;
+  readonly mustChangePassword: boolean;
+  readonly secondFactor: { readonly totp: boolean; readonly webauthn: number };
+  readonly createdAt: string;
+  readonly lastLoginAt: string | null;
+}
+
+export interface AccessReviewRow {
+  readonly id: string;
+  readonly name: string;
+  readonly email: string;
+  readonly role: Role;
+  readonly status: 'active' | 'disabled';
+  readonly lastLoginAt: string | null;
+  readonly secondFactor: 'totp' | 'webauthn' | 'totp+webauthn' | 'none';
+  readonly createdAt: string;
+}
+export interface AccessReport {
+  readonly org: { readonly id: string; readonly name: string; readonly type: OrgType };
+  readonly generatedAt: string;
+  readonly users: readonly AccessReviewRow[];
+  readonly lastReview: { readonly reviewedAt: string; readonly reviewedBy: string; readonly reviewerName: string | null } | null;
+  readonly dueAt: string;
+  readonly overdue: boolean;
+}
+
+/** ok: newest snapshot under 26 h old; late: older; failed: a machine's latest run failed; never: no snapshot. */
+export type BackupStatus = 'ok' | 'late' | 'failed' | 'never';
+export interface CustomerSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly parentId: string | null;
+  readonly parentName: string | null;
+  readonly orgStatus: OrgStatus;
+  readonly backupStatus: BackupStatus;
+  readonly lastSuccessAt: string | null;
+  readonly machines: number;
+  readonly protectedBytes: number;
+  readonly storedBytes: number;
+}
+export interface DashboardResponse {
+  readonly generatedAt: string;
+  readonly customers: readonly CustomerSummary[];
+}
+
+export interface SnapshotSummary {
+  readonly id: string;
+  readonly time: string;
+  readonly machineId: string;
+  readonly machineName: string;
+  readonly logicalSize: number;
+  readonly chunks: number;
+  readonly parent: string | null;
+}
+export interface OrgSnapshotListResponse {
+  readonly snapshots: readonly SnapshotSummary[];
+}
+
+export type RunResult = 'success' | 'partial' | 'failed';
+export interface RunRecord {
+  readonly id: string;
+  readonly machineId: string;
+  readonly machineName: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly receivedAt: string;
+  readonly durationMs: number;
+  readonly result: RunResult;
+  readonly files: number;
+  readonly bytes: number;
+  readonly addedBytes: number;
+  readonly warnings: number;
+  readonly snapshotId: string | null;
+  readonly errorCode: string | null;
+}
+export interface RunListResponse {
+  readonly runs: readonly RunRecord[];
+}
+
+export interface UsagePoint {
+  readonly date: string;
+  readonly bytes: number;
+}
+export interface UsageResponse {
+  readonly stored: readonly UsagePoint[];
+  readonly protected: readonly UsagePoint[];
+}
+
+export type AuditOutcomeName = 'success' | 'failure' | 'denied';
+export interface AuditEntryRecord {
+  readonly seq: number;
+  readonly time: string;
+  readonly actorType: 'user' | 'machine' | 'system' | 'cli' | 'anonymous';
+  readonly actorId: string | null;
+  readonly actorLabel: string | null;
+  readonly orgId: string | null;
+  readonly action: string;
+  readonly target: string | null;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly requestId: string | null;
+  readonly outcome: AuditOutcomeName;
+  readonly details: Readonly<Record<string, unknown>> | null;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+export interface AuditPageResponse {
+  readonly entries: readonly AuditEntryRecord[];
+  readonly nextBefore: number | null;
+}
+export interface ChainVerdictRecord {
+  readonly ok: boolean;
+  readonly count: number;
+  readonly lastSeq: number | null;
+  readonly firstBad?: { readonly seq: number; readonly problem: string; readonly message: string };
+}
