@@ -124,19 +124,27 @@ export interface UsageResponse {
 }
 
 export type AuditOutcomeName = 'success' | 'failure' | 'denied';
+/** One audit trail entry (the server's hash chain hashes every field but the chain fields, in order). */
 export interface AuditEntryRecord {
   readonly seq: number;
+  /** ISO 8601 UTC with milliseconds, exactly as `Date.prototype.toISOString` writes it. */
   readonly time: string;
   readonly actorType: 'user' | 'machine' | 'system' | 'cli' | 'anonymous';
+  /** User id, machine id, OS user for the CLI. */
   readonly actorId: string | null;
+  /** Email, machine name: what a human reading the trail recognises. */
   readonly actorLabel: string | null;
+  /** Organisation the action concerns. */
   readonly orgId: string | null;
+  /** Dotted verb, e.g. 'auth.login', 'user.create'. */
   readonly action: string;
+  /** What was acted upon, e.g. 'user:UUID'. */
   readonly target: string | null;
   readonly ip: string | null;
   readonly userAgent: string | null;
   readonly requestId: string | null;
   readonly outcome: AuditOutcomeName;
+  /** JSON-able, NEVER secrets (passwords, tokens, keys, TOTP codes): the trail is exported. */
   readonly details: Readonly<Record<string, unknown>> | null;
   readonly prevHash: string;
   readonly hash: string;

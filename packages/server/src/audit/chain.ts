@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AuditEntryRecord, AuditOutcomeName } from '@coffre/core';
 
 /**
  * Tamper-evident audit trail: every entry carries the SHA-256 of its predecessor, so
@@ -14,39 +15,14 @@ import { createHash } from 'node:crypto';
  */
 
 export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
-export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number] & AuditOutcomeName;
 
 export const ACTOR_TYPES = ['user', 'machine', 'system', 'cli', 'anonymous'] as const;
-export type ActorType = (typeof ACTOR_TYPES)[number];
+export type ActorType = (typeof ACTOR_TYPES)[number] & AuditEntryRecord['actorType'];
 
-/** What a caller records. */
-export interface AuditRecord {
-  /** ISO 8601 UTC with milliseconds, exactly as `Date.prototype.toISOString` writes it. */
-  readonly time: string;
-  readonly actorType: ActorType;
-  /** User id, machine id, OS user for the CLI. */
-  readonly actorId: string | null;
-  /** Email, machine name: what a human reading the trail recognises. */
-  readonly actorLabel: string | null;
-  /** Organisation the action concerns. */
-  readonly orgId: string | null;
-  /** Dotted verb, e.g. 'auth.login', 'user.create'. */
-  readonly action: string;
-  /** What was acted upon, e.g. 'user:UUID'. */
-  readonly target: string | null;
-  readonly ip: string | null;
-  readonly userAgent: string | null;
-  readonly requestId: string | null;
-  readonly outcome: AuditOutcome;
-  /** JSON-able, NEVER secrets (passwords, tokens, keys, TOTP codes): the trail is exported. */
-  readonly details: Readonly<Record<string, unknown>> | null;
-}
-
-export interface AuditEntry extends AuditRecord {
-  readonly seq: number;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+/** What a caller records: an entry without its chain fields (the shape is shared with the console, @coffre/core). */
+export type AuditRecord = Omit<AuditEntryRecord, 'seq' | 'prevHash' | 'hash'>;
+export type AuditEntry = AuditEntryRecord;
 
 /** The record fields in canonical order. Changing this order (or adding a field) is a new format version. */
 export const AUDIT_RECORD_FIELDS = [
