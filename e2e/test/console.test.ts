@@ -48,6 +48,8 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     expectCode(await server.admin(['org', 'create', 'Infogérance Rhône', '--type', 'reseller']), 0, 'reseller');
     expectCode(await server.admin(['org', 'create', 'Cabinet Dupont', '--type', 'customer', '--parent', 'Infogérance Rhône']), 0, 'customer');
     expectCode(await server.admin(['org', 'create', 'Laboratoire Martin', '--type', 'customer', '--parent', 'Infogérance Rhône']), 0, 'customer 2');
+    expectCode(await server.admin(['tier', 'create', 'Essentiel 500 Go', '--limit', '500GB', '--price', '49']), 0, 'tier');
+    expectCode(await server.admin(['customer', 'set', 'Cabinet Dupont', '--tier', 'Essentiel 500 Go', '--alert-email', 'alertes@dupont.fr']), 0, 'customer set');
     mkdirSync(join(data, 'Patients'), { recursive: true });
     for (let i = 0; i < 20; i++) writeFileSync(join(data, 'Patients', `dossier-${i}.txt`), `Compte rendu ${i}\n`.repeat(2000));
     browser = await launchChromium();
@@ -117,7 +119,10 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
   test('the dashboard shows the customer backed up, the other never backed up', async () => {
     await page.getByRole('link', { name: 'Tableau de bord' }).click();
     await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
-    assert.match(await page.getByRole('row', { name: /Cabinet Dupont/ }).innerText(), /OK/);
+    const dupont = await page.getByRole('row', { name: /Cabinet Dupont/ }).innerText();
+    assert.match(dupont, /OK/);
+    assert.match(dupont, /Essentiel 500 Go/);
+    assert.match(dupont, /% de 500 Go protégés/);
     assert.match(await page.getByRole('row', { name: /Laboratoire Martin/ }).innerText(), /Jamais sauvegardé/);
     await page.getByLabel('Rechercher').fill('Martin');
     await page.getByRole('row', { name: /Cabinet Dupont/ }).waitFor({ state: 'detached' });

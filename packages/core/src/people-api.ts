@@ -61,6 +61,17 @@ export interface AccessReport {
   readonly overdue: boolean;
 }
 
+/** A volume tier of the operator's price list (R13): the limit applies to the protected volume. */
+export interface TierRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly limitBytes: number;
+  readonly monthlyPriceCents: number;
+}
+export interface TierListResponse {
+  readonly tiers: readonly TierRecord[];
+}
+
 /** ok: newest snapshot under 26 h old; late: older; failed: a machine's latest run failed; never: no snapshot. */
 export type BackupStatus = 'ok' | 'late' | 'failed' | 'never';
 export interface CustomerSummary {
@@ -74,6 +85,8 @@ export interface CustomerSummary {
   readonly machines: number;
   readonly protectedBytes: number;
   readonly storedBytes: number;
+  /** The subscribed tier, or null when none is set yet. */
+  readonly tier: TierRecord | null;
 }
 export interface DashboardResponse {
   readonly generatedAt: string;

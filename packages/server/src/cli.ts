@@ -15,6 +15,9 @@ import {
   adminCreateEnrollToken,
   adminCreateOrg,
   adminCreateUser,
+  adminCreateTier,
+  adminCustomerSet,
+  adminListTiers,
   adminListCustomers,
   adminListMachines,
   adminListOrgs,
@@ -79,6 +82,20 @@ function dateArg(value: string): string {
   const t = Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new InvalidArgumentError('expected a date such as 2026-01-31 or 2026-01-31T08:00:00Z.');
   return new Date(t).toISOString();
+}
+/** "500GB", "1.5 TB", "200Go", "750 Mo": decimal units, as storage is sold. */
+function sizeArg(value: string): number {
+  const m = /^\s*(\d+(?:[.,]\d+)?)\s*(B|o|KB|Ko|MB|Mo|GB|Go|TB|To)?\s*$/i.exec(value);
+  const power: Record<string, number> = { b: 0, o: 0, kb: 1, ko: 1, mb: 2, mo: 2, gb: 3, go: 3, tb: 4, to: 4 };
+  if (!m) throw new InvalidArgumentError('expected a size such as 500GB, 1.5TB or 200Go.');
+  const n = Number(m[1]!.replace(',', '.')) * 1000 ** power[(m[2] ?? 'b').toLowerCase()]!;
+  if (!(n > 0) || !Number.isSafeInteger(Math.round(n))) throw new InvalidArgumentError('expected a positive size.');
+  return Math.round(n);
+}
+function priceArg(value: string): number {
+  const m = /^\s*(\d+)(?:[.,](\d{1,2}))?\s*$/.exec(value);
+  if (!m) throw new InvalidArgumentError('expected a monthly price in euros excluding VAT, such as 49 or 49.90.');
+  return Number(m[1]) * 100 + Number((m[2] ?? '0').padEnd(2, '0'));
 }
 function ttlArg(value: string): number {
   const n = Number(value);
@@ -171,6 +188,31 @@ function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--admin-email <email>', 'email of the initial administrator (first start only)', emailArg, DEFAULT_ADMIN_EMAIL)
     .action(startCommand);
+
+  const tier = program.command('tier').description("the operator's volume tiers (R13)");
+  tier
+    .command('create')
+    .description('add a tier: upper limit of protected volume and monthly price (EUR excl. VAT)')
+    .argument('<name>', 'tier name (unique)', nameArg('tier'))
+    .requiredOption('--limit <size>', 'upper limit, e.g. 500GB or 1TB', sizeArg)
+    .requiredOption('--price <euros>', 'monthly price excluding VAT, e.g. 49.90', priceArg)
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (name: string, opts: { limit: number; price: number; dataDir: string }) => {
+      const t = await withAdmin(opts.dataDir, (ctx) => adminCreateTier(ctx, name, opts.limit, opts.price));
+      out(t.id);
+      hint(`Tier ${q(name)} created.`);
+    });
+  tier
+    .command('list')
+    .description('list the tiers, smallest limit first')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { dataDir: string; json?: boolean }) => {
+      const list = await withAdmin(opts.dataDir, adminListTiers);
+      if (opts.json) return out(JSON.stringify(list.map((t) => ({ name: t.name, limitBytes: t.limit_bytes, monthlyPriceCents: t.monthly_price_cents })), null, 2));
+      if (list.length === 0) return hint('No tiers yet: coffre-server tier create NAME --limit 500GB --price 49 --data-dir DIR');
+      table([['NAME', 'LIMIT (bytes)', 'PRICE/MONTH (EUR)'], ...list.map((t) => [t.name, String(t.limit_bytes), (t.monthly_price_cents / 100).toFixed(2)])]);
+    });
 
   const org = program.command('org').description('manage organisations (operator → reseller → customer)');
   org
@@ -293,6 +335,18 @@ function buildProgram(): Command {
       const c = await withAdmin(opts.dataDir, (ctx) => adminCreateCustomer(ctx, name));
       out(c.id);
       hint(`Customer ${q(name)} created. Next: coffre-server enroll-token create --customer ${q(name)} --data-dir ${q(path.resolve(opts.dataDir))}`);
+    });
+  customer
+    .command('set')
+    .description("set a customer's alert address and/or subscribed volume tier")
+    .argument('<name>', 'customer name')
+    .option('--alert-email <email>', 'address that receives backup alerts', emailArg)
+    .option('--tier <name>', 'volume tier (coffre-server tier list)')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (name: string, opts: { alertEmail?: string; tier?: string; dataDir: string }, cmd: Command) => {
+      if (opts.alertEmail === undefined && opts.tier === undefined) cmd.error('error: nothing to set (give --alert-email and/or --tier)', { exitCode: EXIT_USAGE });
+      await withAdmin(opts.dataDir, (ctx) => adminCustomerSet(ctx, name, { ...(opts.alertEmail !== undefined ? { alertEmail: opts.alertEmail } : {}), ...(opts.tier !== undefined ? { tier: opts.tier } : {}) }));
+      hint(`Customer ${q(name)} updated.`);
     });
   customer
     .command('list')

@@ -124,6 +124,8 @@ export const REASONS = {
     fr: 'Une machine de ce nom est déjà enrôlée pour ce client.',
   },
   orgNameTaken: { code: 'CONFLICT', en: 'An organisation with this name already exists.', fr: 'Une organisation de ce nom existe déjà.' },
+  tierNameTaken: { code: 'CONFLICT', en: 'A tier with this name already exists.', fr: 'Une offre de ce nom existe déjà.' },
+  tierNotFound: { code: 'NOT_FOUND', en: 'Tier not found.', fr: 'Offre introuvable.' },
   emailTaken: { code: 'CONFLICT', en: 'A user with this email already exists.', fr: 'Un utilisateur avec cette adresse e-mail existe déjà.' },
   badOrgParent: {
     code: 'BAD_REQUEST',

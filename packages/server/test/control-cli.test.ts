@@ -84,6 +84,29 @@ describe('control plane CLI: organisations, people, audit trail', () => {
     assert.equal((await cli('org', 'suspend', 'operator')).code, 1, 'the operator cannot be suspended');
   });
 
+  it("tier create/list and customer set: the operator's price list, each customer's tier and alert address", async () => {
+    const t = await cli('tier', 'create', 'Essentiel 500 Go', '--limit', '500GB', '--price', '49,90');
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal((await cli('tier', 'create', 'Confort 1 To', '--limit', '1TB', '--price', '89')).code, 0);
+    assert.equal((await cli('tier', 'create', 'X', '--limit', 'lots', '--price', '1')).code, 2);
+    assert.equal((await cli('tier', 'create', 'Y', '--limit', '1GB', '--price', '1.999')).code, 2);
+    assert.equal((await cli('tier', 'create', 'Essentiel 500 Go', '--limit', '1GB', '--price', '1')).code, 1, 'names are unique');
+    const tiers = JSON.parse((await cli('tier', 'list', '--json')).stdout) as { name: string; limitBytes: number; monthlyPriceCents: number }[];
+    assert.deepEqual(tiers, [
+      { name: 'Essentiel 500 Go', limitBytes: 500e9, monthlyPriceCents: 4990 },
+      { name: 'Confort 1 To', limitBytes: 1e12, monthlyPriceCents: 8900 },
+    ]);
+    const set = await cli('customer', 'set', 'Cabinet Dupont', '--alert-email', 'alertes2@dupont.fr', '--tier', 'Confort 1 To');
+    assert.equal(set.code, 0, set.stderr);
+    const list = JSON.parse((await cli('org', 'list', '--json')).stdout) as { name: string; alert_email: string | null; tier_id: string | null }[];
+    const dupont = list.find((o) => o.name === 'Cabinet Dupont')!;
+    assert.equal(dupont.alert_email, 'alertes2@dupont.fr');
+    assert.ok(dupont.tier_id);
+    assert.equal((await cli('customer', 'set', 'Cabinet Dupont', '--tier', 'Inconnu')).code, 1);
+    assert.equal((await cli('customer', 'set', 'Cabinet Dupont')).code, 2);
+    assert.equal((await cli('customer', 'set', 'Infogérance Sud', '--tier', 'Confort 1 To')).code, 1, 'a reseller is not a customer');
+  });
+
   it('user create prints only a temporary password; roles must suit the organisation', async () => {
     const r = await cli('user', 'create', '--email', 'Anne.Dupont@Dupont.fr', '--name', 'Anne Dupont', '--role', 'customer-admin', '--org', 'Cabinet Dupont');
     assert.equal(r.code, 0, r.stderr);

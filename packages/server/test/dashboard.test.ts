@@ -65,6 +65,19 @@ describe('dashboard, runs and customer data for people', () => {
     assert.equal(again.backupStatus, 'never', 'no longer failed; still no snapshot');
   });
 
+  it('shows the subscribed tier of each customer', async () => {
+    const { adminCreateTier, adminCustomerSet } = await import('../src/admin/index.js');
+    await adminCreateTier(ts.admin, 'Essentiel', 500e9, 4990);
+    await adminCustomerSet(ts.admin, 'Cabinet A2', { tier: 'Essentiel' });
+    const all = (await op.browser.request('GET', '/dashboard')).json<{ customers: (Summary & { tier: { id: string; name: string; limitBytes: number; monthlyPriceCents: number } | null })[] }>().customers;
+    const { id, ...tier } = all.find((c) => c.name === 'Cabinet A2')!.tier!;
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(tier, { name: 'Essentiel', limitBytes: 500e9, monthlyPriceCents: 4990 });
+    assert.equal(all.find((c) => c.name === 'Cabinet A1')!.tier, null);
+    const tiers = (await resellerA.browser.request('GET', '/tiers')).json<{ tiers: { name: string }[] }>().tiers;
+    assert.deepEqual(tiers.map((t) => t.name), ['Essentiel']);
+  });
+
   it('lists runs with their duration for people of the tenant only', async () => {
     const orgs = (await op.browser.request('GET', '/orgs')).json<{ orgs: { id: string; name: string }[] }>().orgs;
     const a1 = orgs.find((o) => o.name === 'Cabinet A1')!.id;

@@ -39,6 +39,7 @@ describe('metadata database', () => {
           'repos',
           'sessions',
           'snapshots',
+          'tiers',
           'users',
           'webauthn_credentials',
         ],

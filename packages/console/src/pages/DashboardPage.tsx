@@ -12,7 +12,7 @@ import '../components/console-ui.css';
  * The dashboard: every customer the person may see (the server filters by tenant), its
  * backup status (failed, late, never backed up or OK; sorted in that order of severity),
  * last success and volumes; KPIs on top; search, status filter and sortable
- * columns. Tiers and alerts come with the operations release: their columns say so.
+ * columns. Alerts come with the operations release: their column says so.
  */
 const m = defineMessages({
   fr: {
@@ -54,10 +54,12 @@ const m = defineMessages({
     colProtected: 'Volume protégé',
     colStored: 'Volume stocké',
     colTier: 'Offre',
+    tierUse: '{pct} % de {limit} protégés',
+    noTier: 'Aucune',
     colAlerts: 'Alertes',
     notYet: 'Pas encore disponible',
     footnote:
-      "* Offres et alertes : elles arrivent avec la version d'exploitation (planification des sauvegardes et alertes par e-mail). Rien n'est affiché d'ici là plutôt qu'une valeur inventée.",
+      "* Alertes : elles arrivent avec la version d'exploitation (planification des sauvegardes et alertes par e-mail). Rien n'est affiché d'ici là plutôt qu'une valeur inventée.",
     never_short: 'Jamais',
     noneTitle: 'Aucun client pour le moment',
     noneText: "Les cabinets que vous suivez apparaîtront ici, avec l'état de leurs sauvegardes, dès leur création.",
@@ -103,10 +105,12 @@ const m = defineMessages({
     colProtected: 'Protected volume',
     colStored: 'Stored volume',
     colTier: 'Plan',
+    tierUse: '{pct}% of {limit} protected',
+    noTier: 'None',
     colAlerts: 'Alerts',
     notYet: 'Not available yet',
     footnote:
-      '* Plans and alerts: they come with the operations release (backup schedules and email alerts). Until then nothing is shown rather than a made-up value.',
+      '* Alerts: they come with the operations release (backup schedules and email alerts). Until then nothing is shown rather than a made-up value.',
     never_short: 'Never',
     noneTitle: 'No customers yet',
     noneText: 'The practices you look after will appear here, with the state of their backups, as soon as they are created.',
@@ -282,8 +286,8 @@ function DashboardBody({ data }: { data: Dashboard }) {
               {th('machines', t('colMachines'), true, true)}
               {th('protected', t('colProtected'), true, true)}
               {th('stored', t('colStored'), true, true)}
-              <th scope="col" className="hide-narrow" aria-describedby={footnoteId}>
-                {t('colTier')}*
+              <th scope="col" className="hide-narrow">
+                {t('colTier')}
               </th>
               <th scope="col" className="hide-narrow" aria-describedby={footnoteId}>
                 {t('colAlerts')}*
@@ -335,9 +339,16 @@ function DashboardBody({ data }: { data: Dashboard }) {
                   <td className="cf-num hide-narrow">{f.bytes(c.protectedBytes)}</td>
                   <td className="cf-num hide-narrow">{f.bytes(c.storedBytes)}</td>
                   <td className="hide-narrow">
-                    <span className="cf-dash" title={t('notYet')}>
-                      —<span className="cf-sr">{t('notYet')}</span>
-                    </span>
+                    {c.tier ? (
+                      <>
+                        <span className="cf-nowrap">{c.tier.name}</span>
+                        <span className={`cf-sub cf-nowrap${c.protectedBytes > c.tier.limitBytes ? ' cf-over' : ''}`}>
+                          {t('tierUse', { pct: f.number(Math.round((100 * c.protectedBytes) / c.tier.limitBytes)), limit: f.bytes(c.tier.limitBytes) })}
+                        </span>
+                      </>
+                    ) : (
+                      <span className="muted">{t('noTier')}</span>
+                    )}
                   </td>
                   <td className="hide-narrow">
                     <span className="cf-dash" title={t('notYet')}>

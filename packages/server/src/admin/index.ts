@@ -5,7 +5,8 @@ import type { AuditInput } from '../audit/log.js';
 import { hashPassword } from '../auth/passwords.js';
 import { createOrg, findOrgByName, listOrgs, operatorOrg, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
 import { createUser, type UserRow } from '../db/queries/users.js';
-import type { OrgType } from '../db/schema.js';
+import type { OrgType, TiersTable } from '../db/schema.js';
+import { createTier, findTierByName, listTiers } from '../db/queries/tiers.js';
 import { ROLES_BY_ORG_TYPE, type Role } from '../http/roles.js';
 import { newTemporaryPassword } from '../secrets.js';
 import type { MachineId, OrgId } from '../types.js';
@@ -91,6 +92,33 @@ export async function adminSetOrgStatus(ctx: AdminContext, name: string, status:
   if (org.type === 'operator') throw apiError('notOnSelf');
   const updated = await setOrgStatus(ctx.db, org.id as OrgId, status, isoNow(ctx.clock));
   await audit(ctx, { action: status === 'suspended' ? 'org.suspend' : 'org.resume', orgId: org.id, target: `org:${org.id}` });
+  return updated;
+}
+
+/** Adds a tier to the price list: an upper limit of protected volume and a monthly price. */
+export async function adminCreateTier(ctx: AdminContext, name: string, limitBytes: number, monthlyPriceCents: number): Promise<TiersTable> {
+  const t = await createTier(ctx.db, { name, limitBytes, monthlyPriceCents }, isoNow(ctx.clock));
+  await audit(ctx, { action: 'tier.create', orgId: null, target: `tier:${t.id}`, details: { name, limitBytes, monthlyPriceCents } });
+  return t;
+}
+
+export async function adminListTiers(ctx: AdminContext): Promise<TiersTable[]> {
+  return listTiers(ctx.db);
+}
+
+/** `customer set`: the alert address and/or the subscribed tier of a customer. */
+export async function adminCustomerSet(ctx: AdminContext, name: string, s: { alertEmail?: string; tier?: string }): Promise<OrgRow> {
+  const org = await orgByName(ctx, name);
+  if (org.type !== 'customer') throw apiError('customerNotFound', { name });
+  const patch: OrgPatch = {};
+  if (s.alertEmail !== undefined) patch.alert_email = s.alertEmail;
+  if (s.tier !== undefined) {
+    const t = await findTierByName(ctx.db, s.tier);
+    if (!t) throw apiError('tierNotFound', { name: s.tier });
+    patch.tier_id = t.id;
+  }
+  const updated = await updateOrg(ctx.db, org.id, patch, isoNow(ctx.clock));
+  await audit(ctx, { action: 'org.update', orgId: org.id, target: `org:${org.id}`, details: { fields: Object.keys(patch), ...(s.tier !== undefined ? { tier: s.tier } : {}) } });
   return updated;
 }
 

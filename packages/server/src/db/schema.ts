@@ -106,6 +106,7 @@ export interface OrgsTable {
   created_at: string;
   updated_at: string;
   suspended_at: string | null;
+  tier_id: string | null;
 }
 
 export const USER_STATUSES = ['active', 'disabled'] as const;
@@ -223,7 +224,16 @@ export interface BackupRunsTable {
   error_code: string | null;
 }
 
+export interface TiersTable {
+  id: string;
+  name: string;
+  limit_bytes: number;
+  monthly_price_cents: number;
+  created_at: string;
+}
+
 export interface DB {
+  tiers: TiersTable;
   backup_runs: BackupRunsTable;
   orgs: OrgsTable;
   users: UsersTable;

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './20261126T1500_initial.js';
 import { controlPlane } from './20261126T2000_control_plane.js';
 import { backupRuns } from './20261126T2200_backup_runs.js';
+import { tiers } from './20261126T2300_tiers.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -11,6 +12,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261126T1500_initial', initial],
   ['20261126T2000_control_plane', controlPlane],
   ['20261126T2200_backup_runs', backupRuns],
+  ['20261126T2300_tiers', tiers],
 ];
 
 export const migrationProvider: MigrationProvider = {

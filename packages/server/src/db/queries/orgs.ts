@@ -47,6 +47,7 @@ export async function createOrg(db: Database, o: NewOrg, now: string): Promise<O
       created_at: now,
       updated_at: now,
       suspended_at: null,
+      tier_id: null,
     };
     const res = await trx.insertInto('orgs').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError(o.type === 'customer' ? 'customerNameTaken' : 'orgNameTaken', { name: o.name });
@@ -100,7 +101,7 @@ export async function listOrgs(db: Database, ids: readonly OrgId[]): Promise<Org
   return (await db.selectFrom('orgs').selectAll().where('id', 'in', [...ids]).orderBy('type').orderBy('name').execute()) as OrgRow[];
 }
 
-export type OrgPatch = Partial<Pick<OrgsTable, 'alert_email' | 'referent_name' | 'referent_email' | 'referent_phone' | 'locale'>>;
+export type OrgPatch = Partial<Pick<OrgsTable, 'alert_email' | 'referent_name' | 'referent_email' | 'referent_phone' | 'locale' | 'tier_id'>>;
 
 export async function updateOrg(db: Database, id: OrgId, patch: OrgPatch, now: string): Promise<OrgRow> {
   await db.updateTable('orgs').set({ ...patch, updated_at: now }).where('id', '=', id).execute();

@@ -1,9 +1,11 @@
-import type { BackupStatus, CustomerSummary, DashboardResponse, OrgSnapshotListResponse, UsageResponse } from '@coffre/core';
+import type { BackupStatus, CustomerSummary, DashboardResponse, OrgSnapshotListResponse, TierListResponse, TierRecord, UsageResponse } from '@coffre/core';
+import { listTiers } from '../../db/queries/tiers.js';
+import type { TiersTable } from '../../db/schema.js';
 import { sql } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { listOrgs, subtreeIds, type OrgRow } from '../../db/queries/orgs.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
-import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema } from './schema.js';
+import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema, tiersSchema } from './schema.js';
 
 /**
  * Backup status of a customer until per-job schedules exist (issue 5's daemon reports
@@ -44,6 +46,7 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, no
   const machines = await db.selectFrom('machines').select((eb) => eb.fn.countAll<number>().as('n')).where('customer_id', '=', c.id).where('revoked_at', 'is', null).executeTakeFirstOrThrow();
   const stored = await db.selectFrom('packs').select((eb) => eb.fn.sum<number>('size').as('s')).where('customer_id', '=', c.id).executeTakeFirst();
   const lastSuccessAt = (last?.t as string | null | undefined) ?? null;
+  const tier = c.tier_id ? await db.selectFrom('tiers').selectAll().where('id', '=', c.tier_id).executeTakeFirst() : undefined;
   const parent = c.parent_id ? parents.get(c.parent_id) : undefined;
   return {
     id: c.id,
@@ -56,10 +59,19 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, no
     machines: Number(machines.n),
     protectedBytes: await protectedBytes(db, c.id),
     storedBytes: Number(stored?.s ?? 0),
+    tier: tier ? presentTier(tier) : null,
   };
 }
 
+export function presentTier(t: TiersTable): TierRecord {
+  return { id: t.id, name: t.name, limitBytes: Number(t.limit_bytes), monthlyPriceCents: t.monthly_price_cents };
+}
+
 export function registerDashboardRoutes(app: App, deps: Deps): void {
+  app.get('/tiers', { schema: tiersSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'subtree' } }, async (): Promise<TierListResponse> => {
+    return { tiers: (await listTiers(deps.db)).map(presentTier) };
+  });
+
   app.get('/dashboard', { schema: dashboardSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'subtree' } }, async (req): Promise<DashboardResponse> => {
     const orgs = await listOrgs(deps.db, await subtreeIds(deps.db, userOf(req).orgId));
     const byId = new Map(orgs.map((o) => [o.id as string, o]));

@@ -10,3 +10,5 @@ export const orgSnapshotsSchema = {
 } as const;
 
 export const orgUsageSchema = { summary: "A customer's protected and stored volume per day", tags: ['dashboard'], params: orgIdParams } as const;
+
+export const tiersSchema = { summary: "The operator's volume tiers (limit of protected volume, monthly price)", tags: ['dashboard'] } as const;
