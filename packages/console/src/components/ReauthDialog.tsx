@@ -1,4 +1,5 @@
 import { useCallback, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { CodeField } from './CodeField';
 import { api, ApiFailure } from '../api';
 import { common } from '../i18n/common';
 import { defineMessages, useLang, useT } from '../i18n/i18n';
@@ -223,19 +224,13 @@ function ReauthForm({ onDone, onCancel }: { onDone: () => void; onCancel: () => 
       ) : (
         <form onSubmit={(e) => void submitCode(e)}>
           <label htmlFor={fieldId}>{mode === 'totp' ? t('code') : t('recoveryCode')}</label>
-          <input
+          <CodeField
+            mode={mode === 'recovery' ? 'recovery' : 'totp'}
             id={fieldId}
-            ref={inputRef}
+            inputRef={inputRef}
             value={code}
             onChange={(e) => setCode(e.target.value)}
-            inputMode={mode === 'totp' ? 'numeric' : 'text'}
-            autoComplete={mode === 'totp' ? 'one-time-code' : 'off'}
-            autoCapitalize="none"
-            spellCheck={false}
-            maxLength={mode === 'totp' ? 7 : 20}
-            required
             readOnly={busy}
-            className={`cf-code-input${mode === 'recovery' ? ' wide' : ''}`}
             aria-invalid={error ? true : undefined}
           />
           <div className="actions">

@@ -174,7 +174,7 @@ export function AccountPage() {
                     <th scope="col" className="hide-narrow">{t('expires')}</th>
                     <th scope="col">{t('from')}</th>
                     <th scope="col" className="hide-narrow">{t('device')}</th>
-                    <th scope="col"><span className="skip">{t('end')}</span></th>
+                    <th scope="col"><span className="cf-sr">{t('end')}</span></th>
                   </tr>
                 </thead>
                 <tbody>

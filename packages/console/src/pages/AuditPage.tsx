@@ -546,7 +546,7 @@ function Entries({ query, orgs }: { query: string; orgs: readonly OrgLite[] }) {
                   <th scope="col">{t('colOrg')}</th>
                   <th scope="col">{t('colOutcome')}</th>
                   <th scope="col">
-                    <span className="people-sr">{t('colDetails')}</span>
+                    <span className="cf-sr">{t('colDetails')}</span>
                   </th>
                 </tr>
               </thead>
@@ -594,7 +594,7 @@ function EntryRows({ entry: e, orgName, open, onToggle }: { entry: Entry; orgNam
         <td>
           <button type="button" className="secondary people-small audit-toggle" aria-expanded={open} aria-controls={panelId} onClick={onToggle}>
             {t('details')}
-            <span className="people-sr"> {t('entryN', { seq: e.seq })}</span>
+            <span className="cf-sr"> {t('entryN', { seq: e.seq })}</span>
             <span className="audit-chevron" aria-hidden="true" />
           </button>
         </td>

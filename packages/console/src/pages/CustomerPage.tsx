@@ -1,4 +1,5 @@
 import type { OrgRecord, RunRecord, RunResult, SnapshotSummary, UsageResponse } from '@coffre/core/people-api';
+import { When } from '../components/When';
 import { useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api, ApiFailure } from '../api';
 import { Loaded, useLoad } from '../components/Async';
@@ -660,20 +661,14 @@ function MachinesSection({
                       <td className="hide-narrow cf-mono cf-small">{x.agentVersion ?? '—'}</td>
                       <td className="hide-narrow">
                         {x.lastSeenAt ? (
-                          <>
-                            <span className="cf-nowrap">{f.relative(x.lastSeenAt)}</span>
-                            <span className="cf-sub cf-nowrap">{f.dateTime(x.lastSeenAt)}</span>
-                          </>
+                          <When at={x.lastSeenAt} exactOnNarrow />
                         ) : (
                           <span className="muted">{t('never')}</span>
                         )}
                       </td>
                       <td>
                         {lastOk ? (
-                          <>
-                            <span className="cf-nowrap">{f.relative(lastOk)}</span>
-                            <span className="cf-sub cf-nowrap hide-narrow">{f.dateTime(lastOk)}</span>
-                          </>
+                          <When at={lastOk} />
                         ) : (
                           <span className="muted">{t('never')}</span>
                         )}
@@ -681,9 +676,7 @@ function MachinesSection({
                       <td className="hide-narrow">
                         {lastRun ? (
                           <>
-                            <RunBadge result={lastRun.result} />{' '}
-                            <span className="cf-nowrap">{f.relative(lastRun.finishedAt)}</span>
-                            <span className="cf-sub cf-nowrap hide-narrow">{f.dateTime(lastRun.finishedAt)}</span>
+                            <RunBadge result={lastRun.result} /> <When at={lastRun.finishedAt} />
                           </>
                         ) : (
                           <span className="muted">

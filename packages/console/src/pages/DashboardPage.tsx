@@ -1,4 +1,5 @@
 import type { BackupStatus, CustomerSummary, DashboardResponse } from '@coffre/core/people-api';
+import { When } from '../components/When';
 import { useId, useMemo, useState } from 'react';
 import { api } from '../api';
 import { Loaded, useLoad } from '../components/Async';
@@ -324,10 +325,7 @@ function DashboardBody({ data }: { data: Dashboard }) {
                   </td>
                   <td>
                     {c.lastSuccessAt ? (
-                      <>
-                        <span className="cf-nowrap">{f.relative(c.lastSuccessAt)}</span>
-                        <span className="cf-sub cf-nowrap hide-narrow">{f.dateTime(c.lastSuccessAt)}</span>
-                      </>
+                      <When at={c.lastSuccessAt} />
                     ) : (
                       <span className="muted">
                         <span aria-hidden="true">—</span>

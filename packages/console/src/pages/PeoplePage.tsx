@@ -461,7 +461,7 @@ function PeopleSection({
                     <th scope="col">{t('colLastLogin')}</th>
                     <th scope="col">{t('colStatus')}</th>
                     <th scope="col">
-                      <span className="people-sr">{t('colActions')}</span>
+                      <span className="cf-sr">{t('colActions')}</span>
                     </th>
                   </tr>
                 </thead>
@@ -687,7 +687,7 @@ function PersonPanel({ org, person: u, onChanged, withReauth, onClose }: { org: 
               }}
             >
               <div>
-                <label htmlFor={roleId} className="people-sr">
+                <label htmlFor={roleId} className="cf-sr">
                   {t('newRole', { name })}
                 </label>
                 <select id={roleId} value={role} onChange={(e) => setRole(e.target.value as Role)}>

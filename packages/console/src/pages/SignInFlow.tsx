@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { CodeField } from '../components/CodeField';
 import QRCode from 'qrcode';
 import { api, ApiFailure } from '../api';
 import { CopyButton } from '../components/CopyButton';
@@ -450,19 +451,13 @@ function SecondFactorStep({ me }: { me: Me }) {
       {showCodeForm ? (
         <form onSubmit={(e) => void submit(e)}>
           <label htmlFor="second-factor-code">{mode === 'totp' ? t('code') : t('recoveryCode')}</label>
-          <input
+          <CodeField
+            mode={mode}
             id="second-factor-code"
-            ref={inputRef}
+            inputRef={inputRef}
             value={code}
             onChange={(e) => setCode(e.target.value)}
-            inputMode={mode === 'totp' ? 'numeric' : 'text'}
-            autoComplete={mode === 'totp' ? 'one-time-code' : 'off'}
-            autoCapitalize="none"
-            spellCheck={false}
-            maxLength={mode === 'totp' ? 7 : 20}
-            required
             autoFocus
-            className={`cf-code-input${mode === 'recovery' ? ' wide' : ''}`}
             aria-describedby={mode === 'recovery' ? hintId : undefined}
           />
           {mode === 'recovery' && (

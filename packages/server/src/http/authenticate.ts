@@ -1,5 +1,4 @@
 import type { FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { findMachineByCredentialHash, touchMachine } from '../db/queries/machines.js';
 import { findSessionByTokenHash, updateSession } from '../db/queries/sessions.js';
 import { apiError } from '../errors.js';
@@ -42,13 +41,7 @@ function authenticateMachine(deps: Deps) {
     const machine = await findMachineByCredentialHash(deps.db, hashSecret(credential));
     if (!machine || machine.revoked_at !== null) throw apiError('unauthenticated');
     // A suspended customer (or reseller above it) stops its machines at once.
-    const suspended = await deps.db
-      .selectFrom('orgs as o')
-      .leftJoin('orgs as p', 'p.id', 'o.parent_id')
-      .select(sql<number>`case when o.status = 'suspended' or p.status = 'suspended' then 1 else 0 end`.as('s'))
-      .where('o.id', '=', machine.customer_id)
-      .executeTakeFirst();
-    if (suspended?.s) throw apiError('orgSuspended');
+    if (machine.suspended) throw apiError('orgSuspended');
     req.principal = { kind: 'machine', machineId: machine.id, machineName: machine.name, customerId: machine.customer_id };
     const now = deps.clock();
     if (machine.last_seen_at === null || now.getTime() - Date.parse(machine.last_seen_at) >= LAST_SEEN_INTERVAL_MS) {

@@ -102,8 +102,22 @@ export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ mach
   });
 }
 
-export async function findMachineByCredentialHash(db: Database, credentialHash: string): Promise<MachineRow | undefined> {
-  return (await db.selectFrom('machines').selectAll().where('credential_hash', '=', credentialHash).executeTakeFirst()) as MachineRow | undefined;
+/**
+ * The machine holding a credential, with whether its customer (or the reseller above it)
+ * is suspended: one query on every machine request.
+ */
+export async function findMachineByCredentialHash(db: Database, credentialHash: string): Promise<(MachineRow & { suspended: boolean }) | undefined> {
+  const row = await db
+    .selectFrom('machines as m')
+    .innerJoin('orgs as o', 'o.id', 'm.customer_id')
+    .leftJoin('orgs as p', 'p.id', 'o.parent_id')
+    .selectAll('m')
+    .select(['o.status as org_status', 'p.status as parent_status'])
+    .where('m.credential_hash', '=', credentialHash)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { org_status, parent_status, ...machine } = row;
+  return { ...(machine as MachineRow), suspended: org_status === 'suspended' || parent_status === 'suspended' };
 }
 
 /** Records activity, writing at most once per `minIntervalMs` per machine (the condition is in SQL, so racing requests write once). */
