@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { Worker } from 'node:worker_threads';
 import { Command, CommanderError, Option } from 'commander';
-import { COFFRE_VERSION, CoffreError, isCoffreError, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
+import { COFFRE_VERSION, CoffreError, isCoffreError, nextRunAfter, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
 import { ConfigStore, resolveConfigDir } from './config.js';
 import { backup, normalizeTargets, type BackupWarning } from './engine/backup.js';
 import { restore } from './engine/restore.js';
 import { verify } from './engine/verify.js';
 import type { Repository } from './engine/repo.js';
 import { EXIT, Progress, errorLine, exitCodeFor, formatBytes, formatDuration } from './output.js';
-import { enroll, openRepository } from './session.js';
+import { JobStore, reportSchedule, systemTimeZone, type BackupJob } from './jobs.js';
+import { clientFor, enroll, openRepository } from './session.js';
 
 interface Globals {
   config?: string;
@@ -276,6 +277,93 @@ program
       }
       if (r.problems.length > 0) exitCode = EXIT.INTEGRITY;
     });
+  });
+
+const job = program.command('job').description('scheduled backup jobs of this machine (run by "coffre daemon")');
+
+/** Tells the server the machine's schedule; a failure only delays it to the daemon's next start. */
+async function tellServer(g: Globals, jobs: readonly BackupJob[], quiet: boolean): Promise<boolean> {
+  const store = storeOf(g);
+  if (!store.exists()) {
+    if (!quiet) process.stderr.write('coffre: note: this machine is not enrolled yet; the server will learn the schedule when the daemon starts\n');
+    return false;
+  }
+  const api = clientFor(store.load());
+  try {
+    await reportSchedule(api, jobs);
+    return true;
+  } catch (e) {
+    if (!quiet) process.stderr.write(`coffre: warning: the server could not be told about the schedule (${(e as Error).message}); the daemon will tell it when it starts\n`);
+    return false;
+  } finally {
+    api.close();
+  }
+}
+
+job
+  .command('add')
+  .description('add (or replace) a scheduled backup job')
+  .argument('<name>', 'job name (letters, digits, . _ -)')
+  .requiredOption('--path <path...>', 'files or directories to back up')
+  .requiredOption('--schedule <cron>', 'five-field cron expression in the time zone, e.g. "0 22 * * 1-5" (22:00 on weekdays) or @daily')
+  .option('--exclude <pattern>', 'skip paths matching this pattern (repeatable)', collect, [])
+  .option('--timezone <tz>', 'IANA time zone of the schedule (default: this machine\'s)')
+  .option('--pre <command>', 'shell command run before the backup (e.g. dump a database); its failure fails the run')
+  .option('--post <command>', 'shell command run after the backup, whatever happened')
+  .option('--json', 'print the job as JSON')
+  .action(async (name: string, o: { path: string[]; schedule: string; exclude: string[]; timezone?: string; pre?: string; post?: string; json?: boolean }, cmd: Command) => {
+    const g = cmd.optsWithGlobals<Globals>();
+    const jobs = new JobStore(storeOf(g));
+    const saved = jobs.put({
+      name,
+      paths: normalizeTargets(o.path),
+      excludes: o.exclude,
+      schedule: o.schedule,
+      timezone: o.timezone ?? systemTimeZone(),
+      ...(o.pre ? { pre: o.pre } : {}),
+      ...(o.post ? { post: o.post } : {}),
+    });
+    const told = await tellServer(g, jobs.list(), o.json ?? false);
+    const next = nextRunAfter(saved, new Date());
+    if (o.json) {
+      json({ job: saved, nextRun: next?.toISOString() ?? null, serverInformed: told });
+      return;
+    }
+    print(`job ${saved.name} saved: ${saved.paths.join(', ')} on "${saved.schedule}" (${saved.timezone})`);
+    print(next ? `next run: ${next.toISOString()}; "coffre daemon" runs it` : 'this schedule never fires');
+  });
+
+job
+  .command('list')
+  .description('list the scheduled jobs and their next run')
+  .option('--json', 'JSON array')
+  .action((o: { json?: boolean }, cmd: Command) => {
+    const list = new JobStore(storeOf(cmd.optsWithGlobals<Globals>())).list();
+    const now = new Date();
+    const rows = list.map((j) => ({ ...j, nextRun: nextRunAfter(j, now)?.toISOString() ?? null }));
+    if (o.json) {
+      json(rows);
+      return;
+    }
+    if (rows.length === 0) print('no jobs yet: coffre job add NAME --path PATH --schedule "0 22 * * *"');
+    for (const r of rows) print(`${r.name}  ${r.schedule} (${r.timezone})  next ${r.nextRun ?? 'never'}  ${r.paths.join(', ')}${r.excludes.length ? `  excluding ${r.excludes.join(', ')}` : ''}`);
+  });
+
+job
+  .command('remove')
+  .description('remove a scheduled job (its snapshots stay)')
+  .argument('<name>', 'job name')
+  .option('--json', 'JSON output')
+  .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+    const g = cmd.optsWithGlobals<Globals>();
+    const jobs = new JobStore(storeOf(g));
+    jobs.remove(name);
+    const told = await tellServer(g, jobs.list(), o.json ?? false);
+    if (o.json) {
+      json({ removed: name, serverInformed: told });
+      return;
+    }
+    print(`job ${name} removed`);
   });
 
 function nsToIso(ns: string): string {

@@ -72,8 +72,22 @@ export interface TierListResponse {
   readonly tiers: readonly TierRecord[];
 }
 
-/** ok: newest snapshot under 26 h old; late: older; failed: a machine's latest run failed; never: no snapshot. */
-export type BackupStatus = 'ok' | 'late' | 'failed' | 'never';
+/**
+ * A machine's (and, the worst of its machines', a customer's) backup status: failed (the
+ * latest reported run failed), late (a scheduled backup is past due), never (no snapshot
+ * yet), no_schedule (the agent reports no scheduled job), ok. See `machineStatus`.
+ */
+export type BackupStatus = 'ok' | 'late' | 'failed' | 'never' | 'no_schedule';
+
+/** Most severe first: the order of the dashboard's default sort. */
+export const BACKUP_STATUS_SEVERITY: Readonly<Record<BackupStatus, number>> = { failed: 0, late: 1, never: 2, no_schedule: 3, ok: 4 };
+
+/** The most severe of several statuses; a customer without machines was never backed up. */
+export function worstStatus(statuses: Iterable<BackupStatus>): BackupStatus {
+  let worst: BackupStatus | null = null;
+  for (const s of statuses) if (worst === null || BACKUP_STATUS_SEVERITY[s] < BACKUP_STATUS_SEVERITY[worst]) worst = s;
+  return worst ?? 'never';
+}
 export interface CustomerSummary {
   readonly id: string;
   readonly name: string;
@@ -87,6 +101,8 @@ export interface CustomerSummary {
   readonly storedBytes: number;
   /** The subscribed tier, or null when none is set yet. */
   readonly tier: TierRecord | null;
+  /** Alerts the observatory opened and that are not closed yet. */
+  readonly openAlerts: number;
 }
 export interface DashboardResponse {
   readonly generatedAt: string;
@@ -104,6 +120,59 @@ export interface SnapshotSummary {
 }
 export interface OrgSnapshotListResponse {
   readonly snapshots: readonly SnapshotSummary[];
+}
+
+/** A scheduled job as the machine's agent reports it (never its paths). */
+export interface MachineJobRecord {
+  readonly name: string;
+  readonly schedule: string;
+  readonly timezone: string;
+}
+
+/** A customer's machine as people see it (GET /orgs/{orgId}/machines). */
+export interface CustomerMachineRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly hostname: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string | null;
+  readonly revoked: boolean;
+  readonly os: string;
+  readonly agentVersion: string;
+  readonly credentialIssuedAt: string | null;
+  readonly revokedAt: string | null;
+  readonly jobs: readonly MachineJobRecord[];
+  /** When the agent last reported its schedule, or null if it never did. */
+  readonly scheduleReportedAt: string | null;
+  /** Its backup status (revoked machines: from their history, they owe nothing). */
+  readonly status: BackupStatus;
+  readonly lastSuccessAt: string | null;
+  /** Next scheduled run after now, or null without a schedule. */
+  readonly nextExpectedAt: string | null;
+}
+export interface CustomerMachineListResponse {
+  readonly machines: readonly CustomerMachineRecord[];
+}
+
+/** backup_missed: a scheduled backup did not happen; backup_failed: the latest run failed. */
+export type AlertKind = 'backup_missed' | 'backup_failed';
+export interface AlertRecord {
+  readonly id: string;
+  readonly customerId: string;
+  readonly customerName: string;
+  readonly machineId: string | null;
+  readonly machineName: string | null;
+  readonly kind: AlertKind;
+  readonly openedAt: string;
+  /** Null while the alert is open. */
+  readonly closedAt: string | null;
+  /** The scheduled time that was missed, or the failed run's end, when known. */
+  readonly since: string | null;
+  /** The failed run's error code, when the agent gave one. */
+  readonly errorCode: string | null;
+}
+export interface AlertListResponse {
+  readonly alerts: readonly AlertRecord[];
 }
 
 export type RunResult = 'success' | 'partial' | 'failed';

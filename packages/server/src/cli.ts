@@ -40,6 +40,8 @@ import { isApiError } from './errors.js';
 import { isValidName } from './names.js';
 import { DEFAULT_LISTEN, parseListen } from './listen.js';
 import { certificateFingerprint } from './tls.js';
+import { allJobs, findJob } from './jobs/index.js';
+import { stderrLog } from './log.js';
 
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
@@ -421,6 +423,33 @@ function buildProgram(): Command {
       const issued = await withAdmin(opts.dataDir, (ctx) => adminReissueMachine(ctx, opts.customer, name, opts.ttlHours));
       out(issued.token);
       hint(`Machine ${q(name)}: old credential revoked. On the machine: coffre enroll --server https://HOST:PORT --token ${issued.token} --fingerprint FINGERPRINT`);
+    });
+
+  const job = program.command('job').description('server jobs (observatory…): run one now, or list them');
+  job
+    .command('list')
+    .description('list the jobs and their default schedules (Europe/Paris)')
+    .action(() => {
+      table([['NAME', 'SCHEDULE', 'WHAT IT DOES'], ...allJobs().map((j) => [j.name, j.defaultSchedule, j.description])]);
+    });
+  job
+    .command('run')
+    .description('run one job once, now (the running server keeps its own schedule)')
+    .argument('<name>', 'job name (see job list)')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, opts: { dataDir: string; json?: boolean }) => {
+      const j = findJob(name);
+      if (!j) {
+        hint(`coffre-server: error: unknown job ${q(name)}; known jobs: ${allJobs().map((x) => x.name).join(', ')}`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
+      const r = await withAdmin(opts.dataDir, (ctx) => j.run({ db: ctx.db, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog }));
+      if (opts.json) return out(JSON.stringify(r, null, 2));
+      for (const i of r.items) out(`${i.outcome.padEnd(7)}  ${i.detail}`);
+      hint(`Job ${q(name)} done: ${Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+      if (r.items.some((i) => i.outcome === 'failed')) process.exitCode = EXIT_ERROR;
     });
 
   return program;

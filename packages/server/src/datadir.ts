@@ -39,6 +39,8 @@ export interface ServerSettings {
   readonly reauthMinutes: number;
   /** Audit entries older than this are purged (the chain keeps an anchor). */
   readonly auditRetentionDays: number;
+  /** A scheduled backup counts as missed when nothing succeeded this long after its time. */
+  readonly observatoryGraceMinutes: number;
   /** The console's public origin (https://host[:port]), the WebAuthn relying party; null = the request's Host. */
   readonly publicUrl: string | null;
   /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
@@ -54,7 +56,7 @@ export interface AuthThrottleSettings {
 export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { accountFreeFailures: 3, accountLockAfter: 10, ipFreeFailures: 10, ipLockAfter: 30 };
 
 export const DEFAULT_ENROLL_TTL_HOURS = 24;
-export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, publicUrl: null } as const;
+export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, publicUrl: null } as const;
 
 export function dataDirPaths(dir: string): DataDirPaths {
   const root = path.resolve(dir);
@@ -85,7 +87,7 @@ function parseSettings(text: string, file: string): ServerSettings {
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
   const tls = s.tls ?? null;
   if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
-  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays'): number => {
+  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes'): number => {
     const v = s[key] ?? SETTINGS_DEFAULTS[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new SettingsError(`${file}: ${key} must be a positive number`);
     return v;
@@ -109,6 +111,7 @@ function parseSettings(text: string, file: string): ServerSettings {
     sessionMaxHours: positive('sessionMaxHours'),
     reauthMinutes: positive('reauthMinutes'),
     auditRetentionDays: positive('auditRetentionDays'),
+    observatoryGraceMinutes: positive('observatoryGraceMinutes'),
     publicUrl,
   };
 }

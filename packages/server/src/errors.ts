@@ -35,6 +35,11 @@ export const REASONS = {
   badRequest: { code: 'BAD_REQUEST', en: 'The request is malformed.', fr: 'La requête est mal formée.' },
   validation: { code: 'BAD_REQUEST', en: 'The request does not match the expected format.', fr: 'La requête ne respecte pas le format attendu.' },
   badPackFormat: { code: 'BAD_REQUEST', en: 'The pack is not in the coffre pack format.', fr: "Le paquet n'est pas au format de paquet coffre." },
+  badSchedule: {
+    code: 'BAD_REQUEST',
+    en: 'A job schedule is not a valid five-field cron expression in a known time zone.',
+    fr: "Une planification n'est pas une expression cron valide à cinq champs dans un fuseau horaire connu.",
+  },
   badRefs: { code: 'BAD_REQUEST', en: 'The reference list is malformed.', fr: 'La liste de références est mal formée.' },
   badChunkerParams: { code: 'BAD_REQUEST', en: 'The repository chunker parameters are invalid.', fr: 'Les paramètres de découpage du dépôt sont invalides.' },
   keySlotTooLarge: { code: 'BAD_REQUEST', en: 'A key slot is larger than 16 KiB.', fr: 'Un emplacement de clé dépasse 16 Kio.' },

@@ -36,6 +36,8 @@ export interface MachinesTable {
   last_seen_at: string | null;
   revoked_at: string | null;
   credential_issued_at: string | null;
+  schedule_reported_at: string | null;
+  schedule_since: string | null;
 }
 
 export interface ReposTable {
@@ -232,7 +234,32 @@ export interface TiersTable {
   created_at: string;
 }
 
+export interface MachineJobsTable {
+  machine_id: string;
+  name: string;
+  schedule: string;
+  timezone: string;
+}
+
+export const ALERT_KINDS = ['backup_missed', 'backup_failed'] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+export interface AlertsTable {
+  id: string;
+  customer_id: string;
+  machine_id: string | null;
+  kind: AlertKind;
+  opened_at: string;
+  closed_at: string | null;
+  since: string | null;
+  error_code: string | null;
+  last_notified_at: string | null;
+  reminders_sent: number;
+}
+
 export interface DB {
+  machine_jobs: MachineJobsTable;
+  alerts: AlertsTable;
   tiers: TiersTable;
   backup_runs: BackupRunsTable;
   orgs: OrgsTable;

@@ -19,6 +19,7 @@ export const ACTIONS = [
   'snapshots:read',
   'machines:list',
   'runs:write',
+  'jobs:write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -3,6 +3,7 @@ import { initial } from './20261126T1500_initial.js';
 import { controlPlane } from './20261126T2000_control_plane.js';
 import { backupRuns } from './20261126T2200_backup_runs.js';
 import { tiers } from './20261126T2300_tiers.js';
+import { observatory } from './20261127T0100_observatory.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -13,6 +14,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261126T2000_control_plane', controlPlane],
   ['20261126T2200_backup_runs', backupRuns],
   ['20261126T2300_tiers', tiers],
+  ['20261127T0100_observatory', observatory],
 ];
 
 export const migrationProvider: MigrationProvider = {

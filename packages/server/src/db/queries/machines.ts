@@ -89,6 +89,8 @@ export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ mach
       last_seen_at: a.now,
       revoked_at: null,
       credential_issued_at: a.now,
+      schedule_reported_at: null,
+      schedule_since: null,
     };
     const inserted = await trx
       .insertInto('machines')

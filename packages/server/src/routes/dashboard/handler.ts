@@ -1,36 +1,13 @@
-import type { BackupStatus, CustomerSummary, DashboardResponse, OrgSnapshotListResponse, TierListResponse, TierRecord, UsageResponse } from '@coffre/core';
+import { worstStatus, type CustomerSummary, type DashboardResponse, type OrgSnapshotListResponse, type TierListResponse, type TierRecord, type UsageResponse } from '@coffre/core';
 import { listTiers } from '../../db/queries/tiers.js';
 import type { TiersTable } from '../../db/schema.js';
 import { sql } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { listOrgs, subtreeIds, type OrgRow } from '../../db/queries/orgs.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
+import { machineStates, type MachineState } from '../../observatory/machine-states.js';
+import { graceMs, openAlertCounts } from '../../observatory/alerts.js';
 import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema, tiersSchema } from './schema.js';
-
-/**
- * Backup status of a customer until per-job schedules exist (issue 5's daemon reports
- * them): the terms' default is one backup a day, so a customer whose newest snapshot is
- * older than 26 hours is late; one without any snapshot was never backed up.
- */
-export const DAILY_GRACE_HOURS = 26;
-export type { BackupStatus };
-
-/** Failed when a machine's latest reported run failed; otherwise by the newest snapshot's age. */
-export function backupStatus(lastSuccessAt: string | null, anyLatestRunFailed: boolean, now: Date): BackupStatus {
-  if (anyLatestRunFailed) return 'failed';
-  if (lastSuccessAt === null) return 'never';
-  return now.getTime() - Date.parse(lastSuccessAt) <= DAILY_GRACE_HOURS * 3_600_000 ? 'ok' : 'late';
-}
-
-/** The result of each machine's newest run report. */
-async function latestRunResults(db: Database, customerId: string): Promise<string[]> {
-  const rows = await sql<{ result: string }>`
-    select r.result from backup_runs r
-    where r.customer_id = ${customerId}
-      and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id)`.execute(db);
-  return rows.rows.map((r) => r.result);
-}
-
 
 /** Protected volume: the logical size of each machine's newest snapshot, summed. */
 async function protectedBytes(db: Database, customerId: string): Promise<number> {
@@ -41,11 +18,9 @@ async function protectedBytes(db: Database, customerId: string): Promise<number>
   return Number(rows.rows[0]?.total ?? 0);
 }
 
-async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, now: Date): Promise<CustomerSummary> {
-  const last = await db.selectFrom('snapshots').select((eb) => eb.fn.max('time').as('t')).where('customer_id', '=', c.id).executeTakeFirst();
-  const machines = await db.selectFrom('machines').select((eb) => eb.fn.countAll<number>().as('n')).where('customer_id', '=', c.id).where('revoked_at', 'is', null).executeTakeFirstOrThrow();
+async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, states: readonly MachineState[], openAlerts: number): Promise<CustomerSummary> {
   const stored = await db.selectFrom('packs').select((eb) => eb.fn.sum<number>('size').as('s')).where('customer_id', '=', c.id).executeTakeFirst();
-  const lastSuccessAt = (last?.t as string | null | undefined) ?? null;
+  const lastSuccessAt = states.reduce<string | null>((a, s) => (s.lastSuccessAt !== null && (a === null || s.lastSuccessAt > a) ? s.lastSuccessAt : a), null);
   const tier = c.tier_id ? await db.selectFrom('tiers').selectAll().where('id', '=', c.tier_id).executeTakeFirst() : undefined;
   const parent = c.parent_id ? parents.get(c.parent_id) : undefined;
   return {
@@ -54,12 +29,13 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, no
     parentId: c.parent_id,
     parentName: parent?.name ?? null,
     orgStatus: c.status,
-    backupStatus: backupStatus(lastSuccessAt, (await latestRunResults(db, c.id)).includes('failed'), now),
+    backupStatus: worstStatus(states.map((s) => s.status.status)),
     lastSuccessAt,
-    machines: Number(machines.n),
+    machines: states.filter((s) => s.machine.revoked_at === null).length,
     protectedBytes: await protectedBytes(db, c.id),
     storedBytes: Number(stored?.s ?? 0),
     tier: tier ? presentTier(tier) : null,
+    openAlerts,
   };
 }
 
@@ -76,7 +52,13 @@ export function registerDashboardRoutes(app: App, deps: Deps): void {
     const orgs = await listOrgs(deps.db, await subtreeIds(deps.db, userOf(req).orgId));
     const byId = new Map(orgs.map((o) => [o.id as string, o]));
     const now = deps.clock();
-    const customers = await Promise.all(orgs.filter((o) => o.type === 'customer').map((c) => summary(deps.db, c, byId, now)));
+    const customerOrgs = orgs.filter((o) => o.type === 'customer');
+    const ids = customerOrgs.map((c) => c.id as string);
+    const states = await machineStates(deps.db, ids, now, graceMs(deps));
+    const alerts = new Map((await openAlertCounts(deps.db, ids)).map((r) => [r.customerId, r.n]));
+    const customers = await Promise.all(
+      customerOrgs.map((c) => summary(deps.db, c, byId, states.filter((s) => (s.machine.customer_id as string) === c.id), alerts.get(c.id) ?? 0)),
+    );
     return { generatedAt: now.toISOString(), customers };
   });
 

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { MachineListResponse } from '@coffre/core';
+import type { CustomerMachineListResponse, MachineListResponse } from '@coffre/core';
+import { graceMs } from '../../observatory/alerts.js';
+import { machineStates } from '../../observatory/machine-states.js';
 import { auditRequest } from '../../audit/record.js';
 import { createEnrollToken, findMachine, listMachines, revokeMachineById } from '../../db/queries/machines.js';
 import type { OrgRow } from '../../db/queries/orgs.js';
@@ -45,8 +47,21 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
   app.get('/orgs/:orgId/machines', { schema: orgMachinesSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } }, async (req) => {
     const org = targetOrgOf(req);
     if (org.type !== 'customer') return { machines: [] };
-    const rows = await listMachines(deps.db, org.id as string as CustomerId);
-    return { machines: rows.map((m) => ({ ...presentMachine(m), os: m.os, agentVersion: m.agent_version, credentialIssuedAt: m.credential_issued_at, revokedAt: m.revoked_at })) };
+    const states = await machineStates(deps.db, [org.id], deps.clock(), graceMs(deps));
+    return {
+      machines: states.map(({ machine: m, jobs, lastSuccessAt, status }) => ({
+        ...presentMachine(m),
+        os: m.os,
+        agentVersion: m.agent_version,
+        credentialIssuedAt: m.credential_issued_at,
+        revokedAt: m.revoked_at,
+        jobs,
+        scheduleReportedAt: m.schedule_reported_at,
+        status: status.status,
+        lastSuccessAt,
+        nextExpectedAt: status.nextExpectedAt?.toISOString() ?? null,
+      })),
+    } satisfies CustomerMachineListResponse;
   });
 
   app.post<{ Body: { ttlHours?: number } | undefined }>(

@@ -1,0 +1,42 @@
+import type { Database } from '../db/database.js';
+import type { ServerSettings } from '../datadir.js';
+import type { LogSink } from '../log.js';
+import type { Clock } from '../types.js';
+
+/** What a server job may use; passed explicitly (the server and `job run` build it alike). */
+export interface JobContext {
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly log: LogSink;
+  readonly settings: ServerSettings;
+}
+
+/** One item a job looked at (a machine, an alert, a snapshot…) and what it did with it. */
+export interface JobItem {
+  readonly id: string;
+  readonly outcome: 'ok' | 'changed' | 'failed';
+  readonly detail: string;
+}
+
+export interface JobResult {
+  readonly job: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** Counters for people and scripts (e.g. opened: 2, closed: 1). */
+  readonly counts: Readonly<Record<string, number>>;
+  readonly items: readonly JobItem[];
+}
+
+/**
+ * A server job: one class per file, run on its schedule by the server and on demand by
+ * `coffre-server job run NAME`. A job is idempotent (running it twice in a row changes
+ * nothing the second time) and a failure on one item never stops the others.
+ */
+export interface Job {
+  readonly name: string;
+  /** What it does, for `job list` and the docs. */
+  readonly description: string;
+  /** Default cron schedule in the server's time zone (Europe/Paris). */
+  readonly defaultSchedule: string;
+  run(ctx: JobContext): Promise<JobResult>;
+}

@@ -1,0 +1,68 @@
+import { machineStatus, type MachineJobRecord, type MachineStatus } from '@coffre/core';
+import { sql } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { MachineRow } from '../db/queries/machines.js';
+
+/** What the observatory, the dashboard and the customer page know about one machine. */
+export interface MachineState {
+  readonly machine: MachineRow;
+  readonly jobs: readonly MachineJobRecord[];
+  /** Server time of its newest snapshot. */
+  readonly lastSuccessAt: string | null;
+  /** Its newest reported run. */
+  readonly latestRun: { readonly result: string; readonly finishedAt: string; readonly errorCode: string | null } | null;
+  readonly status: MachineStatus;
+}
+
+/**
+ * The state of every machine of the given customers, in a fixed number of queries whatever
+ * their count. Revoked machines owe no backup: their status keeps the failed/never/ok of
+ * their history but never turns late.
+ */
+export async function machineStates(db: Database, customerIds: readonly string[], now: Date, graceMs: number): Promise<MachineState[]> {
+  if (customerIds.length === 0) return [];
+  const machines = (await db.selectFrom('machines').selectAll().where('customer_id', 'in', customerIds).orderBy('name').execute()) as MachineRow[];
+  if (machines.length === 0) return [];
+  const ids = machines.map((m) => m.id as string);
+  const jobs = await db.selectFrom('machine_jobs').selectAll().where('machine_id', 'in', ids).orderBy('name').execute();
+  const last = await db
+    .selectFrom('snapshots')
+    .select(['machine_id', (eb) => eb.fn.max('time').as('t')])
+    .where('customer_id', 'in', customerIds)
+    .groupBy('machine_id')
+    .execute();
+  const latest = await sql<{ machine_id: string; result: string; finished_at: string; error_code: string | null }>`
+    select r.machine_id, r.result, r.finished_at, r.error_code from backup_runs r
+    where r.customer_id in (${sql.join(customerIds)})
+      and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id)`.execute(db);
+
+  const jobsOf = new Map<string, MachineJobRecord[]>();
+  for (const j of jobs) {
+    const list = jobsOf.get(j.machine_id) ?? [];
+    list.push({ name: j.name, schedule: j.schedule, timezone: j.timezone });
+    jobsOf.set(j.machine_id, list);
+  }
+  const lastOf = new Map(last.map((r) => [r.machine_id, r.t as string]));
+  const runOf = new Map(latest.rows.map((r) => [r.machine_id, r]));
+  return machines.map((m) => {
+    const machineJobs = jobsOf.get(m.id) ?? [];
+    const lastSuccessAt = lastOf.get(m.id) ?? null;
+    const run = runOf.get(m.id);
+    const status = machineStatus({
+      schedules: m.revoked_at === null ? machineJobs : [],
+      lastSuccessAt: lastSuccessAt === null ? null : new Date(lastSuccessAt),
+      latestRunFailed: run?.result === 'failed',
+      since: new Date(m.schedule_since ?? m.created_at),
+      graceMs,
+      now,
+    });
+    return {
+      machine: m,
+      jobs: machineJobs,
+      lastSuccessAt,
+      latestRun: run ? { result: run.result, finishedAt: run.finished_at, errorCode: run.error_code } : null,
+      // A revoked machine owes nothing: never "no schedule" or late.
+      status: m.revoked_at !== null && status.status === 'no_schedule' ? { ...status, status: lastSuccessAt ? 'ok' : 'never' } : status,
+    };
+  });
+}
