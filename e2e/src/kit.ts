@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +150,36 @@ export class TestAgent {
     const r = await this.run([...args, '--json']);
     if (r.code !== 0 && r.code !== 3) throw new Error(`coffre ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
+  }
+
+  /**
+   * A request to the API with this machine's own credential and pinned certificate, as its
+   * agent would make it: for tests that need a machine to say something the agent only says
+   * in rare situations (a failed run).
+   */
+  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    const c = JSON.parse(readFileSync(join(this.configDir, 'config.json'), 'utf8')) as { server: string; certPem: string; credential: string };
+    const url = new URL(`/api/v1${path}`, c.server);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        url,
+        {
+          method,
+          ca: [c.certPem],
+          checkServerIdentity: () => undefined, // pinned by `ca` alone, like the agent
+          headers: { authorization: `Bearer ${c.credential}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as unknown) : null }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
   }
 
   cleanup(): void {

@@ -106,12 +106,18 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     assert.match(command, /^coffre enroll --server https:\/\/\S+ --token cfe_\S+ --fingerprint [0-9A-F:]{95}$/);
     agent = new TestAgent(server);
     expectCode(await agent.run([...command.split(/\s+/).slice(1), '--machine', 'accueil']), 0, 'enroll with the command from the console');
+    // Before any job: the machine owes nothing, the console says so.
+    await page.reload();
+    await page.getByRole('row', { name: /accueil/ }).filter({ hasText: 'Aucune sauvegarde planifiée' }).first().waitFor();
+    expectCode(await agent.run(['job', 'add', 'quotidien', '--path', data, '--schedule', '0 22 * * *', '--timezone', 'Europe/Paris']), 0, 'job add');
     expectCode(await agent.run(['backup', data]), 0, 'backup');
     await page.reload();
     await page.getByRole('heading', { level: 2, name: 'Machines' }).waitFor();
     const row = page.getByRole('row', { name: /accueil/ });
     await row.first().waitFor();
-    assert.match(await row.first().innerText(), /Active/);
+    const text = await row.first().innerText();
+    assert.match(text, /OK/);
+    assert.match(text, /Planification quotidien : « 0 22 \* \* \* » \(Europe\/Paris\)/);
     await page.getByRole('heading', { level: 2, name: 'Sauvegardes' }).waitFor();
     await screenshot(page, '04-customer');
   });
@@ -130,11 +136,40 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     await screenshot(page, '03-dashboard');
   });
 
+  test('a failed run becomes an open alert on the dashboard and the customer page', async () => {
+    const failed = await agent.api('POST', '/runs', {
+      startedAt: new Date(Date.now() - 120_000).toISOString(),
+      finishedAt: new Date().toISOString(),
+      result: 'failed',
+      files: 0,
+      bytes: 0,
+      addedBytes: 0,
+      warnings: 0,
+      errorCode: 'PRE_COMMAND_FAILED',
+    });
+    assert.equal(failed.status, 201);
+    expectCode(await server.admin(['job', 'run', 'observatory']), 0, 'observatory');
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    const dupont = await page.getByRole('row', { name: /Cabinet Dupont/ }).innerText();
+    assert.match(dupont, /Échec/);
+    await page.getByRole('row', { name: /Cabinet Dupont/ }).getByRole('link', { name: '1 alerte ouverte' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Cabinet Dupont' }).waitFor();
+    const alerts = page.getByTestId('alerts');
+    await alerts.getByRole('row', { name: /Sauvegarde en échec/ }).waitFor();
+    assert.match(await alerts.innerText(), /PRE_COMMAND_FAILED/);
+    assert.match(await alerts.innerText(), /accueil/);
+    await screenshot(page, '04b-customer-alert');
+    await page.getByRole('link', { name: 'Tableau de bord' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+  });
+
   test('revoking the credential needs a fresh second factor; the agent is then refused', async () => {
     await page.getByRole('link', { name: 'Cabinet Dupont' }).click();
     await page.getByRole('heading', { level: 1, name: 'Cabinet Dupont' }).waitFor();
     await new Promise((r) => setTimeout(r, 7000)); // past reauthMinutes (6 s)
-    const row = page.getByRole('row', { name: /accueil/ }).first();
+    // The machines table's row (the alerts table names the machine too).
+    const row = page.getByRole('row', { name: /accueil/ }).filter({ has: page.getByRole('button', { name: 'Révoquer' }) }).first();
     await row.getByRole('button', { name: 'Révoquer' }).click();
     // A confirmation step first (destructive action), then the re-authentication dialog.
     const confirmFirst = page.getByRole('dialog').getByRole('button', { name: /Révoquer|Confirmer/ });

@@ -16,7 +16,8 @@ export function RouterProvider({ children }: { children: ReactNode }) {
   }, []);
   const navigate = useCallback((to: string) => {
     history.pushState(null, '', to);
-    setPath(to);
+    // The path without the fragment; a fragment (#alertes) is for the page to scroll to.
+    setPath(location.pathname + location.search);
     scrollTo(0, 0);
   }, []);
   return <RouterContext.Provider value={{ path, navigate }}>{children}</RouterContext.Provider>;
@@ -43,7 +44,7 @@ export function match(pattern: string, path: string): Record<string, string> | n
 }
 
 /** An <a> that navigates without reloading (and still works with a middle click). */
-export function Link({ to, children, className }: { to: string; children: ReactNode; className?: string }) {
+export function Link({ to, children, className, 'aria-label': ariaLabel }: { to: string; children: ReactNode; className?: string; 'aria-label'?: string }) {
   const { navigate } = useRoute();
   const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
     if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
@@ -51,7 +52,7 @@ export function Link({ to, children, className }: { to: string; children: ReactN
     navigate(to);
   };
   return (
-    <a href={to} onClick={onClick} className={className}>
+    <a href={to} onClick={onClick} className={className} aria-label={ariaLabel}>
       {children}
     </a>
   );

@@ -398,8 +398,8 @@ function buildProgram(): Command {
       if (opts.json) return out(JSON.stringify(list, null, 2));
       if (list.length === 0) return hint(`No machines enrolled for ${q(opts.customer)} yet.`);
       table([
-        ['NAME', 'ID', 'HOSTNAME', 'LAST SEEN', 'STATUS'],
-        ...list.map((m) => [m.name, m.id, m.hostname, m.lastSeenAt ?? '-', m.revoked ? 'revoked' : 'active']),
+        ['NAME', 'ID', 'HOSTNAME', 'LAST SEEN', 'CREDENTIAL', 'BACKUP', 'LAST SUCCESS', 'NEXT RUN'],
+        ...list.map((m) => [m.name, m.id, m.hostname, m.lastSeenAt ?? '-', m.revoked ? 'revoked' : 'active', m.status, m.lastSuccessAt ?? '-', m.nextExpectedAt ?? '-']),
       ]);
     });
   machine
@@ -429,6 +429,7 @@ function buildProgram(): Command {
   job
     .command('list')
     .description('list the jobs and their default schedules (Europe/Paris)')
+    .option('--data-dir <dir>', 'data directory (accepted for symmetry; the list does not depend on it)')
     .action(() => {
       table([['NAME', 'SCHEDULE', 'WHAT IT DOES'], ...allJobs().map((j) => [j.name, j.defaultSchedule, j.description])]);
     });

@@ -1,6 +1,6 @@
-import type { OrgRecord, RunRecord, RunResult, SnapshotSummary, UsageResponse } from '@coffre/core/people-api';
+import { worstStatus, type AlertRecord, type CustomerMachineRecord, type OrgRecord, type RunRecord, type RunResult, type SnapshotSummary, type UsageResponse } from '@coffre/core/people-api';
 import { When } from '../components/When';
-import { useId, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api, ApiFailure } from '../api';
 import { Loaded, useLoad } from '../components/Async';
 import { BarChart, LineChart, type Bar } from '../components/Charts';
@@ -69,8 +69,21 @@ const m = defineMessages({
     revoked: 'Révoquée',
     revokedOn: 'depuis le {date}',
     never: 'Jamais',
-    notYet: 'Pas encore disponible',
-    nextFootnote: "* Les planifications arrivent avec la version d'exploitation : d'ici là, aucune prochaine exécution n'est annoncée.",
+    noSchedule: 'Aucune sauvegarde planifiée',
+    scheduleOf: 'Planification {name} : « {cron} » ({tz})',
+    alerts: 'Alertes',
+    alertsNone: 'Aucune alerte : les sauvegardes planifiées ont eu lieu.',
+    alertsNoneClosed: 'Aucune alerte ouverte. Les alertes résolues restent listées ci-dessous.',
+    alertsHelp: "L'observatoire compare chaque jour les planifications avec les sauvegardes reçues ; une alerte se ferme d'elle-même dès que tout est revenu à la normale.",
+    colAlert: 'Alerte',
+    colOpened: 'Ouverte le',
+    colAlertState: 'Suivi',
+    alertMissed: 'Sauvegarde manquée',
+    alertFailed: 'Sauvegarde en échec',
+    alertMissedDetail: "La sauvegarde prévue le {date} n'a pas eu lieu.",
+    alertFailedDetail: 'La dernière exécution a échoué le {date}.',
+    alertOpen: 'Ouverte',
+    alertClosed: 'Résolue le {date}',
     revoke: 'Révoquer',
     reissue: 'Réémettre',
     revokeTitle: 'Révoquer « {name} » ?',
@@ -186,8 +199,21 @@ const m = defineMessages({
     revoked: 'Revoked',
     revokedOn: 'since {date}',
     never: 'Never',
-    notYet: 'Not available yet',
-    nextFootnote: '* Schedules come with the operations release: until then no next run is announced.',
+    noSchedule: 'No scheduled backup',
+    scheduleOf: 'Schedule {name}: "{cron}" ({tz})',
+    alerts: 'Alerts',
+    alertsNone: 'No alerts: the scheduled backups took place.',
+    alertsNoneClosed: 'No open alert. Resolved alerts stay listed below.',
+    alertsHelp: 'Every day the observatory compares the schedules with the backups received; an alert closes by itself once things are back to normal.',
+    colAlert: 'Alert',
+    colOpened: 'Opened',
+    colAlertState: 'Follow-up',
+    alertMissed: 'Missed backup',
+    alertFailed: 'Failed backup',
+    alertMissedDetail: 'The backup scheduled for {date} did not take place.',
+    alertFailedDetail: 'The latest run failed on {date}.',
+    alertOpen: 'Open',
+    alertClosed: 'Resolved on {date}',
     revoke: 'Revoke',
     reissue: 'Re-issue',
     revokeTitle: 'Revoke "{name}"?',
@@ -259,18 +285,7 @@ const m = defineMessages({
 
 type Org = OrgRecord;
 
-interface Machine {
-  readonly id: string;
-  readonly name: string;
-  readonly hostname: string | null;
-  readonly createdAt: string;
-  readonly lastSeenAt: string | null;
-  readonly revoked: boolean;
-  readonly os: string | null;
-  readonly agentVersion: string | null;
-  readonly credentialIssuedAt: string | null;
-  readonly revokedAt: string | null;
-}
+type Machine = CustomerMachineRecord;
 
 type Snapshot = SnapshotSummary;
 
@@ -286,6 +301,7 @@ interface CustomerData {
   readonly snapshots: readonly Snapshot[];
   readonly runs: readonly Run[];
   readonly usage: Usage;
+  readonly alerts: readonly AlertRecord[];
 }
 
 interface Issued {
@@ -294,8 +310,6 @@ interface Issued {
   readonly command: string;
   readonly expiresAt: string;
 }
-
-const DAILY_GRACE_MS = 26 * 3_600_000;
 
 /** Each machine's newest reported run (the list comes newest first). */
 function latestRunByMachine(runs: readonly Run[]): ReadonlyMap<string, Run> {
@@ -339,14 +353,15 @@ export function CustomerPage({ orgId }: { orgId: string }) {
   const t = useT(m);
   const id = encodeURIComponent(orgId);
   const state = useLoad(async (): Promise<CustomerData> => {
-    const [org, machines, snapshots, runs, usage] = await Promise.all([
+    const [org, machines, snapshots, runs, usage, alerts] = await Promise.all([
       api<Org>('GET', `/orgs/${id}`),
       api<{ machines: Machine[] }>('GET', `/orgs/${id}/machines`),
       api<{ snapshots: Snapshot[] }>('GET', `/orgs/${id}/snapshots`),
       api<{ runs: Run[] }>('GET', `/orgs/${id}/runs`),
       api<Usage>('GET', `/orgs/${id}/usage`),
+      api<{ alerts: AlertRecord[] }>('GET', `/orgs/${id}/alerts?state=all`),
     ]);
-    return { org, machines: machines.machines, snapshots: snapshots.snapshots, runs: runs.runs, usage };
+    return { org, machines: machines.machines, snapshots: snapshots.snapshots, runs: runs.runs, usage, alerts: alerts.alerts };
   }, [id]);
   return (
     <>
@@ -365,14 +380,12 @@ function CustomerBody({ data, reload }: { data: CustomerData; reload: () => void
   const active = machines.filter((x) => !x.revoked);
   const last = snapshots[0]?.time ?? null;
   const latestRuns = useMemo(() => latestRunByMachine(runs), [runs]);
-  // The dashboard's rule: failed when a machine's latest reported run failed, else by the newest snapshot's age.
-  const status: BackupStatus = [...latestRuns.values()].some((r) => r.result === 'failed')
-    ? 'failed'
-    : last === null
-      ? 'never'
-      : Date.now() - Date.parse(last) <= DAILY_GRACE_MS
-        ? 'ok'
-        : 'late';
+  // The dashboard's rule: the worst status of the customer's machines (server-computed).
+  const status: BackupStatus = worstStatus(machines.map((x) => x.status));
+  // Coming from the dashboard's alert count: bring the alerts into view once loaded.
+  useEffect(() => {
+    if (window.location.hash === '#alertes') document.getElementById('alertes')?.scrollIntoView();
+  }, []);
   const protectedNow = data.usage.protected.at(-1)?.bytes ?? 0;
   const storedNow = data.usage.stored.at(-1)?.bytes ?? 0;
   return (
@@ -401,7 +414,7 @@ function CustomerBody({ data, reload }: { data: CustomerData; reload: () => void
               <p className="value">{f.number(active.length)}</p>
               {machines.length > active.length && <p className="note">{t(f.plural(machines.length - active.length, 'kpiRevoked', 'kpiRevokedMany'), { n: f.number(machines.length - active.length) })}</p>}
             </div>
-            <div className={`cf-kpi ${status === 'ok' ? 'ok' : status === 'late' ? 'warn' : 'bad'}`}>
+            <div className={`cf-kpi ${status === 'ok' ? 'ok' : status === 'late' || status === 'no_schedule' ? 'warn' : 'bad'}`}>
               <p className="label">{t('kpiLast')}</p>
               <p className="value">{last ? f.relative(last) : t('kpiNever')}</p>
               {last && <p className="note">{f.dateTime(last)}</p>}
@@ -417,6 +430,7 @@ function CustomerBody({ data, reload }: { data: CustomerData; reload: () => void
             </div>
           </div>
           <Contacts org={org} />
+          <AlertsSection alerts={data.alerts} />
           <MachinesSection org={org} machines={machines} snapshots={snapshots} latestRuns={latestRuns} reload={reload} />
           <BackupsSection machines={machines} snapshots={snapshots} runs={runs} />
           <VolumesSection usage={data.usage} />
@@ -439,6 +453,64 @@ function Contacts({ org }: { org: Org }) {
         <dt>{t('referent')}</dt>
         <dd>{referent.length > 0 ? referent.join(' · ') : <span className="muted">{t('none')}</span>}</dd>
       </dl>
+    </section>
+  );
+}
+
+// ---------------------------------------------------------------- alerts
+
+const ALERT_LABEL = { backup_missed: 'alertMissed', backup_failed: 'alertFailed' } as const;
+const ALERT_DETAIL = { backup_missed: 'alertMissedDetail', backup_failed: 'alertFailedDetail' } as const;
+
+/** The observatory's alerts: open ones first (red), then the resolved ones, newest first. */
+function AlertsSection({ alerts }: { alerts: readonly AlertRecord[] }) {
+  const t = useT(m);
+  const f = useTime();
+  const open = alerts.filter((a) => a.closedAt === null);
+  const shown = alerts.slice(0, Math.max(open.length, 10));
+  return (
+    <section className="card cf-card" aria-labelledby="alertes" data-testid="alerts">
+      <h2 id="alertes" tabIndex={-1}>
+        {t('alerts')} {open.length > 0 && <span className="badge bad">{f.number(open.length)}</span>}
+      </h2>
+      <p className="cf-meta">{t('alertsHelp')}</p>
+      {open.length === 0 && <p className="alert success">{alerts.length === 0 ? t('alertsNone') : t('alertsNoneClosed')}</p>}
+      {shown.length > 0 && (
+        <div className="table-wrap">
+          <table className="cf-table">
+            <thead>
+              <tr>
+                <th scope="col">{t('colAlert')}</th>
+                <th scope="col">{t('colMachine')}</th>
+                <th scope="col" className="hide-narrow">
+                  {t('colOpened')}
+                </th>
+                <th scope="col">{t('colAlertState')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((a) => (
+                <tr key={a.id}>
+                  <td>
+                    <span className={`badge ${a.closedAt ? 'neutral' : 'bad'}`}>{t(ALERT_LABEL[a.kind])}</span>
+                    {a.since && <span className="cf-sub">{t(ALERT_DETAIL[a.kind], { date: f.dateTime(a.since) })}</span>}
+                    {a.errorCode && (
+                      <span className="cf-sub">
+                        {t('errorCode')} <code>{a.errorCode}</code>
+                      </span>
+                    )}
+                  </td>
+                  <td>{a.machineName ?? '—'}</td>
+                  <td className="hide-narrow">
+                    <When at={a.openedAt} />
+                  </td>
+                  <td>{a.closedAt ? <span className="muted">{t('alertClosed', { date: f.dateTime(a.closedAt) })}</span> : <span className="badge bad">{t('alertOpen')}</span>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
     </section>
   );
 }
@@ -473,7 +545,6 @@ function MachinesSection({
   const [confirm, setConfirm] = useState<{ kind: 'revoke' | 'reissue'; machine: Machine } | null>(null);
   const commandHeading = useRef<HTMLHeadingElement>(null);
   const doneRef = useRef<HTMLDivElement>(null);
-  const footnoteId = useId();
   const confirmTextId = useId();
 
   const lastByMachine = useMemo(() => {
@@ -622,8 +693,8 @@ function MachinesSection({
                   <th scope="col" className="hide-narrow">
                     {t('colLastRun')}
                   </th>
-                  <th scope="col" className="hide-narrow" aria-describedby={footnoteId}>
-                    {t('colNext')}*
+                  <th scope="col" className="hide-narrow">
+                    {t('colNext')}
                   </th>
                   <th scope="col">{t('colState')}</th>
                   {mayRevoke && (
@@ -686,12 +757,23 @@ function MachinesSection({
                         )}
                       </td>
                       <td className="hide-narrow">
-                        <span className="cf-dash" title={t('notYet')}>
-                          —<span className="cf-sr">{t('notYet')}</span>
-                        </span>
+                        {x.revoked ? (
+                          <span className="muted">—</span>
+                        ) : x.nextExpectedAt ? (
+                          <>
+                            <When at={x.nextExpectedAt} />
+                            {x.jobs.map((j) => (
+                              <span key={j.name} className="cf-sub cf-mono cf-small">
+                                {t('scheduleOf', { name: j.name, cron: j.schedule, tz: j.timezone })}
+                              </span>
+                            ))}
+                          </>
+                        ) : (
+                          <span className="muted">{t('noSchedule')}</span>
+                        )}
                       </td>
                       <td>
-                        <span className={`badge ${x.revoked ? 'bad' : 'ok'}`}>{x.revoked ? t('revoked') : t('active')}</span>
+                        {x.revoked ? <span className="badge bad">{t('revoked')}</span> : <StatusBadge status={x.status} />}
                         {x.revoked && x.revokedAt && <span className="cf-sub cf-nowrap hide-narrow">{t('revokedOn', { date: f.date(x.revokedAt) })}</span>}
                       </td>
                       {mayRevoke && (
@@ -707,9 +789,6 @@ function MachinesSection({
               </tbody>
             </table>
           </div>
-          <p className="cf-footnote" id={footnoteId}>
-            {t('nextFootnote')}
-          </p>
         </>
       )}
 

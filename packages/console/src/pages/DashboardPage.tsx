@@ -1,4 +1,4 @@
-import type { BackupStatus, CustomerSummary, DashboardResponse } from '@coffre/core/people-api';
+import { BACKUP_STATUS_SEVERITY, type BackupStatus, type CustomerSummary, type DashboardResponse } from '@coffre/core/people-api';
 import { When } from '../components/When';
 import { useId, useMemo, useState } from 'react';
 import { api } from '../api';
@@ -11,9 +11,9 @@ import '../components/console-ui.css';
 
 /**
  * The dashboard: every customer the person may see (the server filters by tenant), its
- * backup status (failed, late, never backed up or OK; sorted in that order of severity),
- * last success and volumes; KPIs on top; search, status filter and sortable
- * columns. Alerts come with the operations release: their column says so.
+ * backup status (failed, late, never backed up, no schedule or OK; sorted in that order of
+ * severity), last success, volumes against the tier and open alerts; KPIs on top; search,
+ * status and open-alert filters and sortable columns.
  */
 const m = defineMessages({
   fr: {
@@ -24,17 +24,19 @@ const m = defineMessages({
     kpiMachines: '{n} machines actives',
     kpiMachine: '{n} machine active',
     kpiOk: 'À jour',
-    kpiOkNote: 'Sauvegarde réussie depuis moins de 26 h',
+    kpiOkNote: 'Sauvegardes planifiées faites',
     kpiLate: 'En retard',
-    kpiLateNote: 'Aucune sauvegarde depuis plus de 26 h',
+    kpiLateNote: "Une sauvegarde planifiée n'a pas eu lieu",
     kpiFailed: 'En échec',
     kpiFailedNote: "La dernière exécution d'une machine a échoué",
     kpiNever: 'Jamais sauvegardés',
     kpiNeverNote: 'Aucune sauvegarde reçue',
+    kpiNoSchedule: 'Sans planification',
+    kpiNoScheduleNote: "Une machine n'a aucune sauvegarde planifiée",
+    kpiAlerts: 'Alertes ouvertes',
+    kpiAlertsNote: 'Sauvegardes manquées ou en échec',
     kpiProtected: 'Volume protégé',
-    kpiProtectedNote: 'Taille des données sauvegardées',
-    kpiStored: 'Volume stocké',
-    kpiStoredNote: 'Après déduplication et compression',
+    kpiProtectedNote: 'Stocké : {stored} après déduplication et compression',
     customers: 'Clients',
     search: 'Rechercher',
     searchPlaceholder: 'Nom du client ou du revendeur',
@@ -44,7 +46,9 @@ const m = defineMessages({
     late: 'En retard',
     failed: 'Échec',
     never: 'Jamais sauvegardé',
+    no_schedule: 'Sans planification',
     suspended: 'Suspendu',
+    onlyAlerts: 'Avec alertes ouvertes uniquement',
     shown: '{n} clients affichés sur {total}',
     shownOne: '{n} client affiché sur {total}',
     colName: 'Client',
@@ -58,9 +62,9 @@ const m = defineMessages({
     tierUse: '{pct} % de {limit} protégés',
     noTier: 'Aucune',
     colAlerts: 'Alertes',
-    notYet: 'Pas encore disponible',
-    footnote:
-      "* Alertes : elles arrivent avec la version d'exploitation (planification des sauvegardes et alertes par e-mail). Rien n'est affiché d'ici là plutôt qu'une valeur inventée.",
+    alertsNone: 'Aucune alerte ouverte',
+    alertsLink: '{n} alertes ouvertes',
+    alertsLinkOne: '{n} alerte ouverte',
     never_short: 'Jamais',
     noneTitle: 'Aucun client pour le moment',
     noneText: "Les cabinets que vous suivez apparaîtront ici, avec l'état de leurs sauvegardes, dès leur création.",
@@ -75,17 +79,19 @@ const m = defineMessages({
     kpiMachines: '{n} active machines',
     kpiMachine: '{n} active machine',
     kpiOk: 'Up to date',
-    kpiOkNote: 'Backed up within the last 26 h',
+    kpiOkNote: 'Scheduled backups done',
     kpiLate: 'Late',
-    kpiLateNote: 'No backup for more than 26 h',
+    kpiLateNote: 'A scheduled backup did not happen',
     kpiFailed: 'Failed',
     kpiFailedNote: "A machine's latest run failed",
     kpiNever: 'Never backed up',
     kpiNeverNote: 'No backup received',
+    kpiNoSchedule: 'No schedule',
+    kpiNoScheduleNote: 'A machine has no scheduled backup',
+    kpiAlerts: 'Open alerts',
+    kpiAlertsNote: 'Missed or failed backups',
     kpiProtected: 'Protected volume',
-    kpiProtectedNote: 'Size of the data backed up',
-    kpiStored: 'Stored volume',
-    kpiStoredNote: 'After deduplication and compression',
+    kpiProtectedNote: 'Stored: {stored} after deduplication and compression',
     customers: 'Customers',
     search: 'Search',
     searchPlaceholder: 'Customer or reseller name',
@@ -95,7 +101,9 @@ const m = defineMessages({
     late: 'Late',
     failed: 'Failed',
     never: 'Never backed up',
+    no_schedule: 'No schedule',
     suspended: 'Suspended',
+    onlyAlerts: 'With open alerts only',
     shown: '{n} of {total} customers shown',
     shownOne: '{n} of {total} customers shown',
     colName: 'Customer',
@@ -109,9 +117,9 @@ const m = defineMessages({
     tierUse: '{pct}% of {limit} protected',
     noTier: 'None',
     colAlerts: 'Alerts',
-    notYet: 'Not available yet',
-    footnote:
-      '* Alerts: they come with the operations release (backup schedules and email alerts). Until then nothing is shown rather than a made-up value.',
+    alertsNone: 'No open alert',
+    alertsLink: '{n} open alerts',
+    alertsLinkOne: '{n} open alert',
     never_short: 'Never',
     noneTitle: 'No customers yet',
     noneText: 'The practices you look after will appear here, with the state of their backups, as soon as they are created.',
@@ -126,11 +134,11 @@ export type { BackupStatus };
 
 type Dashboard = DashboardResponse;
 
-type SortKey = 'name' | 'parent' | 'status' | 'last' | 'machines' | 'protected' | 'stored';
+type SortKey = 'name' | 'parent' | 'status' | 'last' | 'machines' | 'protected' | 'stored' | 'alerts';
 type Dir = 'ascending' | 'descending';
 
-const SEVERITY: Readonly<Record<BackupStatus, number>> = { failed: 0, late: 1, never: 2, ok: 3 };
-const TONE: Readonly<Record<BackupStatus, string>> = { ok: 'ok', late: 'warn', failed: 'bad', never: 'bad' };
+const SEVERITY = BACKUP_STATUS_SEVERITY;
+const TONE: Readonly<Record<BackupStatus, string>> = { ok: 'ok', late: 'warn', failed: 'bad', never: 'bad', no_schedule: 'warn' };
 
 /** Lower case without accents, for a forgiving search ("medecin" finds "Médecin"). */
 function fold(s: string): string {
@@ -168,8 +176,9 @@ function DashboardBody({ data }: { data: Dashboard }) {
   const me = useMe();
   const searchId = useId();
   const statusId = useId();
-  const footnoteId = useId();
+  const alertsId = useId();
   const [query, setQuery] = useState('');
+  const [onlyAlerts, setOnlyAlerts] = useState(false);
   const [status, setStatus] = useState<'' | BackupStatus>('');
   const [sort, setSort] = useState<{ key: SortKey; dir: Dir }>({ key: 'status', dir: 'ascending' });
   const all = data.customers;
@@ -177,9 +186,10 @@ function DashboardBody({ data }: { data: Dashboard }) {
   const showParent = me.org?.type === 'operator' || new Set(all.map((c) => c.parentId)).size > 1;
 
   const counts = useMemo(() => {
-    const c = { ok: 0, late: 0, failed: 0, never: 0, machines: 0, protectedBytes: 0, storedBytes: 0 };
+    const c = { ok: 0, late: 0, failed: 0, never: 0, no_schedule: 0, alerts: 0, machines: 0, protectedBytes: 0, storedBytes: 0 };
     for (const x of all) {
       c[x.backupStatus]++;
+      c.alerts += x.openAlerts;
       c.machines += x.machines;
       c.protectedBytes += x.protectedBytes;
       c.storedBytes += x.storedBytes;
@@ -189,7 +199,7 @@ function DashboardBody({ data }: { data: Dashboard }) {
 
   const rows = useMemo(() => {
     const q = fold(query.trim());
-    const filtered = all.filter((c) => (!status || c.backupStatus === status) && (!q || fold(c.name).includes(q) || fold(c.parentName ?? '').includes(q)));
+    const filtered = all.filter((c) => (!status || c.backupStatus === status) && (!onlyAlerts || c.openAlerts > 0) && (!q || fold(c.name).includes(q) || fold(c.parentName ?? '').includes(q)));
     const coll = new Intl.Collator(f.locale, { sensitivity: 'base', numeric: true });
     const byName = (a: CustomerSummary, b: CustomerSummary) => coll.compare(a.name, b.name);
     const cmp: Record<SortKey, (a: CustomerSummary, b: CustomerSummary) => number> = {
@@ -200,10 +210,11 @@ function DashboardBody({ data }: { data: Dashboard }) {
       machines: (a, b) => a.machines - b.machines,
       protected: (a, b) => a.protectedBytes - b.protectedBytes,
       stored: (a, b) => a.storedBytes - b.storedBytes,
+      alerts: (a, b) => a.openAlerts - b.openAlerts,
     };
     const sign = sort.dir === 'ascending' ? 1 : -1;
     return [...filtered].sort((a, b) => sign * cmp[sort.key](a, b) || byName(a, b));
-  }, [all, query, status, sort, f.locale]);
+  }, [all, query, status, onlyAlerts, sort, f.locale]);
 
   if (all.length === 0) {
     return (
@@ -241,18 +252,20 @@ function DashboardBody({ data }: { data: Dashboard }) {
   const clear = () => {
     setQuery('');
     setStatus('');
+    setOnlyAlerts(false);
   };
 
   return (
     <>
-      <section className="cf-kpis" aria-label={t('customers')}>
+      <section className="cf-kpis four" aria-label={t('customers')}>
         <Kpi label={t('kpiCustomers')} value={f.number(all.length)} note={t(f.plural(counts.machines, 'kpiMachine', 'kpiMachines'), { n: f.number(counts.machines) })} tone="primary" />
         <Kpi label={t('kpiOk')} value={f.number(counts.ok)} note={t('kpiOkNote')} tone="ok" />
         <Kpi label={t('kpiLate')} value={f.number(counts.late)} note={t('kpiLateNote')} tone={counts.late > 0 ? 'warn' : undefined} />
         <Kpi label={t('kpiFailed')} value={f.number(counts.failed)} note={t('kpiFailedNote')} tone={counts.failed > 0 ? 'bad' : undefined} />
         <Kpi label={t('kpiNever')} value={f.number(counts.never)} note={t('kpiNeverNote')} tone={counts.never > 0 ? 'bad' : undefined} />
-        <Kpi label={t('kpiProtected')} value={f.bytes(counts.protectedBytes)} note={t('kpiProtectedNote')} />
-        <Kpi label={t('kpiStored')} value={f.bytes(counts.storedBytes)} note={t('kpiStoredNote')} />
+        <Kpi label={t('kpiNoSchedule')} value={f.number(counts.no_schedule)} note={t('kpiNoScheduleNote')} tone={counts.no_schedule > 0 ? 'warn' : undefined} />
+        <Kpi label={t('kpiAlerts')} value={f.number(counts.alerts)} note={t('kpiAlertsNote')} tone={counts.alerts > 0 ? 'bad' : 'ok'} />
+        <Kpi label={t('kpiProtected')} value={f.bytes(counts.protectedBytes)} note={t('kpiProtectedNote', { stored: f.bytes(counts.storedBytes) })} />
       </section>
 
       <h2 className="cf-sr">{t('customers')}</h2>
@@ -269,7 +282,12 @@ function DashboardBody({ data }: { data: Dashboard }) {
             <option value="failed">{t('failed')}</option>
             <option value="late">{t('late')}</option>
             <option value="never">{t('never')}</option>
+            <option value="no_schedule">{t('no_schedule')}</option>
           </select>
+        </div>
+        <div className="cf-check">
+          <input id={alertsId} type="checkbox" checked={onlyAlerts} onChange={(e) => setOnlyAlerts(e.target.checked)} />
+          <label htmlFor={alertsId}>{t('onlyAlerts')}</label>
         </div>
         <p className="cf-count" role="status">
           {t(f.plural(rows.length, 'shownOne', 'shown'), { n: f.number(rows.length), total: f.number(all.length) })}
@@ -290,9 +308,7 @@ function DashboardBody({ data }: { data: Dashboard }) {
               <th scope="col" className="hide-narrow">
                 {t('colTier')}
               </th>
-              <th scope="col" className="hide-narrow" aria-describedby={footnoteId}>
-                {t('colAlerts')}*
-              </th>
+              {th('alerts', t('colAlerts'), true)}
             </tr>
           </thead>
           <tbody>
@@ -348,10 +364,17 @@ function DashboardBody({ data }: { data: Dashboard }) {
                       <span className="muted">{t('noTier')}</span>
                     )}
                   </td>
-                  <td className="hide-narrow">
-                    <span className="cf-dash" title={t('notYet')}>
-                      —<span className="cf-sr">{t('notYet')}</span>
-                    </span>
+                  <td className="cf-num">
+                    {c.openAlerts > 0 ? (
+                      <Link to={`/clients/${encodeURIComponent(c.id)}#alertes`} className="badge bad" aria-label={t(f.plural(c.openAlerts, 'alertsLinkOne', 'alertsLink'), { n: f.number(c.openAlerts) })}>
+                        {f.number(c.openAlerts)}
+                      </Link>
+                    ) : (
+                      <span className="muted">
+                        <span aria-hidden="true">0</span>
+                        <span className="cf-sr">{t('alertsNone')}</span>
+                      </span>
+                    )}
                   </td>
                 </tr>
               ))
@@ -359,9 +382,6 @@ function DashboardBody({ data }: { data: Dashboard }) {
           </tbody>
         </table>
       </div>
-      <p className="cf-footnote" id={footnoteId}>
-        {t('footnote')}
-      </p>
     </>
   );
 }

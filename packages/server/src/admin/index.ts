@@ -10,11 +10,13 @@ import { createTier, findTierByName, listTiers } from '../db/queries/tiers.js';
 import { ROLES_BY_ORG_TYPE, type Role } from '../http/roles.js';
 import { newTemporaryPassword } from '../secrets.js';
 import type { MachineId, OrgId } from '../types.js';
-import type { MachineRecord } from '@coffre/core';
+import type { BackupStatus, MachineJobRecord, MachineRecord } from '@coffre/core';
+import { graceMs } from '../observatory/alerts.js';
+import { machineStates } from '../observatory/machine-states.js';
 import { initDataDir, type DataDir } from '../datadir.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { findCustomerByName, listCustomers } from '../db/queries/customers.js';
-import { createEnrollToken as insertEnrollToken, listMachines, revokeMachine } from '../db/queries/machines.js';
+import { createEnrollToken as insertEnrollToken, revokeMachine } from '../db/queries/machines.js';
 import { apiError } from '../errors.js';
 import { presentMachine } from '../routes/machines/presenter.js';
 import { hashSecret, newEnrollToken } from '../secrets.js';
@@ -199,8 +201,20 @@ export async function adminCreateEnrollToken(ctx: AdminContext, customerName: st
   return { token, tokenId, customerId, expiresAt };
 }
 
-export async function adminListMachines(ctx: AdminContext, customerName: string): Promise<MachineRecord[]> {
-  return (await listMachines(ctx.db, await customerIdByName(ctx, customerName))).map(presentMachine);
+/** A customer's machines with what the observatory knows: status, jobs, last success, next run. */
+export async function adminListMachines(
+  ctx: AdminContext,
+  customerName: string,
+): Promise<(MachineRecord & { status: BackupStatus; jobs: readonly MachineJobRecord[]; lastSuccessAt: string | null; nextExpectedAt: string | null })[]> {
+  const id = await customerIdByName(ctx, customerName);
+  const states = await machineStates(ctx.db, [id], ctx.clock(), graceMs({ settings: ctx.dataDir.settings }));
+  return states.map((s) => ({
+    ...presentMachine(s.machine),
+    status: s.status.status,
+    jobs: s.jobs,
+    lastSuccessAt: s.lastSuccessAt,
+    nextExpectedAt: s.status.nextExpectedAt?.toISOString() ?? null,
+  }));
 }
 
 /** Revokes a machine's credential at once (lost or stolen machine). */
