@@ -10,5 +10,5 @@ export * from './api.js';
 export * from './version.js';
 export * from './roles.js';
 export type * from './people-api.js';
-export { BACKUP_STATUS_SEVERITY, worstStatus } from './people-api.js';
+export { BACKUP_STATUS_SEVERITY, customerStatus, worstStatus } from './people-api.js';
 export * from './schedule.js';

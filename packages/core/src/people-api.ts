@@ -82,6 +82,17 @@ export type BackupStatus = 'ok' | 'late' | 'failed' | 'never' | 'no_schedule';
 /** Most severe first: the order of the dashboard's default sort. */
 export const BACKUP_STATUS_SEVERITY: Readonly<Record<BackupStatus, number>> = { failed: 0, late: 1, never: 2, no_schedule: 3, ok: 4 };
 
+/**
+ * A customer's status: the worst of its active machines' statuses (a revoked machine owes
+ * nothing and cannot clear its own failure). Without an active machine: never backed up,
+ * or no schedule when backups exist (nothing will back it up again).
+ */
+export function customerStatus(machines: readonly { readonly revoked: boolean; readonly status: BackupStatus; readonly lastSuccessAt: string | null }[]): BackupStatus {
+  const active = machines.filter((m) => !m.revoked);
+  if (active.length > 0) return worstStatus(active.map((m) => m.status));
+  return machines.some((m) => m.lastSuccessAt !== null) ? 'no_schedule' : 'never';
+}
+
 /** The most severe of several statuses; a customer without machines was never backed up. */
 export function worstStatus(statuses: Iterable<BackupStatus>): BackupStatus {
   let worst: BackupStatus | null = null;

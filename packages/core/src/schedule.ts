@@ -52,13 +52,33 @@ function cronOf(expression: string, timezone: string): Cron {
   try {
     return new Cron(pattern, { timezone, mode: '5-part', paused: true });
   } catch (e) {
-    throw new CoffreError('BAD_REQUEST', `invalid schedule "${expression}": ${(e as Error).message}`);
+    throw new CoffreError('BAD_REQUEST', `invalid schedule "${expression}": ${explain((e as Error).message)}`);
   }
 }
 
-/** Validates a schedule; returns it normalised (single spaces). */
+const FIELD_RANGES: Readonly<Record<string, string>> = {
+  minute: 'minute (0-59)',
+  hour: 'hour (0-23)',
+  day: 'day-of-month (1-31)',
+  month: 'month (1-12)',
+  dayOfWeek: 'day-of-week (0-7, 0 and 7 are Sunday)',
+};
+
+/** croner's messages quote an internal, shifted value ("day: 31" for 32): name the field and its range instead. */
+function explain(message: string): string {
+  const field = /Invalid value for (\w+)/i.exec(message)?.[1];
+  if (field && FIELD_RANGES[field]) return `the ${FIELD_RANGES[field]} field is out of range`;
+  return message;
+}
+
+/**
+ * Validates a schedule; returns it normalised (single spaces). A schedule that never fires
+ * (e.g. "0 0 30 2 *", February 30th) is refused: the observatory could never expect it.
+ */
 export function parseSchedule(expression: string, timezone: string): string {
-  cronOf(expression, timezone);
+  if (cronOf(expression, timezone).nextRun(new Date()) === null) {
+    throw new CoffreError('BAD_REQUEST', `invalid schedule "${expression}": it never fires (no such date)`);
+  }
   return expression.trim().replace(/\s+/g, ' ');
 }
 

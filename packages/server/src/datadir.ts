@@ -1,3 +1,4 @@
+import { parseSchedule } from '@coffre/core';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createFileExclusive, writeFileAtomic } from './fsutil.js';
@@ -41,6 +42,8 @@ export interface ServerSettings {
   readonly auditRetentionDays: number;
   /** A scheduled backup counts as missed when nothing succeeded this long after its time. */
   readonly observatoryGraceMinutes: number;
+  /** Cron schedules (Europe/Paris) replacing jobs' defaults, by job name, e.g. {"observatory": "0 7 * * *"}. */
+  readonly jobSchedules: Readonly<Record<string, string>>;
   /** The console's public origin (https://host[:port]), the WebAuthn relying party; null = the request's Host. */
   readonly publicUrl: string | null;
   /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
@@ -101,9 +104,19 @@ function parseSettings(text: string, file: string): ServerSettings {
     if (!Number.isInteger(v) || (v as number) < 1) throw new SettingsError(`${file}: authThrottle.${k} must be a positive integer`);
   }
   if (t.accountLockAfter <= t.accountFreeFailures || t.ipLockAfter <= t.ipFreeFailures) throw new SettingsError(`${file}: authThrottle lock thresholds must exceed the free failures`);
+  const jobSchedules = s.jobSchedules ?? {};
+  if (typeof jobSchedules !== 'object' || jobSchedules === null || Array.isArray(jobSchedules)) throw new SettingsError(`${file}: jobSchedules must be an object {"job": "cron"}`);
+  for (const [name, cron] of Object.entries(jobSchedules)) {
+    try {
+      parseSchedule(String(cron), 'Europe/Paris');
+    } catch (e) {
+      throw new SettingsError(`${file}: jobSchedules.${name}: ${(e as Error).message}`);
+    }
+  }
   return {
     v: 1,
     createdAt: String(s.createdAt ?? ''),
+    jobSchedules,
     authThrottle: t,
     enrollTokenTtlHours: ttl,
     tls,
@@ -134,7 +147,7 @@ export async function initDataDir(dir: string, opts: { tls?: { cert: string; key
   await mkdir(paths.objects, { recursive: true, mode: 0o700 });
   await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
 
-  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE };
+  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE, jobSchedules: {} };
   await createFileExclusive(paths.settings, `${JSON.stringify(fresh, null, 2)}\n`, 0o600);
   let settings = parseSettings(await readFile(paths.settings, 'utf8'), paths.settings);
 

@@ -1,3 +1,5 @@
+import { allJobs } from './jobs/index.js';
+import { JobScheduler } from './jobs/scheduler.js';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +42,8 @@ export interface StartServerOptions {
   readonly clock?: Clock;
   /** The console's build directory (default: packages/console/dist of this checkout). */
   readonly consoleDir?: string;
+  /** Run the server jobs (observatory…) on their schedules (default true; in-process tests turn it off). */
+  readonly runJobs?: boolean;
   /** Wraps the object store (retries, metrics, or fault injection in tests). */
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
 }
@@ -162,6 +166,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   const actualPort = (app.server.address() as AddressInfo).port;
   const retention = setInterval(() => void auditRetention(deps), DAY_MS).unref();
+  const scheduler = new JobScheduler({ db, clock: deps.clock, log: deps.log, settings: dir.settings }, allJobs(), dir.settings.jobSchedules);
+  if (opts.runJobs !== false) scheduler.start();
   return {
     url: urlFor(host, actualPort),
     host,
@@ -169,7 +175,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: dir.tls.fingerprint,
     certPem: dir.tls.certPem,
     dataDir: dir.paths.root,
-    close: closeOnce(app, db, retention),
+    close: closeOnce(app, db, retention, scheduler),
   };
 }
 
@@ -204,11 +210,12 @@ async function auditRetention(deps: Deps): Promise<void> {
   }
 }
 
-function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout): () => Promise<void> {
+function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler: JobScheduler): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
       clearInterval(timer);
+      scheduler.stop();
       try {
         await app.close();
       } finally {

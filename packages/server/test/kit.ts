@@ -99,7 +99,7 @@ export async function testServer(opts: Pick<StartServerOptions, 'wrapStore' | 'c
   const clock = new TestClock();
   const logs: LogEntry[] = [];
   const dataDir = path.join(tmp.dir, 'data');
-  const server = await startServer({ dataDir, listen: '127.0.0.1:0', clock: clock.now, log: (e) => logs.push(e), ...opts });
+  const server = await startServer({ dataDir, listen: '127.0.0.1:0', clock: clock.now, log: (e) => logs.push(e), runJobs: false, ...opts });
   const admin = await openAdmin(dataDir, clock.now);
   return {
     server,

@@ -1,4 +1,4 @@
-import { worstStatus, type AlertRecord, type CustomerMachineRecord, type OrgRecord, type RunRecord, type RunResult, type SnapshotSummary, type UsageResponse } from '@coffre/core/people-api';
+import { customerStatus, type AlertRecord, type CustomerMachineRecord, type OrgRecord, type RunRecord, type RunResult, type SnapshotSummary, type UsageResponse } from '@coffre/core/people-api';
 import { When } from '../components/When';
 import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api, ApiFailure } from '../api';
@@ -65,7 +65,6 @@ const m = defineMessages({
     colNext: 'Prochaine exécution prévue',
     colState: 'État',
     colActions: 'Actions',
-    active: 'Active',
     revoked: 'Révoquée',
     revokedOn: 'depuis le {date}',
     never: 'Jamais',
@@ -195,7 +194,6 @@ const m = defineMessages({
     colNext: 'Next expected run',
     colState: 'State',
     colActions: 'Actions',
-    active: 'Active',
     revoked: 'Revoked',
     revokedOn: 'since {date}',
     never: 'Never',
@@ -380,8 +378,8 @@ function CustomerBody({ data, reload }: { data: CustomerData; reload: () => void
   const active = machines.filter((x) => !x.revoked);
   const last = snapshots[0]?.time ?? null;
   const latestRuns = useMemo(() => latestRunByMachine(runs), [runs]);
-  // The dashboard's rule: the worst status of the customer's machines (server-computed).
-  const status: BackupStatus = worstStatus(machines.map((x) => x.status));
+  // The dashboard's rule: the worst status of the customer's active machines (each server-computed).
+  const status: BackupStatus = customerStatus(machines);
   // Coming from the dashboard's alert count: bring the alerts into view once loaded.
   useEffect(() => {
     if (window.location.hash === '#alertes') document.getElementById('alertes')?.scrollIntoView();

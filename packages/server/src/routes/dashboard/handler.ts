@@ -1,4 +1,4 @@
-import { worstStatus, type CustomerSummary, type DashboardResponse, type OrgSnapshotListResponse, type TierListResponse, type TierRecord, type UsageResponse } from '@coffre/core';
+import { customerStatus, type CustomerSummary, type DashboardResponse, type OrgSnapshotListResponse, type TierListResponse, type TierRecord, type UsageResponse } from '@coffre/core';
 import { listTiers } from '../../db/queries/tiers.js';
 import type { TiersTable } from '../../db/schema.js';
 import { sql } from 'kysely';
@@ -29,7 +29,7 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, st
     parentId: c.parent_id,
     parentName: parent?.name ?? null,
     orgStatus: c.status,
-    backupStatus: worstStatus(states.map((s) => s.status.status)),
+    backupStatus: customerStatus(states.map((s) => ({ revoked: s.machine.revoked_at !== null, status: s.status.status, lastSuccessAt: s.lastSuccessAt }))),
     lastSuccessAt,
     machines: states.filter((s) => s.machine.revoked_at === null).length,
     protectedBytes: await protectedBytes(db, c.id),
