@@ -160,6 +160,20 @@ export interface CustomerMachineRecord {
   readonly lastSuccessAt: string | null;
   /** Next scheduled run after now, or null without a schedule. */
   readonly nextExpectedAt: string | null;
+  /** The daemon's last heartbeat, or null if no daemon ever ran. */
+  readonly lastHeartbeatAt: string | null;
+  /** The newest restore test of this machine (the last proven restore when it succeeded). */
+  readonly lastRestoreTest: RestoreTestSummary | null;
+}
+
+/** A restore test as the agent reports it: a sample of a snapshot restored and compared. */
+export interface RestoreTestSummary {
+  readonly snapshotId: string;
+  readonly finishedAt: string;
+  readonly result: 'success' | 'failed';
+  readonly sampledFiles: number;
+  readonly comparedFiles: number;
+  readonly mismatches: number;
 }
 export interface CustomerMachineListResponse {
   readonly machines: readonly CustomerMachineRecord[];
@@ -202,6 +216,9 @@ export interface RunRecord {
   readonly warnings: number;
   readonly snapshotId: string | null;
   readonly errorCode: string | null;
+  /** The daemon's job name, or null for a manual `coffre backup`. */
+  readonly job: string | null;
+  readonly trigger: 'manual' | 'schedule' | 'retry' | null;
 }
 export interface RunListResponse {
   readonly runs: readonly RunRecord[];

@@ -38,6 +38,7 @@ export interface MachinesTable {
   credential_issued_at: string | null;
   schedule_reported_at: string | null;
   schedule_since: string | null;
+  last_heartbeat_at: string | null;
 }
 
 export interface ReposTable {
@@ -224,6 +225,8 @@ export interface BackupRunsTable {
   warnings: number;
   snapshot_id: string | null;
   error_code: string | null;
+  job_name: string | null;
+  trigger: RunTrigger | null;
 }
 
 export interface TiersTable {
@@ -257,7 +260,27 @@ export interface AlertsTable {
   reminders_sent: number;
 }
 
+export const RUN_TRIGGERS = ['manual', 'schedule', 'retry'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+export interface RestoreTestsTable {
+  id: string;
+  customer_id: string;
+  machine_id: string;
+  snapshot_id: string;
+  started_at: string;
+  finished_at: string;
+  received_at: string;
+  result: 'success' | 'failed';
+  sampled_files: number;
+  compared_files: number;
+  bytes: number;
+  mismatches: number;
+  error_code: string | null;
+}
+
 export interface DB {
+  restore_tests: RestoreTestsTable;
   machine_jobs: MachineJobsTable;
   alerts: AlertsTable;
   tiers: TiersTable;

@@ -20,6 +20,8 @@ export const ACTIONS = [
   'machines:list',
   'runs:write',
   'jobs:write',
+  'heartbeat:write',
+  'restore-tests:write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -1,4 +1,4 @@
-import { machineStatus, type MachineJobRecord, type MachineStatus } from '@coffre/core';
+import { machineStatus, type MachineJobRecord, type MachineStatus, type RestoreTestSummary } from '@coffre/core';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { MachineRow } from '../db/queries/machines.js';
@@ -12,6 +12,7 @@ export interface MachineState {
   /** Its newest reported run. */
   readonly latestRun: { readonly result: string; readonly finishedAt: string; readonly errorCode: string | null } | null;
   readonly status: MachineStatus;
+  readonly lastRestoreTest: RestoreTestSummary | null;
 }
 
 /**
@@ -35,6 +36,17 @@ export async function machineStates(db: Database, customerIds: readonly string[]
     select r.machine_id, r.result, r.finished_at, r.error_code from backup_runs r
     where r.customer_id in (${sql.join(customerIds)})
       and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id)`.execute(db);
+
+  const tests = await sql<{ machine_id: string; snapshot_id: string; finished_at: string; result: 'success' | 'failed'; sampled_files: number; compared_files: number; mismatches: number }>`
+    select t.machine_id, t.snapshot_id, t.finished_at, t.result, t.sampled_files, t.compared_files, t.mismatches from restore_tests t
+    where t.customer_id in (${sql.join(customerIds)})
+      and t.received_at = (select max(t2.received_at) from restore_tests t2 where t2.machine_id = t.machine_id)`.execute(db);
+  const testOf = new Map<string, RestoreTestSummary>(
+    tests.rows.map((t) => [
+      t.machine_id,
+      { snapshotId: t.snapshot_id, finishedAt: t.finished_at, result: t.result, sampledFiles: Number(t.sampled_files), comparedFiles: Number(t.compared_files), mismatches: Number(t.mismatches) },
+    ]),
+  );
 
   const jobsOf = new Map<string, MachineJobRecord[]>();
   for (const j of jobs) {
@@ -61,6 +73,7 @@ export async function machineStates(db: Database, customerIds: readonly string[]
       jobs: machineJobs,
       lastSuccessAt,
       latestRun: run ? { result: run.result, finishedAt: run.finished_at, errorCode: run.error_code } : null,
+      lastRestoreTest: testOf.get(m.id) ?? null,
       // A revoked machine owes nothing: never "no schedule" or late.
       status: m.revoked_at !== null && status.status === 'no_schedule' ? { ...status, status: lastSuccessAt ? 'ok' : 'never' } : status,
     };

@@ -13,6 +13,7 @@ import { registerOrgRoutes } from './orgs/handler.js';
 import { registerPackRoutes } from './packs/handler.js';
 import { registerRepoRoutes } from './repo/handler.js';
 import { registerRunRoutes } from './runs/handler.js';
+import { registerDaemonRoutes } from './daemon/handler.js';
 import { registerScheduleRoutes } from './schedules/handler.js';
 import { registerSnapshotRoutes } from './snapshots/handler.js';
 import { registerUserRoutes } from './users/handler.js';
@@ -28,6 +29,7 @@ export async function registerRoutes(app: App, deps: Deps): Promise<void> {
   registerMachineRoutes(app, deps);
   registerRunRoutes(app, deps);
   registerScheduleRoutes(app, deps);
+  registerDaemonRoutes(app, deps);
   // People (console and API): session cookie + CSRF, role and tenant policy.
   registerAuthRoutes(app, deps);
   registerMeRoutes(app, deps);

@@ -4,6 +4,7 @@ import { controlPlane } from './20261126T2000_control_plane.js';
 import { backupRuns } from './20261126T2200_backup_runs.js';
 import { tiers } from './20261126T2300_tiers.js';
 import { observatory } from './20261127T0100_observatory.js';
+import { daemon } from './20261127T0300_daemon.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -15,6 +16,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261126T2200_backup_runs', backupRuns],
   ['20261126T2300_tiers', tiers],
   ['20261127T0100_observatory', observatory],
+  ['20261127T0300_daemon', daemon],
 ];
 
 export const migrationProvider: MigrationProvider = {

@@ -91,6 +91,7 @@ export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ mach
       credential_issued_at: a.now,
       schedule_reported_at: null,
       schedule_since: null,
+      last_heartbeat_at: null,
     };
     const inserted = await trx
       .insertInto('machines')

@@ -49,7 +49,7 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
     if (org.type !== 'customer') return { machines: [] };
     const states = await machineStates(deps.db, [org.id], deps.clock(), graceMs(deps));
     return {
-      machines: states.map(({ machine: m, jobs, lastSuccessAt, status }) => ({
+      machines: states.map(({ machine: m, jobs, lastSuccessAt, status, lastRestoreTest }) => ({
         ...presentMachine(m),
         os: m.os,
         agentVersion: m.agent_version,
@@ -60,6 +60,8 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
         status: status.status,
         lastSuccessAt,
         nextExpectedAt: status.nextExpectedAt?.toISOString() ?? null,
+        lastHeartbeatAt: m.last_heartbeat_at,
+        lastRestoreTest,
       })),
     } satisfies CustomerMachineListResponse;
   });

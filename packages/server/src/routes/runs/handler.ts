@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RunListResponse } from '@coffre/core';
-import type { RunResult } from '../../db/schema.js';
+import type { RunResult, RunTrigger } from '../../db/schema.js';
 import { machineOf, targetOrgOf, type App, type Deps } from '../../http/context.js';
 import { isoNow } from '../../types.js';
 import { listRunsSchema, reportRunSchema } from './schema.js';
@@ -15,6 +15,8 @@ interface RunBody {
   warnings: number;
   snapshotId?: string;
   errorCode?: string;
+  job?: string;
+  trigger?: RunTrigger;
 }
 
 export function registerRunRoutes(app: App, deps: Deps): void {
@@ -39,6 +41,8 @@ export function registerRunRoutes(app: App, deps: Deps): void {
         warnings: b.warnings,
         snapshot_id: b.snapshotId ?? null,
         error_code: b.errorCode ?? null,
+        job_name: b.job ?? null,
+        trigger: b.trigger ?? null,
       })
       .execute();
     void reply.code(201);
@@ -51,7 +55,7 @@ export function registerRunRoutes(app: App, deps: Deps): void {
     let q = deps.db
       .selectFrom('backup_runs as r')
       .innerJoin('machines as m', 'm.id', 'r.machine_id')
-      .select(['r.id', 'r.machine_id', 'm.name as machine_name', 'r.started_at', 'r.finished_at', 'r.received_at', 'r.result', 'r.files', 'r.bytes', 'r.added_bytes', 'r.warnings', 'r.snapshot_id', 'r.error_code'])
+      .select(['r.id', 'r.machine_id', 'm.name as machine_name', 'r.started_at', 'r.finished_at', 'r.received_at', 'r.result', 'r.files', 'r.bytes', 'r.added_bytes', 'r.warnings', 'r.snapshot_id', 'r.error_code', 'r.job_name', 'r.trigger'])
       .where('r.customer_id', '=', org.id);
     if (req.query.machineId) q = q.where('r.machine_id', '=', req.query.machineId);
     const rows = await q.orderBy('r.received_at', 'desc').limit(500).execute();
@@ -71,6 +75,8 @@ export function registerRunRoutes(app: App, deps: Deps): void {
         warnings: Number(r.warnings),
         snapshotId: r.snapshot_id,
         errorCode: r.error_code,
+        job: r.job_name,
+        trigger: r.trigger,
       })),
     };
   });

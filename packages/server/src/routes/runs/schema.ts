@@ -21,6 +21,9 @@ export const reportRunSchema = {
       snapshotId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
       // A stable error code of the agent's catalogue (e.g. UNREACHABLE), never a message.
       errorCode: { type: 'string', pattern: '^[A-Z_]{2,40}$' },
+      // The scheduled job the run belongs to (daemon), and what started it.
+      job: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' },
+      trigger: { type: 'string', enum: ['manual', 'schedule', 'retry'] },
     },
   },
 } as const;

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { machineOf, type App, type Deps } from '../../http/context.js';
+import { apiError } from '../../errors.js';
+import { isoNow } from '../../types.js';
+import { heartbeatSchema, reportRestoreTestSchema } from './schema.js';
+
+interface RestoreTestBody {
+  snapshotId: string;
+  startedAt: string;
+  finishedAt: string;
+  result: 'success' | 'failed';
+  sampledFiles: number;
+  comparedFiles: number;
+  bytes: number;
+  mismatches: number;
+  errorCode?: string;
+}
+
+export function registerDaemonRoutes(app: App, deps: Deps): void {
+  app.post<{ Body: { agentVersion: string; startedAt?: string } }>('/heartbeat', { schema: heartbeatSchema, config: { action: 'heartbeat:write' } }, async (req) => {
+    const m = machineOf(req);
+    const now = isoNow(deps.clock);
+    await deps.db.updateTable('machines').set({ last_heartbeat_at: now, last_seen_at: now, agent_version: req.body.agentVersion }).where('id', '=', m.machineId).execute();
+    return { serverTime: now };
+  });
+
+  app.post<{ Body: RestoreTestBody }>('/restore-tests', { schema: reportRestoreTestSchema, config: { action: 'restore-tests:write' } }, async (req, reply) => {
+    const m = machineOf(req);
+    const b = req.body;
+    // Only a snapshot of this customer can have been restored.
+    const snap = await deps.db.selectFrom('snapshots').select('id').where('customer_id', '=', m.customerId).where('id', '=', b.snapshotId).executeTakeFirst();
+    if (!snap) throw apiError('snapshotNotFound');
+    if (b.result === 'success' && b.mismatches > 0) throw apiError('badRequest', { reason: 'a restore test with mismatches cannot be a success' });
+    const id = randomUUID();
+    await deps.db
+      .insertInto('restore_tests')
+      .values({
+        id,
+        customer_id: m.customerId,
+        machine_id: m.machineId,
+        snapshot_id: b.snapshotId,
+        started_at: new Date(b.startedAt).toISOString(),
+        finished_at: new Date(b.finishedAt).toISOString(),
+        received_at: isoNow(deps.clock),
+        result: b.result,
+        sampled_files: b.sampledFiles,
+        compared_files: b.comparedFiles,
+        bytes: b.bytes,
+        mismatches: b.mismatches,
+        error_code: b.errorCode ?? null,
+      })
+      .execute();
+    void reply.code(201);
+    return { id };
+  });
+}
