@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -207,4 +207,73 @@ export async function startWithAgent(customer = 'c', machine = 'm'): Promise<{ s
       agent.cleanup();
     },
   };
+}
+
+/** A real SMTP server process (e2e/src/smtp-sink.ts) and the emails it received, parsed. */
+export class SmtpSink {
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  static start(opts: { cert?: string; key?: string; rejectFirst?: number } = {}): Promise<SmtpSink> {
+    const dir = tempDir('smtp');
+    const args = [join(ROOT, 'e2e/dist/src/smtp-sink.js'), '--dir', dir];
+    if (opts.cert && opts.key) args.push('--cert', opts.cert, '--key', opts.key);
+    if (opts.rejectFirst) args.push('--reject-first', String(opts.rejectFirst));
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    return new Promise((res, rej) => {
+      let out = '';
+      const timer = setTimeout(() => rej(new Error(`smtp sink did not start: ${out}`)), 15_000);
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const port = /listening on (\d+)/.exec(out)?.[1];
+        if (port) {
+          clearTimeout(timer);
+          res(new SmtpSink(proc, dir, Number(port)));
+        }
+      });
+      proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      proc.on('exit', (code) => rej(new Error(`smtp sink exited with ${code}: ${out}`)));
+    });
+  }
+
+  /** The URL the server should use (plain SMTP; STARTTLS when the sink offers it). */
+  get url(): string {
+    return `smtp://127.0.0.1:${this.port}?tls.rejectUnauthorized=false`;
+  }
+
+  /** Every email received so far, in arrival order, parsed (mailparser) with its envelope. */
+  async messages(): Promise<ReceivedEmail[]> {
+    const { simpleParser } = await import('mailparser');
+    const names = readdirSync(this.dir).filter((f) => f.endsWith('.eml')).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+    const out: ReceivedEmail[] = [];
+    for (const f of names) {
+      const env = JSON.parse(readFileSync(join(this.dir, f.replace(/\.eml$/, '.json')), 'utf8')) as { to: string[]; secure: boolean };
+      const mail = await simpleParser(readFileSync(join(this.dir, f)));
+      out.push({ to: env.to, secure: env.secure, subject: mail.subject ?? '', text: mail.text ?? '', html: typeof mail.html === 'string' ? mail.html : '', from: mail.from?.text ?? '' });
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode === null) {
+      await new Promise<void>((r) => {
+        this.proc.once('exit', () => r());
+        this.proc.kill('SIGTERM');
+      });
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface ReceivedEmail {
+  readonly to: readonly string[];
+  /** The SMTP session was upgraded to TLS. */
+  readonly secure: boolean;
+  readonly from: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
 }

@@ -179,8 +179,11 @@ export interface CustomerMachineListResponse {
   readonly machines: readonly CustomerMachineRecord[];
 }
 
-/** backup_missed: a scheduled backup did not happen; backup_failed: the latest run failed. */
-export type AlertKind = 'backup_missed' | 'backup_failed';
+/**
+ * backup_missed: a scheduled backup did not happen; backup_failed: the latest run failed;
+ * verify_mismatch: a stored pack no longer matches its recorded checksums (server side).
+ */
+export type AlertKind = 'backup_missed' | 'backup_failed' | 'verify_mismatch';
 export interface AlertRecord {
   readonly id: string;
   readonly customerId: string;

@@ -35,12 +35,14 @@ import type { OrgPatch } from './db/queries/orgs.js';
 import type { OrgId } from './types.js';
 import { writeFileAtomic } from './fsutil.js';
 import { isRole, ROLES, type Role } from './http/roles.js';
-import { dataDirPaths, type ServerSettings } from './datadir.js';
+import { dataDirPaths, smtpUrl, type ServerSettings } from './datadir.js';
+import { smtpTransport } from './mail/transport.js';
 import { isApiError } from './errors.js';
 import { isValidName } from './names.js';
 import { DEFAULT_LISTEN, parseListen } from './listen.js';
 import { certificateFingerprint } from './tls.js';
 import { allJobs, findJob } from './jobs/index.js';
+import { usageCsv, usageReport } from './admin/usage.js';
 import { stderrLog } from './log.js';
 
 const EXIT_ERROR = 1;
@@ -251,15 +253,20 @@ function buildProgram(): Command {
     .option('--referent-name <name>', 'named incident referent')
     .option('--referent-email <email>', "incident referent's email", emailArg)
     .option('--referent-phone <phone>', "incident referent's phone")
+    .option('--language <fr|en>', 'language of its emails (default fr)', (v: string) => {
+      if (v !== 'fr' && v !== 'en') throw new InvalidArgumentError('expected fr or en.');
+      return v;
+    })
     .requiredOption('--data-dir <dir>', 'data directory')
-    .action(async (name: string, opts: { alertEmail?: string; referentName?: string; referentEmail?: string; referentPhone?: string; dataDir: string }, cmd: Command) => {
+    .action(async (name: string, opts: { alertEmail?: string; referentName?: string; referentEmail?: string; referentPhone?: string; language?: 'fr' | 'en'; dataDir: string }, cmd: Command) => {
       const patch: OrgPatch = {
+        ...(opts.language !== undefined ? { locale: opts.language } : {}),
         ...(opts.alertEmail !== undefined ? { alert_email: opts.alertEmail } : {}),
         ...(opts.referentName !== undefined ? { referent_name: opts.referentName } : {}),
         ...(opts.referentEmail !== undefined ? { referent_email: opts.referentEmail } : {}),
         ...(opts.referentPhone !== undefined ? { referent_phone: opts.referentPhone } : {}),
       };
-      if (Object.keys(patch).length === 0) cmd.error('error: nothing to update (give --alert-email, --referent-name, --referent-email or --referent-phone)', { exitCode: EXIT_USAGE });
+      if (Object.keys(patch).length === 0) cmd.error('error: nothing to update (give --alert-email, --referent-name, --referent-email, --referent-phone or --language)', { exitCode: EXIT_USAGE });
       await withAdmin(opts.dataDir, (ctx) => adminUpdateOrg(ctx, name, patch));
       hint(`Organisation ${q(name)} updated.`);
     });
@@ -425,6 +432,18 @@ function buildProgram(): Command {
       hint(`Machine ${q(name)}: old credential revoked. On the machine: coffre enroll --server https://HOST:PORT --token ${issued.token} --fingerprint FINGERPRINT`);
     });
 
+  const usage = program.command('usage').description('metered volumes (R13)');
+  usage
+    .command('export')
+    .description("a month's usage per customer, from the daily metering, as CSV (for invoicing)")
+    .requiredOption('--month <YYYY-MM>', 'the month, e.g. 2026-11')
+    .option('--reseller <name>', "only this reseller's customers (default: all)")
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (opts: { month: string; reseller?: string; dataDir: string }) => {
+      const lines = await withAdmin(opts.dataDir, (ctx) => usageReport(ctx.db, opts.month, opts.reseller));
+      process.stdout.write(usageCsv(lines));
+    });
+
   const job = program.command('job').description('server jobs (observatory…): run one now, or list them');
   job
     .command('list')
@@ -446,7 +465,15 @@ function buildProgram(): Command {
         process.exitCode = EXIT_USAGE;
         return;
       }
-      const r = await withAdmin(opts.dataDir, (ctx) => j.run({ db: ctx.db, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog }));
+      const r = await withAdmin(opts.dataDir, async (ctx) => {
+        const url = smtpUrl(ctx.dataDir.settings);
+        const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
+        try {
+          return await j.run({ db: ctx.db, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer });
+        } finally {
+          mailer?.close();
+        }
+      });
       if (opts.json) return out(JSON.stringify(r, null, 2));
       for (const i of r.items) out(`${i.outcome.padEnd(7)}  ${i.detail}`);
       hint(`Job ${q(name)} done: ${Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`);

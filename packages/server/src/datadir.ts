@@ -44,10 +44,27 @@ export interface ServerSettings {
   readonly observatoryGraceMinutes: number;
   /** Cron schedules (Europe/Paris) replacing jobs' defaults, by job name, e.g. {"observatory": "0 7 * * *"}. */
   readonly jobSchedules: Readonly<Record<string, string>>;
+  /** Outgoing email: SMTP URL (`COFFRE_SMTP_URL` overrides it) and sender address. */
+  readonly smtp: SmtpSettings;
+  /** While an alert stays open, a reminder goes out this often. */
+  readonly alertReminderHours: number;
   /** The console's public origin (https://host[:port]), the WebAuthn relying party; null = the request's Host. */
   readonly publicUrl: string | null;
   /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
   readonly authThrottle: AuthThrottleSettings;
+}
+
+export interface SmtpSettings {
+  /** smtp://host:port (STARTTLS when offered) or smtps://host:port; null = no email until set. */
+  readonly url: string | null;
+  /** The From address, e.g. "coffre <sauvegardes@example.fr>". */
+  readonly from: string;
+}
+export const DEFAULT_SMTP: SmtpSettings = { url: null, from: 'coffre <no-reply@coffre.invalid>' };
+
+/** The SMTP URL in effect: `COFFRE_SMTP_URL`, else the settings'. */
+export function smtpUrl(settings: Pick<ServerSettings, 'smtp'>): string | null {
+  return process.env.COFFRE_SMTP_URL || settings.smtp.url;
 }
 
 export interface AuthThrottleSettings {
@@ -59,7 +76,7 @@ export interface AuthThrottleSettings {
 export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { accountFreeFailures: 3, accountLockAfter: 10, ipFreeFailures: 10, ipLockAfter: 30 };
 
 export const DEFAULT_ENROLL_TTL_HOURS = 24;
-export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, publicUrl: null } as const;
+export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, publicUrl: null } as const;
 
 export function dataDirPaths(dir: string): DataDirPaths {
   const root = path.resolve(dir);
@@ -90,7 +107,7 @@ function parseSettings(text: string, file: string): ServerSettings {
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
   const tls = s.tls ?? null;
   if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
-  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes'): number => {
+  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours'): number => {
     const v = s[key] ?? SETTINGS_DEFAULTS[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new SettingsError(`${file}: ${key} must be a positive number`);
     return v;
@@ -113,10 +130,15 @@ function parseSettings(text: string, file: string): ServerSettings {
       throw new SettingsError(`${file}: jobSchedules.${name}: ${(e as Error).message}`);
     }
   }
+  const smtp = { ...DEFAULT_SMTP, ...(s.smtp ?? {}) };
+  if (smtp.url !== null && (typeof smtp.url !== 'string' || !/^smtps?:\/\/[^\s/]+/.test(smtp.url))) throw new SettingsError(`${file}: smtp.url must be null or smtp://host:port or smtps://host:port`);
+  if (typeof smtp.from !== 'string' || !smtp.from.includes('@')) throw new SettingsError(`${file}: smtp.from must be an email address`);
   return {
     v: 1,
     createdAt: String(s.createdAt ?? ''),
     jobSchedules,
+    smtp,
+    alertReminderHours: positive('alertReminderHours'),
     authThrottle: t,
     enrollTokenTtlHours: ttl,
     tls,
@@ -147,7 +169,7 @@ export async function initDataDir(dir: string, opts: { tls?: { cert: string; key
   await mkdir(paths.objects, { recursive: true, mode: 0o700 });
   await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
 
-  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE, jobSchedules: {} };
+  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE, jobSchedules: {}, smtp: DEFAULT_SMTP };
   await createFileExclusive(paths.settings, `${JSON.stringify(fresh, null, 2)}\n`, 0o600);
   let settings = parseSettings(await readFile(paths.settings, 'utf8'), paths.settings);
 

@@ -1,5 +1,6 @@
 import { allJobs } from './jobs/index.js';
 import { JobScheduler } from './jobs/scheduler.js';
+import { smtpTransport, type MailTransport } from './mail/transport.js';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { AuditLog } from './audit/log.js';
 import { loadServerKeys } from './auth/server-key.js';
 import { COFFRE_VERSION } from '@coffre/core';
-import { initDataDir } from './datadir.js';
+import { initDataDir, smtpUrl } from './datadir.js';
 import { DEFAULT_LISTEN, parseListen, urlFor } from './listen.js';
 import { openDatabase, type Database } from './db/database.js';
 import { authenticate } from './http/authenticate.js';
@@ -166,7 +167,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   const actualPort = (app.server.address() as AddressInfo).port;
   const retention = setInterval(() => void auditRetention(deps), DAY_MS).unref();
-  const scheduler = new JobScheduler({ db, clock: deps.clock, log: deps.log, settings: dir.settings }, allJobs(), dir.settings.jobSchedules);
+  const smtp = smtpUrl(dir.settings);
+  const mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from) : null;
+  const scheduler = new JobScheduler({ db, clock: deps.clock, log: deps.log, settings: dir.settings, mailer }, allJobs(), dir.settings.jobSchedules);
   if (opts.runJobs !== false) scheduler.start();
   return {
     url: urlFor(host, actualPort),
@@ -175,7 +178,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: dir.tls.fingerprint,
     certPem: dir.tls.certPem,
     dataDir: dir.paths.root,
-    close: closeOnce(app, db, retention, scheduler),
+    close: closeOnce(app, db, retention, scheduler, mailer),
   };
 }
 
@@ -210,12 +213,13 @@ async function auditRetention(deps: Deps): Promise<void> {
   }
 }
 
-function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler: JobScheduler): () => Promise<void> {
+function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler: JobScheduler, mailer: MailTransport | null): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
       clearInterval(timer);
       scheduler.stop();
+      mailer?.close();
       try {
         await app.close();
       } finally {

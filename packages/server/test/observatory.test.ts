@@ -110,9 +110,18 @@ async function report(m: TestMachine, result: 'success' | 'partial' | 'failed', 
   assert.equal(res.status, 201, res.body.toString());
 }
 
+/**
+ * The job's alert bookkeeping only: these customers have no alert address, so each alert
+ * also yields a "nobody was told" warning item and email counters, which the email tests
+ * (alert-emails.test.ts) check; here they are left out.
+ */
 function observatory(ts: TestServer): () => Promise<JobResult> {
   const job = new ObservatoryJob();
-  return () => job.run({ db: ts.admin.db, clock: ts.clock.now, settings: ts.admin.dataDir.settings, log: (e) => ts.logs.push(e) });
+  return async () => {
+    const r = await job.run({ db: ts.admin.db, clock: ts.clock.now, settings: ts.admin.dataDir.settings, log: (e) => ts.logs.push(e), mailer: null });
+    const { machines = -1, opened = -1, closed = -1, open = -1 } = r.counts;
+    return { ...r, counts: { machines, opened, closed, open }, items: r.items.filter((i) => i.outcome !== 'warning') };
+  };
 }
 
 const NIGHTLY: MachineJobRecord = { name: 'nuit', schedule: '0 22 * * *', timezone: PARIS };

@@ -80,6 +80,8 @@ const m = defineMessages({
     alertMissed: 'Sauvegarde manquée',
     alertFailed: 'Sauvegarde en échec',
     alertMissedDetail: "La sauvegarde prévue le {date} n'a pas eu lieu.",
+    alertVerify: 'Contrôle d’intégrité en échec',
+    alertVerifyDetail: "Une donnée stockée ne correspond plus à son empreinte (détecté le {date}) : l'exploitant intervient.",
     alertFailedDetail: 'La dernière exécution a échoué le {date}.',
     alertOpen: 'Ouverte',
     alertClosed: 'Résolue le {date}',
@@ -209,6 +211,8 @@ const m = defineMessages({
     alertMissed: 'Missed backup',
     alertFailed: 'Failed backup',
     alertMissedDetail: 'The backup scheduled for {date} did not take place.',
+    alertVerify: 'Integrity check failed',
+    alertVerifyDetail: 'Stored data no longer matches its checksum (found on {date}): the operator is on it.',
     alertFailedDetail: 'The latest run failed on {date}.',
     alertOpen: 'Open',
     alertClosed: 'Resolved on {date}',
@@ -457,8 +461,8 @@ function Contacts({ org }: { org: Org }) {
 
 // ---------------------------------------------------------------- alerts
 
-const ALERT_LABEL = { backup_missed: 'alertMissed', backup_failed: 'alertFailed' } as const;
-const ALERT_DETAIL = { backup_missed: 'alertMissedDetail', backup_failed: 'alertFailedDetail' } as const;
+const ALERT_LABEL = { backup_missed: 'alertMissed', backup_failed: 'alertFailed', verify_mismatch: 'alertVerify' } as const;
+const ALERT_DETAIL = { backup_missed: 'alertMissedDetail', backup_failed: 'alertFailedDetail', verify_mismatch: 'alertVerifyDetail' } as const;
 
 /** The observatory's alerts: open ones first (red), then the resolved ones, newest first. */
 function AlertsSection({ alerts }: { alerts: readonly AlertRecord[] }) {

@@ -110,6 +110,11 @@ export interface OrgsTable {
   updated_at: string;
   suspended_at: string | null;
   tier_id: string | null;
+  /** The tier a crossing moves the customer to, from `pending_tier_from` (YYYY-MM-01). */
+  pending_tier_id: string | null;
+  pending_tier_from: string | null;
+  /** The period (YYYY-MM) whose crossing of the tier limit was last emailed. */
+  tier_exceeded_period: string | null;
 }
 
 export const USER_STATUSES = ['active', 'disabled'] as const;
@@ -244,7 +249,7 @@ export interface MachineJobsTable {
   timezone: string;
 }
 
-export const ALERT_KINDS = ['backup_missed', 'backup_failed'] as const;
+export const ALERT_KINDS = ['backup_missed', 'backup_failed', 'verify_mismatch'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface AlertsTable {
@@ -258,6 +263,8 @@ export interface AlertsTable {
   error_code: string | null;
   last_notified_at: string | null;
   reminders_sent: number;
+  /** What the alert is about when not a machine (e.g. "pack:<id>"). */
+  subject: string | null;
 }
 
 export const RUN_TRIGGERS = ['manual', 'schedule', 'retry'] as const;
@@ -279,7 +286,38 @@ export interface RestoreTestsTable {
   error_code: string | null;
 }
 
+export const OUTBOX_STATUSES = ['pending', 'sent', 'failed'] as const;
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
+export interface OutboxTable {
+  id: string;
+  dedup_key: string;
+  kind: string;
+  to_address: string;
+  locale: Locale;
+  subject: string;
+  text_body: string;
+  html_body: string;
+  created_at: string;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  sent_at: string | null;
+}
+
+export interface UsageDailyTable {
+  customer_id: string;
+  date: string;
+  protected_bytes: number;
+  stored_bytes: number;
+  tier_id: string | null;
+  limit_bytes: number | null;
+}
+
 export interface DB {
+  outbox: OutboxTable;
+  usage_daily: UsageDailyTable;
   restore_tests: RestoreTestsTable;
   machine_jobs: MachineJobsTable;
   alerts: AlertsTable;

@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.js';
 import type { ServerSettings } from '../datadir.js';
 import type { LogSink } from '../log.js';
+import type { MailTransport } from '../mail/transport.js';
 import type { Clock } from '../types.js';
 
 /** What a server job may use; passed explicitly (the server and `job run` build it alike). */
@@ -9,12 +10,15 @@ export interface JobContext {
   readonly clock: Clock;
   readonly log: LogSink;
   readonly settings: ServerSettings;
+  /** Where emails go once in the outbox; null when no SMTP server is configured (they wait). */
+  readonly mailer: MailTransport | null;
 }
 
 /** One item a job looked at (a machine, an alert, a snapshot…) and what it did with it. */
 export interface JobItem {
   readonly id: string;
-  readonly outcome: 'ok' | 'changed' | 'failed';
+  /** failed: the item needs someone (the job's exit code is 1); warning: worth a look (e.g. nobody to email). */
+  readonly outcome: 'ok' | 'changed' | 'warning' | 'failed';
   readonly detail: string;
 }
 

@@ -1,6 +1,10 @@
+import type { Database } from '../db/database.js';
+import type { AlertKind } from '../db/schema.js';
+import { deliverOutbox } from '../mail/outbox.js';
+import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
+import { alertClosedEmail, alertOpenedEmail, alertReminderEmail, type AlertEmailInput } from '../mail/templates.js';
 import { closeAlert, graceMs, openAlert, openAlertsOf, type AlertRow } from '../observatory/alerts.js';
 import { machineStates } from '../observatory/machine-states.js';
-import type { AlertKind } from '../db/schema.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
 /**
@@ -10,10 +14,15 @@ import type { Job, JobContext, JobItem, JobResult } from './job.js';
  * `backup_failed` one; each closes once the condition is gone (a success, a new schedule,
  * the machine revoked). Suspended customers are skipped: their backups are refused on
  * purpose. Opening is idempotent: one open alert per machine and kind.
+ *
+ * Each opening emails the customer's alert address and its reseller's (each in its own
+ * language); while an alert stays open a reminder follows every `alertReminderHours`; a
+ * closing sends "back to normal". Emails go through the outbox (retried until the SMTP
+ * server takes them), delivered at the end of the run.
  */
 export class ObservatoryJob implements Job {
   readonly name = 'observatory';
-  readonly description = 'compare schedules with what happened; open and close backup alerts';
+  readonly description = 'compare schedules with what happened; open and close backup alerts; alert, reminder and back-to-normal emails';
   readonly defaultSchedule = '0 7 * * *';
 
   async run(ctx: JobContext): Promise<JobResult> {
@@ -30,8 +39,10 @@ export class ObservatoryJob implements Job {
     for (const a of await openAlertsOf(ctx.db)) if (a.machine_id) open.set(`${a.machine_id}/${a.kind}`, a);
 
     const items: JobItem[] = [];
-    const counts = { machines: 0, opened: 0, closed: 0, open: 0 };
+    const counts = { machines: 0, opened: 0, closed: 0, open: 0, reminders: 0, emails: 0, sent: 0, unaddressed: 0 };
     const want = (machineId: string, kind: AlertKind, wanted: boolean, since: string | null, errorCode: string | null) => ({ machineId, kind, wanted, since, errorCode });
+    const opened: AlertRow[] = [];
+    const closed: AlertRow[] = [];
     for (const s of states) {
       counts.machines++;
       const m = s.machine;
@@ -46,19 +57,75 @@ export class ObservatoryJob implements Job {
           const created = await openAlert(ctx.db, { customerId: m.customer_id, machineId: m.id, kind: c.kind, now, since: c.since, errorCode: c.errorCode });
           if (created) {
             counts.opened++;
+            opened.push(created);
             items.push({ id: created.id, outcome: 'changed', detail: `opened ${c.kind} for machine ${m.name}` });
           }
         } else if (!c.wanted && existing) {
           if (await closeAlert(ctx.db, existing.id, now)) {
             counts.closed++;
+            closed.push({ ...existing, closed_at: now });
             items.push({ id: existing.id, outcome: 'changed', detail: `closed ${c.kind} for machine ${m.name}` });
           }
         }
         open.delete(`${c.machineId}/${c.kind}`);
       }
     }
+
+    // Emails: openings, closings, then reminders of what stayed open long enough.
+    const reminderMs = ctx.settings.alertReminderHours * 3_600_000;
+    const notify = async (a: AlertRow, what: 'opened' | 'closed' | 'reminder', reminder = 0): Promise<void> => {
+      const input = await emailInput(ctx.db, a, ctx.settings.publicUrl);
+      const recipients = await recipientsFor(ctx.db, a.customer_id);
+      if (recipients.length === 0) {
+        counts.unaddressed++;
+        ctx.log({ level: 'warn', msg: 'alert with nobody to tell', customerId: a.customer_id, kind: a.kind });
+        items.push({ id: a.id, outcome: 'warning', detail: `no alert address for ${input.customerName} nor its reseller: nobody was told (${what} ${a.kind})` });
+        return;
+      }
+      const kind = `alert_${what}`;
+      const key = `alert:${a.id}:${what}${what === 'reminder' ? `:${reminder}` : ''}`;
+      counts.emails += await enqueueFor(
+        ctx.db,
+        recipients,
+        kind,
+        key,
+        (locale) => (what === 'opened' ? alertOpenedEmail(input, locale) : what === 'closed' ? alertClosedEmail({ ...input, closedAt: a.closed_at ?? now }, locale) : alertReminderEmail(input, locale, reminder)),
+        started,
+      );
+    };
+    for (const a of opened) {
+      await notify(a, 'opened');
+      await ctx.db.updateTable('alerts').set({ last_notified_at: now }).where('id', '=', a.id).execute();
+    }
+    for (const a of closed) await notify(a, 'closed');
+    for (const a of await openAlertsOf(ctx.db)) {
+      if (opened.some((o) => o.id === a.id) || !a.machine_id) continue;
+      const last = Date.parse(a.last_notified_at ?? a.opened_at);
+      if (started.getTime() - last < reminderMs) continue;
+      const n = a.reminders_sent + 1;
+      await notify(a, 'reminder', n);
+      await ctx.db.updateTable('alerts').set({ last_notified_at: now, reminders_sent: n }).where('id', '=', a.id).execute();
+      counts.reminders++;
+      items.push({ id: a.id, outcome: 'changed', detail: `reminder ${n} for ${a.kind}` });
+    }
     // Alerts of machines no longer looked at (customer suspended or gone) stay as they are.
     counts.open = (await openAlertsOf(ctx.db)).length;
+    counts.sent = (await deliverOutbox(ctx.db, ctx.mailer, ctx.clock(), ctx.log)).sent;
     return { job: this.name, startedAt: now, finishedAt: ctx.clock().toISOString(), counts, items };
   }
+}
+
+/** What an alert email says, from the alert row. */
+export async function emailInput(db: Database, a: AlertRow, publicUrl: string | null): Promise<AlertEmailInput> {
+  const c = await db.selectFrom('orgs').select('name').where('id', '=', a.customer_id).executeTakeFirst();
+  const m = a.machine_id ? await db.selectFrom('machines').select('name').where('id', '=', a.machine_id).executeTakeFirst() : undefined;
+  return {
+    customerName: c?.name ?? a.customer_id,
+    machineName: m?.name ?? null,
+    kind: a.kind,
+    since: a.since,
+    openedAt: a.opened_at,
+    errorCode: a.error_code,
+    consoleUrl: customerUrl(publicUrl, a.customer_id),
+  };
 }

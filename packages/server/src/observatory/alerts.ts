@@ -68,6 +68,7 @@ export async function openAlert(
     error_code: a.errorCode,
     last_notified_at: null,
     reminders_sent: 0,
+    subject: null,
   };
   const r = await db
     .insertInto('alerts')

@@ -5,6 +5,7 @@ import { backupRuns } from './20261126T2200_backup_runs.js';
 import { tiers } from './20261126T2300_tiers.js';
 import { observatory } from './20261127T0100_observatory.js';
 import { daemon } from './20261127T0300_daemon.js';
+import { mailMetering } from './20261127T0400_mail_metering.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -17,6 +18,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261126T2300_tiers', tiers],
   ['20261127T0100_observatory', observatory],
   ['20261127T0300_daemon', daemon],
+  ['20261127T0400_mail_metering', mailMetering],
 ];
 
 export const migrationProvider: MigrationProvider = {

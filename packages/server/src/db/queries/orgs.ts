@@ -48,6 +48,9 @@ export async function createOrg(db: Database, o: NewOrg, now: string): Promise<O
       updated_at: now,
       suspended_at: null,
       tier_id: null,
+      pending_tier_id: null,
+      pending_tier_from: null,
+      tier_exceeded_period: null,
     };
     const res = await trx.insertInto('orgs').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError(o.type === 'customer' ? 'customerNameTaken' : 'orgNameTaken', { name: o.name });

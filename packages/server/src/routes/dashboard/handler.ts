@@ -2,6 +2,7 @@ import { customerStatus, type CustomerSummary, type DashboardResponse, type OrgS
 import { listTiers } from '../../db/queries/tiers.js';
 import type { TiersTable } from '../../db/schema.js';
 import { sql } from 'kysely';
+import { protectedBytes, storedBytes } from '../../observatory/volumes.js';
 import type { Database } from '../../db/database.js';
 import { listOrgs, subtreeIds, type OrgRow } from '../../db/queries/orgs.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
@@ -9,17 +10,7 @@ import { machineStates, type MachineState } from '../../observatory/machine-stat
 import { graceMs, openAlertCounts } from '../../observatory/alerts.js';
 import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema, tiersSchema } from './schema.js';
 
-/** Protected volume: the logical size of each machine's newest snapshot, summed. */
-async function protectedBytes(db: Database, customerId: string): Promise<number> {
-  const rows = await sql<{ total: number | null }>`
-    select sum(s.logical_size) as total from snapshots s
-    where s.customer_id = ${customerId}
-      and s.time = (select max(s2.time) from snapshots s2 where s2.customer_id = s.customer_id and s2.machine_id = s.machine_id)`.execute(db);
-  return Number(rows.rows[0]?.total ?? 0);
-}
-
 async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, states: readonly MachineState[], openAlerts: number): Promise<CustomerSummary> {
-  const stored = await db.selectFrom('packs').select((eb) => eb.fn.sum<number>('size').as('s')).where('customer_id', '=', c.id).executeTakeFirst();
   const lastSuccessAt = states.reduce<string | null>((a, s) => (s.lastSuccessAt !== null && (a === null || s.lastSuccessAt > a) ? s.lastSuccessAt : a), null);
   const tier = c.tier_id ? await db.selectFrom('tiers').selectAll().where('id', '=', c.tier_id).executeTakeFirst() : undefined;
   const parent = c.parent_id ? parents.get(c.parent_id) : undefined;
@@ -33,7 +24,7 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, st
     lastSuccessAt,
     machines: states.filter((s) => s.machine.revoked_at === null).length,
     protectedBytes: await protectedBytes(db, c.id),
-    storedBytes: Number(stored?.s ?? 0),
+    storedBytes: await storedBytes(db, c.id),
     tier: tier ? presentTier(tier) : null,
     openAlerts,
   };
