@@ -12,3 +12,4 @@ export * from './roles.js';
 export type * from './people-api.js';
 export { BACKUP_STATUS_SEVERITY, customerStatus, worstStatus } from './people-api.js';
 export * from './schedule.js';
+export * from './retention.js';
