@@ -277,3 +277,97 @@ export interface ReceivedEmail {
   readonly text: string;
   readonly html: string;
 }
+
+/**
+ * A long-running `coffre` process (the daemon) whose stderr is read line by line as it
+ * comes: tests wait for a log line instead of sleeping.
+ */
+export class AgentProcess {
+  readonly lines: string[] = [];
+  private stdout = '';
+  private readonly waiters = new Set<() => void>();
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(readonly proc: ChildProcess) {
+    let partial = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      partial += d.toString();
+      const parts = partial.split('\n');
+      partial = parts.pop()!;
+      this.lines.push(...parts);
+      this.waiters.forEach((w) => w());
+    });
+    proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.exited = new Promise((res) =>
+      proc.once('exit', (code, signal) => {
+        if (partial) this.lines.push(partial);
+        this.waiters.forEach((w) => w());
+        res({ code, signal });
+      }),
+    );
+  }
+
+  /** Starts `coffre ARGS` with the agent's environment. */
+  static start(agent: TestAgent, args: readonly string[], extraEnv: Record<string, string | undefined> = {}): AgentProcess {
+    return new AgentProcess(spawn(COFFRE, args, { env: { ...process.env, ...agent.env(extraEnv) }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
+  get output(): string {
+    return `${this.stdout}${this.lines.join('\n')}`;
+  }
+
+  /** The log lines that are JSON objects (the daemon's events), parsed. */
+  events(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const l of this.lines) {
+      if (!l.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        // not an event
+      }
+    }
+    return out;
+  }
+
+  /** Resolves with the first event (from index `from` on) that `pred` accepts; fails with the log after `timeoutMs`. */
+  waitForEvent(pred: (e: Record<string, unknown>) => boolean, timeoutMs: number, from = 0): Promise<Record<string, unknown>> {
+    return new Promise((res, rej) => {
+      const check = () => {
+        const hit = this.events().slice(from).find(pred);
+        if (hit) {
+          done();
+          res(hit);
+        } else if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+          done();
+          rej(new Error(`the process exited before the awaited event:\n${this.output}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        rej(new Error(`no such event within ${timeoutMs} ms:\n${this.output}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Sends a signal and waits for the exit (SIGKILL after `timeoutMs`). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 import { Worker } from 'node:worker_threads';
 import { Command, CommanderError, Option } from 'commander';
-import { COFFRE_VERSION, CoffreError, isCoffreError, nextRunAfter, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
+import { COFFRE_VERSION, CoffreError, nextRunAfter, parseSchedule, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
 import { ConfigStore, resolveConfigDir } from './config.js';
-import { backup, normalizeTargets, type BackupWarning } from './engine/backup.js';
+import { normalizeTargets } from './engine/backup.js';
+import { backupRun, reportRun } from './runs.js';
 import { restore } from './engine/restore.js';
 import { verify } from './engine/verify.js';
 import type { Repository } from './engine/repo.js';
 import { EXIT, Progress, errorLine, exitCodeFor, formatBytes, formatDuration } from './output.js';
 import { JobStore, reportSchedule, systemTimeZone, type BackupJob } from './jobs.js';
 import { clientFor, enroll, openRepository } from './session.js';
+import { Daemon, type DaemonSettings } from './daemon/daemon.js';
+import { DaemonLockedError } from './daemon/lock.js';
+import { jsonLogger } from './daemon/log.js';
+import { DEFAULT_SAMPLE_PERCENT, MAX_SAMPLE_BYTES, MAX_SAMPLE_FILES } from './engine/restore-test.js';
+import { runRestoreTest, snapshotToTest } from './restore-test-run.js';
 
 interface Globals {
   config?: string;
@@ -24,24 +30,10 @@ function storeOf(g: Globals): ConfigStore {
   return new ConfigStore(resolveConfigDir(g.config));
 }
 
-/**
- * Reports a backup run to the server (counts, result, an error code; never a path), so the
- * console and the observatory know about failures too. Best effort: a report that cannot
- * be sent never changes the backup's outcome or exit code.
- */
-async function reportRun(
-  repo: Repository,
-  r: { startedAt: Date; result: 'success' | 'partial' | 'failed'; files: number; bytes: number; addedBytes: number; warnings: number; snapshotId?: string; errorCode?: string },
-): Promise<void> {
-  const { startedAt, ...rest } = r;
-  const errorCode = rest.errorCode && /^[A-Z_]{2,40}$/.test(rest.errorCode) ? rest.errorCode : rest.errorCode ? 'ERROR' : undefined;
-  try {
-    await repo.api.json('POST', '/runs', { ...rest, ...(errorCode ? { errorCode } : {}), startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString() });
-  } catch (e) {
-    // The server may be the reason the backup failed.
-    if (process.env.COFFRE_DEBUG === '1') process.stderr.write(`coffre: the run report was not sent: ${(e as Error).message}\n`);
-  }
-}
+/** Debug aid only: a run report that could not be sent never changes the outcome. */
+const debugReportError = (e: unknown) => {
+  if (process.env.COFFRE_DEBUG === '1') process.stderr.write(`coffre: the run report was not sent: ${(e as Error).message}\n`);
+};
 
 async function withRepo<T>(g: Globals, fn: (r: Repository) => Promise<T>): Promise<T> {
   const repo = await openRepository(storeOf(g), { file: g.passphraseFile });
@@ -122,31 +114,32 @@ program
       const totals = progress && process.stderr.isTTY && !o.json && !o.quiet ? scanTotals(targets, o.exclude) : null;
       let total: { files: number; bytes: number } | undefined;
       void totals?.then((t) => (total = t)).catch(() => undefined);
-      const warnings: BackupWarning[] = [];
-      const startedAt = new Date();
-      const res = await backup(repo, {
-        paths: targets,
-        excludes: o.exclude,
-        tags: o.tag,
-        force: o.force ?? false,
-        compressionLevel: o.compression,
-        reporter: {
-          progress: (p) => progress.update({ bytes: p.bytes, files: p.files, totalBytes: total?.bytes, totalFiles: total?.files }),
-          warning: (w) => {
-            warnings.push(w);
-            if (!o.json) process.stderr.write(`coffre: warning: ${w.path}: ${w.message}\n`);
+      const outcome = await backupRun(
+        repo,
+        {
+          paths: targets,
+          excludes: o.exclude,
+          tags: o.tag,
+          force: o.force ?? false,
+          compressionLevel: o.compression,
+          reporter: {
+            progress: (p) => progress.update({ bytes: p.bytes, files: p.files, totalBytes: total?.bytes, totalFiles: total?.files }),
+            warning: (w) => {
+              if (!o.json) process.stderr.write(`coffre: warning: ${w.path}: ${w.message}\n`);
+            },
           },
         },
-      }).catch(async (e: unknown) => {
-        progress.stop();
-        await reportRun(repo, { startedAt, result: 'failed', files: 0, bytes: 0, addedBytes: 0, warnings: warnings.length, errorCode: isCoffreError(e) ? e.code : 'ERROR' });
-        throw e;
-      });
+        { trigger: 'manual' },
+      );
       progress.stop();
-      const incomplete = res.warnings.some((w) => w.kind === 'unreadable' || w.kind === 'changed');
+      if (!outcome.ok) {
+        await reportRun(repo.api, outcome.record, debugReportError);
+        throw outcome.error;
+      }
+      const { result: res, incomplete } = outcome;
       if (incomplete) exitCode = EXIT.INCOMPLETE;
       const s = res.stats;
-      await reportRun(repo, { startedAt, result: incomplete ? 'partial' : 'success', files: s.files, bytes: s.bytes, addedBytes: s.addedBytes, warnings: res.warnings.length, snapshotId: res.snapshot.id });
+      await reportRun(repo.api, outcome.record, debugReportError);
       if (o.json) {
         json({ snapshot: res.snapshot.id, time: res.snapshot.time, parent: res.parent, paths: targets, stats: s, warnings: res.warnings, incomplete });
         return;
@@ -278,6 +271,119 @@ program
       if (r.problems.length > 0) exitCode = EXIT.INTEGRITY;
     });
   });
+
+program
+  .command('restore-test')
+  .description("restore a random sample of a snapshot's files to a temporary directory and compare them with the source")
+  .argument('[snapshot]', 'snapshot id (or prefix), or "latest" (default: this machine\'s newest snapshot)')
+  .option('--sample <percent>', `percentage of the files to restore (at least 1 file, at most ${MAX_SAMPLE_FILES} files and ${formatBytes(MAX_SAMPLE_BYTES)})`, percentArg, DEFAULT_SAMPLE_PERCENT)
+  .option('--json', 'print a JSON summary')
+  .option('-q, --quiet', 'no progress output')
+  .action(async (ref: string | undefined, o: { sample: number; json?: boolean; quiet?: boolean }, cmd: Command) => {
+    await withRepo(cmd.optsWithGlobals<Globals>(), async (repo) => {
+      const snapshot = await snapshotToTest(repo, ref);
+      const progress = Progress.for('restore-test', o);
+      const started = Date.now();
+      const run = await runRestoreTest(repo, { snapshot, percent: o.sample, reporter: { progress: (p) => progress.update(p) } }).finally(() => progress.stop());
+      const r = run.result;
+      const notCompared = r.files.filter((f) => f.status === 'not-compared');
+      for (const p of r.problems) process.stderr.write(`coffre: RESTORE TEST PROBLEM: ${p.path}: ${p.message}\n`);
+      if (run.reportError) process.stderr.write(`coffre: warning: the server could not be told about this restore test: ${(run.reportError as Error).message}\n`);
+      if (o.json) {
+        json({
+          snapshot: snapshot.id,
+          snapshotTime: snapshot.time,
+          machine: snapshot.machineName,
+          result: r.ok ? 'success' : 'failed',
+          percent: o.sample,
+          totalFiles: r.totalFiles,
+          sampledFiles: r.sampledFiles,
+          restoredFiles: r.restoredFiles,
+          comparedFiles: r.comparedFiles,
+          notComparedFiles: notCompared.length,
+          bytes: r.bytes,
+          mismatches: r.problems.length,
+          files: r.files,
+          problems: r.problems,
+          reportId: run.reportId,
+          reported: run.reportId !== null,
+          durationMs: Date.now() - started,
+        });
+      } else {
+        print(`restore test of snapshot ${snapshot.id.slice(0, 8)} (${snapshot.time}, machine ${snapshot.machineName}): ${r.sampledFiles} of ${r.totalFiles} files sampled (${o.sample} %), ${r.restoredFiles} restored intact (${formatBytes(r.bytes)}) in ${formatDuration(Date.now() - started)}`);
+        print(`compared byte for byte with the unchanged source: ${r.comparedFiles} file(s)${r.comparedFiles > 0 ? `, ${r.files.filter((f) => f.status === 'identical').length} identical` : ''}`);
+        if (notCompared.length > 0) {
+          print(`restored but not compared (changed at the source since the snapshot): ${notCompared.length} file(s)`);
+          for (const f of notCompared.slice(0, 20)) print(`  ${f.path}: ${f.reason}`);
+          if (notCompared.length > 20) print(`  … and ${notCompared.length - 20} more (see --json)`);
+        }
+        print(`result: ${r.ok ? 'SUCCESS' : `FAILED, ${r.problems.length} problem(s)`}; ${run.reportId ? `reported to the server (${run.reportId})` : 'NOT reported to the server'}`);
+      }
+      if (!r.ok) {
+        process.stderr.write(`coffre: error: the restore test FAILED: ${r.problems.length} file(s) differ from their source or could not be restored (listed above)\n`);
+        exitCode = EXIT.INTEGRITY;
+      }
+    });
+  });
+
+program
+  .command('daemon')
+  .description('run the scheduled jobs of this machine, and a monthly restore test, until stopped (SIGTERM/SIGINT)')
+  .option('--heartbeat-seconds <n>', 'seconds between heartbeats to the server (default $COFFRE_HEARTBEAT_SECONDS or 300)')
+  .option('--restore-test-schedule <cron>', 'when to run the restore test, in this machine\'s time zone, or "off" (default $COFFRE_RESTORE_TEST_SCHEDULE or "0 12 1 * *")')
+  .option('--restore-test-sample <percent>', 'percentage of files the restore test restores (default $COFFRE_RESTORE_TEST_SAMPLE or 5)')
+  .action(async (o: { heartbeatSeconds?: string; restoreTestSchedule?: string; restoreTestSample?: string }, cmd: Command) => {
+    const g = cmd.optsWithGlobals<Globals>();
+    const settings = daemonSettings(o);
+    const daemon = new Daemon(storeOf(g), { file: g.passphraseFile }, settings, jsonLogger());
+    let code: number;
+    try {
+      code = await daemon.run();
+    } catch (e) {
+      if (e instanceof DaemonLockedError) {
+        process.stderr.write(`coffre: error: ${e.message}\n`);
+        exitCode = EXIT.LOCKED;
+        return;
+      }
+      throw e;
+    }
+    // A backup interrupted after the stop's grace period may still hold worker threads.
+    process.exit(code);
+  });
+
+/** Daemon settings: options, else environment variables, else defaults (docs/AGENT-SERVICE.md). */
+function daemonSettings(o: { heartbeatSeconds?: string; restoreTestSchedule?: string; restoreTestSample?: string }): DaemonSettings {
+  const seconds = (name: string, option: string | undefined, def: number, min: number, max: number): number => {
+    const raw = option ?? process.env[name];
+    if (raw === undefined || raw === '') return def * 1000;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v < min || v > max) throw new CoffreError('BAD_REQUEST', `${option !== undefined ? 'the option' : name} must be a number of seconds between ${min} and ${max} (got "${raw}")`);
+    return Math.round(v * 1000);
+  };
+  const schedule = (o.restoreTestSchedule ?? process.env.COFFRE_RESTORE_TEST_SCHEDULE ?? '0 12 1 * *').trim();
+  const timezone = systemTimeZone();
+  const sampleRaw = o.restoreTestSample ?? process.env.COFFRE_RESTORE_TEST_SAMPLE;
+  const percent = sampleRaw === undefined || sampleRaw === '' ? DEFAULT_SAMPLE_PERCENT : percentArg(sampleRaw);
+  const catchUpHours = process.env.COFFRE_CATCH_UP_HOURS;
+  const catchUp = catchUpHours === undefined || catchUpHours === '' ? 168 : Number(catchUpHours);
+  if (!Number.isFinite(catchUp) || catchUp < 0 || catchUp > 24 * 366) throw new CoffreError('BAD_REQUEST', `COFFRE_CATCH_UP_HOURS must be a number of hours between 0 and 8784 (got "${catchUpHours}")`);
+  const retryBaseMs = seconds('COFFRE_RETRY_BASE_SECONDS', undefined, 60, 0.1, 86_400);
+  return {
+    heartbeatMs: seconds('COFFRE_HEARTBEAT_SECONDS', o.heartbeatSeconds, 300, 1, 86_400),
+    retryBaseMs,
+    retryMaxMs: Math.max(retryBaseMs, seconds('COFFRE_RETRY_MAX_SECONDS', undefined, 1800, 0.1, 86_400)),
+    hookTimeoutMs: seconds('COFFRE_HOOK_TIMEOUT_SECONDS', undefined, 3600, 1, 7 * 86_400),
+    stopGraceMs: seconds('COFFRE_STOP_GRACE_SECONDS', undefined, 600, 0, 86_400),
+    catchUpMs: catchUp * 3_600_000,
+    restoreTest: schedule.toLowerCase() === 'off' ? null : { schedule: parseSchedule(schedule, timezone), timezone, percent },
+  };
+}
+
+function percentArg(v: string): number {
+  const n = Number(v.replace(/%$/, ''));
+  if (!Number.isFinite(n) || n <= 0 || n > 100) throw new CoffreError('BAD_REQUEST', `the sample must be a percentage above 0 and at most 100 (got "${v}")`);
+  return n;
+}
 
 const job = program.command('job').description('scheduled backup jobs of this machine (run by "coffre daemon")');
 

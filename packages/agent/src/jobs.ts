@@ -37,7 +37,8 @@ export function systemTimeZone(): string {
 export class JobStore {
   constructor(private readonly store: ConfigStore) {}
 
-  private get file(): string {
+  /** The jobs file (the daemon watches it). */
+  get file(): string {
     return join(this.store.dir, 'jobs.json');
   }
 

@@ -11,6 +11,8 @@ export const EXIT = {
   KEY: 11,
   INTEGRITY: 12,
   UNREACHABLE: 13,
+  /** coffre daemon: another daemon already runs with this configuration directory. */
+  LOCKED: 14,
 } as const;
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {

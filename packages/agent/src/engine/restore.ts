@@ -32,7 +32,18 @@ export interface RestoreOptions {
   readonly snapshot: SnapshotRecord;
   readonly target: string;
   readonly includes?: readonly string[];
+  /** Exactly these paths instead of `includes` (the restore test's sample). */
+  readonly select?: PathSelector;
   readonly reporter?: RestoreReporter;
+}
+/** What a restore restores: a PathFilter of --include patterns, or a set of exact paths. */
+export interface PathSelector {
+  /** True when everything is restored. */
+  readonly empty: boolean;
+  /** True if this path (as stored, '/'-separated) is to be restored, with everything below it. */
+  matches(path: string): boolean;
+  /** True if something below this directory may be restored. */
+  couldMatchBelow(dirPath: string): boolean;
 }
 export interface RestoreProblem {
   readonly path: string;
@@ -76,7 +87,7 @@ interface PlannedFile {
 export async function restore(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {
   const target = resolvePath(opts.target);
   mkdirSync(target, { recursive: true });
-  const filter = new PathFilter(opts.includes ?? []);
+  const filter: PathSelector = opts.select ?? new PathFilter(opts.includes ?? []);
   const secret = repo.open(opts.snapshot);
 
   const dirs: { path: FsPath; node: TreeNode; inc: boolean }[] = [];
