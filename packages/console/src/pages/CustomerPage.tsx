@@ -69,6 +69,9 @@ const m = defineMessages({
     revokedOn: 'depuis le {date}',
     never: 'Jamais',
     noSchedule: 'Aucune sauvegarde planifiée',
+    noRestoreTest: 'Aucun test de restauration',
+    restoreProven: 'Restauration prouvée le {date} ({n} fichiers comparés)',
+    restoreFailed: 'Test de restauration en échec le {date} ({n} écarts)',
     scheduleOf: 'Planification {name} : « {cron} » ({tz})',
     alerts: 'Alertes',
     alertsNone: 'Aucune alerte : les sauvegardes planifiées ont eu lieu.',
@@ -200,6 +203,9 @@ const m = defineMessages({
     revokedOn: 'since {date}',
     never: 'Never',
     noSchedule: 'No scheduled backup',
+    noRestoreTest: 'No restore test yet',
+    restoreProven: 'Restore proven on {date} ({n} files compared)',
+    restoreFailed: 'Restore test failed on {date} ({n} mismatches)',
     scheduleOf: 'Schedule {name}: "{cron}" ({tz})',
     alerts: 'Alerts',
     alertsNone: 'No alerts: the scheduled backups took place.',
@@ -745,6 +751,13 @@ function MachinesSection({
                         ) : (
                           <span className="muted">{t('never')}</span>
                         )}
+                        <span className="cf-sub" data-testid="restore-test">
+                          {x.lastRestoreTest === null
+                            ? t('noRestoreTest')
+                            : x.lastRestoreTest.result === 'success'
+                              ? t('restoreProven', { date: f.date(x.lastRestoreTest.finishedAt), n: f.number(x.lastRestoreTest.comparedFiles) })
+                              : t('restoreFailed', { date: f.date(x.lastRestoreTest.finishedAt), n: f.number(x.lastRestoreTest.mismatches) })}
+                        </span>
                       </td>
                       <td className="hide-narrow">
                         {lastRun ? (

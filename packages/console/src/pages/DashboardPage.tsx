@@ -356,7 +356,7 @@ function DashboardBody({ data }: { data: Dashboard }) {
                     {c.tier ? (
                       <>
                         <span className="cf-nowrap">{c.tier.name}</span>
-                        <span className={`cf-sub cf-nowrap${c.protectedBytes > c.tier.limitBytes ? ' cf-over' : ''}`}>
+                        <span className={`cf-sub${c.protectedBytes > c.tier.limitBytes ? ' cf-over' : ''}`}>
                           {t('tierUse', { pct: f.number(Math.round((100 * c.protectedBytes) / c.tier.limitBytes)), limit: f.bytes(c.tier.limitBytes) })}
                         </span>
                       </>
