@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -171,6 +171,28 @@ describe('emails through a real SMTP server', { timeout: 180_000 }, () => {
     assert.ok(Number(cells[5]) > 2_500_000, cells[5]);
     assert.equal(cells[8], '1');
     assert.equal(cells[9], '1');
+  });
+
+  test('a stored pack that no longer matches its checksums: the reseller and the operator are told', async () => {
+    expectCode(await server.admin(['org', 'update', 'operator', '--alert-email', 'exploitation@coffre.example']), 0, 'operator address');
+    // Flip one byte in the middle of one stored pack, as a failing disk would.
+    const packs = readdirSync(join(dir, 'objects', 'packs'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.'));
+    assert.ok(packs.length > 0);
+    const file = join(packs[0]!.parentPath, packs[0]!.name);
+    const bytes = readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    writeFileSync(file, bytes);
+    const r = await server.admin(['job', 'run', 'verify', '--json']);
+    expectCode(r, 1, 'verify finds the damage (exit 1)');
+    const res = JSON.parse(r.stdout) as { counts: Record<string, number>; items: { outcome: string; detail: string }[] };
+    assert.equal(res.counts.mismatches, 1);
+    assert.match(res.items.find((i) => i.outcome === 'failed')!.detail, new RegExp(`pack ${packs[0]!.name}`));
+    const mails = await fresh(2);
+    assert.equal(to(mails, 'support@alpes.example').subject, '[coffre] Alert: integrity check failed — Cabinet Durand');
+    const op = to(mails, 'exploitation@coffre.example');
+    assert.equal(op.subject, "[coffre] Alerte : contrôle d'intégrité en échec — Cabinet Durand");
+    assert.match(op.text, /ne correspond plus à son empreinte/);
+    assert.ok(!mails.some((m) => m.to.includes('secretariat@durand.example')), 'the practice is not emailed about the storage side');
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { COFFRE_VERSION } from '@coffre/core';
+import { COFFRE_VERSION, DEFAULT_RETENTION, parseRetentionArgs, retentionPolicyArgs, type RetentionPolicy } from '@coffre/core';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
   adminAuditExportStart,
@@ -37,18 +37,33 @@ import { writeFileAtomic } from './fsutil.js';
 import { isRole, ROLES, type Role } from './http/roles.js';
 import { dataDirPaths, smtpUrl, type ServerSettings } from './datadir.js';
 import { smtpTransport } from './mail/transport.js';
+import { createFsStore } from './store/fs-store.js';
 import { isApiError } from './errors.js';
 import { isValidName } from './names.js';
 import { DEFAULT_LISTEN, parseListen } from './listen.js';
 import { certificateFingerprint } from './tls.js';
 import { allJobs, findJob } from './jobs/index.js';
 import { usageCsv, usageReport } from './admin/usage.js';
+import { adminBinList, adminBinRestore, adminRetentionPlan, adminRetentionSet, adminRetentionShow, adminSnapshotDelete } from './admin/retention.js';
 import { stderrLog } from './log.js';
 
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
 /** `audit verify` found a modified, deleted, inserted or reordered entry. */
 const EXIT_AUDIT_BROKEN = 4;
+/** commander's option keys → the retention options of @coffre/core's parseRetentionArgs. */
+const RETENTION_FLAGS: readonly [string, string][] = [
+  ['keepLast', '--keep-last'],
+  ['keepDaily', '--keep-daily'],
+  ['keepWeekly', '--keep-weekly'],
+  ['keepMonthly', '--keep-monthly'],
+  ['keepYearly', '--keep-yearly'],
+  ['keepWithin', '--keep-within'],
+  ['keepWithinDaily', '--keep-within-daily'],
+  ['keepWithinWeekly', '--keep-within-weekly'],
+  ['keepWithinMonthly', '--keep-within-monthly'],
+  ['keepWithinYearly', '--keep-within-yearly'],
+];
 const DEFAULT_ADMIN_EMAIL = 'admin@coffre.invalid';
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -432,6 +447,107 @@ function buildProgram(): Command {
       hint(`Machine ${q(name)}: old credential revoked. On the machine: coffre enroll --server https://HOST:PORT --token ${issued.token} --fingerprint FINGERPRINT`);
     });
 
+  const retentionCmd = program.command('retention').description('retention policies on the server (R9) and what they would remove');
+  retentionCmd
+    .command('show')
+    .description("the customer's policy and each machine's effective one")
+    .requiredOption('--customer <name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { customer: string; dataDir: string; json?: boolean }) => {
+      const r = await withAdmin(opts.dataDir, (ctx) => adminRetentionShow(ctx, opts.customer));
+      if (opts.json) return out(JSON.stringify(r, null, 2));
+      out(`customer ${r.customer}: ${r.customerPolicy ? r.customerPolicy.join(' ') : `default (${retentionPolicyArgs(DEFAULT_RETENTION).join(' ')})`}`);
+      for (const m of r.machines) out(`  machine ${m.name}: ${m.policy.join(' ')} (${m.source})`);
+    });
+  const keepOpts = (c: Command) =>
+    c
+      .option('--keep-last <n>', 'the N newest snapshots')
+      .option('--keep-daily <n>', 'the newest of each of the N newest days that have one')
+      .option('--keep-weekly <n>', 'the newest of each of the N newest ISO weeks that have one')
+      .option('--keep-monthly <n>', 'the newest of each of the N newest months that have one')
+      .option('--keep-yearly <n>', 'the newest of each of the N newest years that have one')
+      .option('--keep-within <duration>', 'everything newer than this (e.g. 30d, 12w, 6m, 1y)')
+      .option('--keep-within-daily <duration>', 'the newest of each day within this (the default is 90d)')
+      .option('--keep-within-weekly <duration>', 'the newest of each week within this')
+      .option('--keep-within-monthly <duration>', 'the newest of each month within this')
+      .option('--keep-within-yearly <duration>', 'the newest of each year within this');
+  keepOpts(
+    retentionCmd
+      .command('set')
+      .description("set the policy of a customer, or of one of its machines (--machine); --default removes it")
+      .requiredOption('--customer <name>', 'customer name')
+      .option('--machine <name>', 'only this machine')
+      .option('--default', 'remove the own policy: the machine follows its customer, the customer the default'),
+  )
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (opts: Record<string, string | boolean | undefined> & { customer: string; machine?: string; default?: boolean; dataDir: string }, cmd: Command) => {
+      const args: string[] = [];
+      for (const [k, flag] of RETENTION_FLAGS) if (typeof opts[k] === 'string') args.push(flag, opts[k] as string);
+      if (opts.default && args.length > 0) cmd.error('error: --default cannot be combined with --keep-… options', { exitCode: EXIT_USAGE });
+      if (!opts.default && args.length === 0) cmd.error('error: give at least one --keep-… option, or --default', { exitCode: EXIT_USAGE });
+      let policy: RetentionPolicy | null = null;
+      if (!opts.default) {
+        try {
+          policy = parseRetentionArgs(args);
+        } catch (e) {
+          cmd.error(`error: ${(e as Error).message}`, { exitCode: EXIT_USAGE });
+        }
+      }
+      await withAdmin(opts.dataDir, (ctx) => adminRetentionSet(ctx, opts.customer, opts.machine, policy));
+      hint(`Retention of ${q(opts.customer)}${opts.machine ? ` / ${q(opts.machine)}` : ''}: ${policy ? retentionPolicyArgs(policy).join(' ') : 'default'}.`);
+    });
+  retentionCmd
+    .command('plan')
+    .description('dry run: what retention would remove now, and why (nothing is changed)')
+    .requiredOption('--customer <name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { customer: string; dataDir: string; json?: boolean }) => {
+      const plan = await withAdmin(opts.dataDir, (ctx) => adminRetentionPlan(ctx, opts.customer));
+      if (opts.json) return out(JSON.stringify(plan, null, 2));
+      for (const d of plan.decisions) {
+        const why = d.action === 'keep' ? d.reasons.map((r) => r.text).join(', ') : d.reason.text;
+        out(`${d.action === 'keep' ? 'keep  ' : 'REMOVE'}  ${d.id.slice(0, 8)}  ${d.time}  ${d.machineName}  ${why}`);
+      }
+      const removed = plan.decisions.filter((d) => d.action === 'remove').length;
+      hint(`${plan.decisions.length - removed} kept, ${removed} would go to the recycle bin.`);
+    });
+
+  const snapshotCmd = program.command('snapshot').description("a customer's snapshots: the recycle bin");
+  snapshotCmd
+    .command('bin')
+    .description("list the customer's recycle bin")
+    .requiredOption('--customer <name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { customer: string; dataDir: string; json?: boolean }) => {
+      const list = await withAdmin(opts.dataDir, (ctx) => adminBinList(ctx, opts.customer));
+      if (opts.json) return out(JSON.stringify(list, null, 2));
+      if (list.length === 0) return hint('The recycle bin is empty.');
+      table([['ID', 'MACHINE', 'TIME', 'REMOVED', 'BY', 'PURGED AFTER'], ...list.map((b) => [b.id, b.machineName, b.time, b.deletedAt, b.deletedBy, b.purgeAt])]);
+    });
+  snapshotCmd
+    .command('delete')
+    .description('move a snapshot to the recycle bin (refused inside the protection window)')
+    .argument('<id>', 'snapshot id (at least its first 8 hex digits)')
+    .requiredOption('--customer <name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (id: string, opts: { customer: string; dataDir: string }) => {
+      const full = await withAdmin(opts.dataDir, (ctx) => adminSnapshotDelete(ctx, opts.customer, id));
+      hint(`Snapshot ${full} is in the recycle bin; "snapshot restore ${full.slice(0, 8)}" brings it back.`);
+    });
+  snapshotCmd
+    .command('restore')
+    .description('bring a snapshot back from the recycle bin')
+    .argument('<id>', 'snapshot id (at least its first 8 hex digits)')
+    .requiredOption('--customer <name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .action(async (id: string, opts: { customer: string; dataDir: string }) => {
+      const full = await withAdmin(opts.dataDir, (ctx) => adminBinRestore(ctx, opts.customer, id));
+      hint(`Snapshot ${full} is back among the live snapshots.`);
+    });
+
   const usage = program.command('usage').description('metered volumes (R13)');
   usage
     .command('export')
@@ -469,15 +585,16 @@ function buildProgram(): Command {
         const url = smtpUrl(ctx.dataDir.settings);
         const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
         try {
-          return await j.run({ db: ctx.db, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer });
+          return await j.run({ db: ctx.db, store: createFsStore(ctx.dataDir.paths.objects), audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer });
         } finally {
           mailer?.close();
         }
       });
+      // An item that failed (e.g. a pack that no longer matches its checksums) fails the command.
+      if (r.items.some((i) => i.outcome === 'failed')) process.exitCode = EXIT_ERROR;
       if (opts.json) return out(JSON.stringify(r, null, 2));
       for (const i of r.items) out(`${i.outcome.padEnd(7)}  ${i.detail}`);
       hint(`Job ${q(name)} done: ${Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
-      if (r.items.some((i) => i.outcome === 'failed')) process.exitCode = EXIT_ERROR;
     });
 
   return program;

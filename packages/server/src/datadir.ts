@@ -1,4 +1,4 @@
-import { parseSchedule } from '@coffre/core';
+import { assertTimeZone, parseSchedule } from '@coffre/core';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createFileExclusive, writeFileAtomic } from './fsutil.js';
@@ -48,6 +48,16 @@ export interface ServerSettings {
   readonly smtp: SmtpSettings;
   /** While an alert stays open, a reminder goes out this often. */
   readonly alertReminderHours: number;
+  /** Temporary data (abandoned uploads, unindexed objects) are deleted after this long (R8: at most 720 = 30 days). */
+  readonly tempMaxAgeHours: number;
+  /** Removed snapshots stay in the recycle bin this long (an administrator can restore them). */
+  readonly recycleBinDays: number;
+  /** Snapshots younger than this can be removed by nobody (retention, administrators). */
+  readonly protectDays: number;
+  /** Calendar of the retention rules (a day, a week… in the practices' time zone). */
+  readonly retentionTimeZone: string;
+  /** Every stored pack is re-hashed once within this many days (the verify job). */
+  readonly verifyPeriodDays: number;
   /** The console's public origin (https://host[:port]), the WebAuthn relying party; null = the request's Host. */
   readonly publicUrl: string | null;
   /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
@@ -76,7 +86,7 @@ export interface AuthThrottleSettings {
 export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { accountFreeFailures: 3, accountLockAfter: 10, ipFreeFailures: 10, ipLockAfter: 30 };
 
 export const DEFAULT_ENROLL_TTL_HOURS = 24;
-export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, publicUrl: null } as const;
+export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, tempMaxAgeHours: 24, recycleBinDays: 14, protectDays: 7, verifyPeriodDays: 30, publicUrl: null } as const;
 
 export function dataDirPaths(dir: string): DataDirPaths {
   const root = path.resolve(dir);
@@ -107,7 +117,7 @@ function parseSettings(text: string, file: string): ServerSettings {
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
   const tls = s.tls ?? null;
   if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
-  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours'): number => {
+  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours' | 'tempMaxAgeHours' | 'recycleBinDays' | 'protectDays' | 'verifyPeriodDays'): number => {
     const v = s[key] ?? SETTINGS_DEFAULTS[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new SettingsError(`${file}: ${key} must be a positive number`);
     return v;
@@ -139,6 +149,11 @@ function parseSettings(text: string, file: string): ServerSettings {
     jobSchedules,
     smtp,
     alertReminderHours: positive('alertReminderHours'),
+    tempMaxAgeHours: maxTempAge(positive('tempMaxAgeHours'), file),
+    recycleBinDays: positive('recycleBinDays'),
+    protectDays: wholeDays(positive('protectDays'), 'protectDays', file),
+    verifyPeriodDays: positive('verifyPeriodDays'),
+    retentionTimeZone: timeZoneSetting(s.retentionTimeZone ?? 'Europe/Paris', file),
     authThrottle: t,
     enrollTokenTtlHours: ttl,
     tls,
@@ -149,6 +164,27 @@ function parseSettings(text: string, file: string): ServerSettings {
     observatoryGraceMinutes: positive('observatoryGraceMinutes'),
     publicUrl,
   };
+}
+
+function timeZoneSetting(tz: unknown, file: string): string {
+  try {
+    assertTimeZone(String(tz));
+  } catch {
+    throw new SettingsError(`${file}: retentionTimeZone must be an IANA time zone such as Europe/Paris`);
+  }
+  return String(tz);
+}
+
+function wholeDays(n: number, key: string, file: string): number {
+  if (!Number.isInteger(n)) throw new SettingsError(`${file}: ${key} must be a whole number of days`);
+  return n;
+}
+
+/** R8: temporary data never live more than a month. */
+export const TEMP_MAX_AGE_CAP_HOURS = 720;
+function maxTempAge(hours: number, file: string): number {
+  if (hours > TEMP_MAX_AGE_CAP_HOURS) throw new SettingsError(`${file}: tempMaxAgeHours must be at most ${TEMP_MAX_AGE_CAP_HOURS} (30 days: temporary data are deleted within a month)`);
+  return hours;
 }
 
 export interface DataDir {
@@ -169,7 +205,7 @@ export async function initDataDir(dir: string, opts: { tls?: { cert: string; key
   await mkdir(paths.objects, { recursive: true, mode: 0o700 });
   await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
 
-  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE, jobSchedules: {}, smtp: DEFAULT_SMTP };
+  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE, jobSchedules: {}, smtp: DEFAULT_SMTP, retentionTimeZone: 'Europe/Paris' };
   await createFileExclusive(paths.settings, `${JSON.stringify(fresh, null, 2)}\n`, 0o600);
   let settings = parseSettings(await readFile(paths.settings, 'utf8'), paths.settings);
 

@@ -116,6 +116,12 @@ export const REASONS = {
   notFound: { code: 'NOT_FOUND', en: 'Not found.', fr: 'Introuvable.' },
   packNotFound: { code: 'NOT_FOUND', en: 'Pack not found.', fr: 'Paquet introuvable.' },
   snapshotNotFound: { code: 'NOT_FOUND', en: 'Snapshot not found.', fr: 'Instantané introuvable.' },
+  snapshotNotInBin: { code: 'NOT_FOUND', en: 'This snapshot is not in the recycle bin.', fr: "Cette sauvegarde n'est pas dans la corbeille." },
+  snapshotProtected: {
+    code: 'CONFLICT',
+    en: 'This snapshot is inside the protection window: nobody may remove it yet.',
+    fr: 'Cette sauvegarde est dans la période de protection : personne ne peut encore la supprimer.',
+  },
   customerNotFound: { code: 'NOT_FOUND', en: 'Customer not found.', fr: 'Client introuvable.' },
   machineNotFound: { code: 'NOT_FOUND', en: 'Machine not found.', fr: 'Machine introuvable.' },
   orgNotFound: { code: 'NOT_FOUND', en: 'Organisation not found.', fr: 'Organisation introuvable.' },

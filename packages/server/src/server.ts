@@ -169,7 +169,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const retention = setInterval(() => void auditRetention(deps), DAY_MS).unref();
   const smtp = smtpUrl(dir.settings);
   const mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from) : null;
-  const scheduler = new JobScheduler({ db, clock: deps.clock, log: deps.log, settings: dir.settings, mailer }, allJobs(), dir.settings.jobSchedules);
+  const scheduler = new JobScheduler({ db, store: deps.store, audit: deps.audit, clock: deps.clock, log: deps.log, settings: dir.settings, mailer }, allJobs(), dir.settings.jobSchedules);
   if (opts.runJobs !== false) scheduler.start();
   return {
     url: urlFor(host, actualPort),

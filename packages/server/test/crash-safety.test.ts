@@ -33,6 +33,7 @@ function interceptPuts(onPut: (key: string) => Promise<void>): (inner: ObjectSto
     stat: (key) => inner.stat(key),
     list: (prefix) => inner.list(prefix),
     delete: (key) => inner.delete(key),
+    purgeTemporary: (olderThan) => inner.purgeTemporary(olderThan),
   });
 }
 

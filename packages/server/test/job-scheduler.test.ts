@@ -24,7 +24,7 @@ function fakeJob(name: string, body: () => Promise<void>): Job & { runs: number 
 }
 
 function context(logs: LogEntry[]): JobContext {
-  return { db: null as never, clock: () => new Date(), log: (e) => logs.push(e), settings: null as never, mailer: null };
+  return { db: null as never, clock: () => new Date(), log: (e) => logs.push(e), settings: null as never, mailer: null, store: null as never, audit: null as never };
 }
 
 describe('the in-server job scheduler', () => {

@@ -17,7 +17,7 @@ export interface StoreUnderTest {
 
 async function listAll(store: ObjectStore, prefix: string): Promise<{ key: string; size: number }[]> {
   const out: { key: string; size: number }[] = [];
-  for await (const e of store.list(prefix)) out.push(e);
+  for await (const e of store.list(prefix)) out.push({ key: e.key, size: e.size });
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
@@ -101,6 +101,29 @@ export function storeConformance(name: string, create: () => Promise<StoreUnderT
       assert.deepEqual((await listAll(store, '')).length, keys.length);
       assert.deepEqual(await listAll(store, 'nothing/here/'), []);
       assert.deepEqual(await listAll(store, 'snapshots/c1/s1.refs'), [{ key: 'snapshots/c1/s1.refs', size: 6 }]);
+    }));
+
+    it('list gives each object its last modification time', withStore(async ({ store }) => {
+      const before = Date.now();
+      await store.put('packs/c1/t/one', Buffer.from('x'));
+      const after = Date.now();
+      const entries: { key: string; modifiedAt: Date }[] = [];
+      for await (const e of store.list('packs/c1/t/')) entries.push(e);
+      assert.equal(entries.length, 1);
+      const t = entries[0]!.modifiedAt.getTime();
+      assert.ok(t >= before - 2000 && t <= after + 2000, `modifiedAt ${entries[0]!.modifiedAt.toISOString()} within the put`);
+    }));
+
+    it('purgeTemporary never removes committed objects nor a recent upload in progress', withStore(async ({ store }) => {
+      await store.put('packs/c1/p/kept', Buffer.from('committed'));
+      const upload = await store.createUpload('packs/c1/p/inflight');
+      await upload.write(Buffer.from('half'));
+      const r = await store.purgeTemporary(new Date(Date.now() - 60_000));
+      assert.deepEqual(r, { removed: 0, bytes: 0 });
+      assert.deepEqual(await store.get('packs/c1/p/kept'), Buffer.from('committed'));
+      await upload.write(Buffer.from(' and done'));
+      await upload.commit();
+      assert.deepEqual(await store.get('packs/c1/p/inflight'), Buffer.from('half and done'));
     }));
 
     it('delete removes the object and is idempotent', withStore(async ({ store }) => {

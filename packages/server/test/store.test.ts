@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
 import { createFsStore } from '../src/store/fs-store.js';
@@ -49,4 +50,29 @@ storeConformance('filesystem', async () => {
     },
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
+});
+
+describe('filesystem store: temporary files (R8)', () => {
+  it('purgeTemporary removes temp files older than the cutoff, keeps newer ones and every object', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'coffre-fs-purge-'));
+    try {
+      const store = createFsStore(root);
+      await store.put('packs/c1/aa/aa01', Buffer.from('pack'));
+      const dir = path.join(root, 'packs', 'c1', 'aa');
+      // What a crash during an upload leaves: a dot-prefixed temp file next to the target.
+      const old = path.join(dir, '.tmp-aa02-0123456789ab');
+      const recent = path.join(dir, '.tmp-aa03-ba9876543210');
+      await writeFile(old, Buffer.alloc(1234));
+      await writeFile(recent, Buffer.alloc(10));
+      const twoDaysAgo = new Date(Date.now() - 48 * 3_600_000);
+      await utimes(old, twoDaysAgo, twoDaysAgo);
+      const r = await store.purgeTemporary(new Date(Date.now() - 24 * 3_600_000));
+      assert.deepEqual(r, { removed: 1, bytes: 1234 });
+      const names = (await readdir(dir)).sort();
+      assert.deepEqual(names, ['.tmp-aa03-ba9876543210', 'aa01']);
+      assert.deepEqual(await store.get('packs/c1/aa/aa01'), Buffer.from('pack'));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { createTier, findTierByName, listTiers } from '../db/queries/tiers.js';
 import { ROLES_BY_ORG_TYPE, type Role } from '../http/roles.js';
 import { newTemporaryPassword } from '../secrets.js';
 import type { MachineId, OrgId } from '../types.js';
-import type { BackupStatus, MachineJobRecord, MachineRecord } from '@coffre/core';
+import type { BackupStatus, MachineJobRecord, MachineRecord, RestoreTestSummary } from '@coffre/core';
 import { graceMs } from '../observatory/alerts.js';
 import { machineStates } from '../observatory/machine-states.js';
 import { initDataDir, type DataDir } from '../datadir.js';
@@ -205,7 +205,16 @@ export async function adminCreateEnrollToken(ctx: AdminContext, customerName: st
 export async function adminListMachines(
   ctx: AdminContext,
   customerName: string,
-): Promise<(MachineRecord & { status: BackupStatus; jobs: readonly MachineJobRecord[]; lastSuccessAt: string | null; nextExpectedAt: string | null })[]> {
+): Promise<
+  (MachineRecord & {
+    status: BackupStatus;
+    jobs: readonly MachineJobRecord[];
+    lastSuccessAt: string | null;
+    nextExpectedAt: string | null;
+    lastHeartbeatAt: string | null;
+    lastRestoreTest: RestoreTestSummary | null;
+  })[]
+> {
   const id = await customerIdByName(ctx, customerName);
   const states = await machineStates(ctx.db, [id], ctx.clock(), graceMs({ settings: ctx.dataDir.settings }));
   return states.map((s) => ({
@@ -214,6 +223,8 @@ export async function adminListMachines(
     jobs: s.jobs,
     lastSuccessAt: s.lastSuccessAt,
     nextExpectedAt: s.status.nextExpectedAt?.toISOString() ?? null,
+    lastHeartbeatAt: s.machine.last_heartbeat_at,
+    lastRestoreTest: s.lastRestoreTest,
   }));
 }
 

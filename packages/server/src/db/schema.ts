@@ -39,6 +39,8 @@ export interface MachinesTable {
   schedule_reported_at: string | null;
   schedule_since: string | null;
   last_heartbeat_at: string | null;
+  /** A retention policy for this machine only (JSON RetentionPolicy), null = its customer's. */
+  retention_json: string | null;
 }
 
 export interface ReposTable {
@@ -62,6 +64,8 @@ export interface PacksTable {
   size: number;
   chunk_count: number;
   created_at: string;
+  /** Last re-hash of its blobs by the verify job; null = never. */
+  verified_at: string | null;
 }
 
 /**
@@ -75,6 +79,8 @@ export interface ChunksTable {
   offset: number;
   length: number;
   sha256: Buffer;
+  /** Last upload of the chunk or "exists" answer about it (GC, docs/GC.md); null before the GC migration: the pack's created_at. */
+  touched_at: string | null;
 }
 
 export interface SnapshotsTable {
@@ -86,6 +92,10 @@ export interface SnapshotsTable {
   manifest_json: string;
   ref_count: number;
   logical_size: number;
+  /** In the recycle bin since (null = live); the row stays until the bin is emptied. */
+  deleted_at: string | null;
+  deleted_by: string | null;
+  delete_reason: string | null;
 }
 
 export { ORG_TYPES, type OrgType } from '@coffre/core';
@@ -115,6 +125,8 @@ export interface OrgsTable {
   pending_tier_from: string | null;
   /** The period (YYYY-MM) whose crossing of the tier limit was last emailed. */
   tier_exceeded_period: string | null;
+  /** Customers: their retention policy (JSON RetentionPolicy), null = the default. */
+  retention_json: string | null;
 }
 
 export const USER_STATUSES = ['active', 'disabled'] as const;
@@ -315,7 +327,55 @@ export interface UsageDailyTable {
   limit_bytes: number | null;
 }
 
+/** An agent's backup in progress (docs/GC.md): from its first chunk query or pack upload to its snapshot commit. */
+export interface UploadSessionsTable {
+  customer_id: string;
+  machine_id: string;
+  started_at: string;
+  last_seen_at: string;
+}
+
+/** Bumped by every GC transaction that deletes chunk rows of the customer. */
+export interface GcEpochsTable {
+  customer_id: string;
+  epoch: number;
+}
+
+export const TOMBSTONE_REASONS = ['dead', 'repacked', 'orphan'] as const;
+export type TombstoneReason = (typeof TOMBSTONE_REASONS)[number];
+
+/** A pack removed from the index by GC: its object goes at `delete_after`; its id is never indexed again. */
+export interface PackTombstonesTable {
+  customer_id: string;
+  id: string;
+  size: number;
+  reason: TombstoneReason;
+  replaced_by: string | null;
+  deleted_at: string;
+  delete_after: string;
+  object_deleted_at: string | null;
+}
+
+/** A pack object seen in the store with no index row. */
+export interface GcOrphansTable {
+  customer_id: string;
+  pack_id: string;
+  first_seen_at: string;
+}
+
+export interface GcLeaseTable {
+  name: string;
+  holder: string;
+  acquired_at: string;
+  expires_at: string;
+}
+
 export interface DB {
+  upload_sessions: UploadSessionsTable;
+  gc_epochs: GcEpochsTable;
+  pack_tombstones: PackTombstonesTable;
+  gc_orphans: GcOrphansTable;
+  gc_lease: GcLeaseTable;
   outbox: OutboxTable;
   usage_daily: UsageDailyTable;
   restore_tests: RestoreTestsTable;

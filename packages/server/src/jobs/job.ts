@@ -2,11 +2,17 @@ import type { Database } from '../db/database.js';
 import type { ServerSettings } from '../datadir.js';
 import type { LogSink } from '../log.js';
 import type { MailTransport } from '../mail/transport.js';
+import type { ObjectStore } from '../store/object-store.js';
+import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../types.js';
 
 /** What a server job may use; passed explicitly (the server and `job run` build it alike). */
 export interface JobContext {
   readonly db: Database;
+  /** The object store (packs, snapshot reference lists). */
+  readonly store: ObjectStore;
+  /** Operations that change customers' data (retention removing snapshots…) are audited. */
+  readonly audit: AuditLog;
   readonly clock: Clock;
   readonly log: LogSink;
   readonly settings: ServerSettings;

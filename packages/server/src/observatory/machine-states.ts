@@ -30,6 +30,7 @@ export async function machineStates(db: Database, customerIds: readonly string[]
     .selectFrom('snapshots')
     .select(['machine_id', (eb) => eb.fn.max('time').as('t')])
     .where('customer_id', 'in', customerIds)
+    .where('deleted_at', 'is', null)
     .groupBy('machine_id')
     .execute();
   const latest = await sql<{ machine_id: string; result: string; finished_at: string; error_code: string | null }>`

@@ -9,8 +9,8 @@ import type { Database } from '../db/database.js';
 export async function protectedBytes(db: Database, customerId: string): Promise<number> {
   const rows = await sql<{ total: number | null }>`
     select sum(s.logical_size) as total from snapshots s
-    where s.customer_id = ${customerId}
-      and s.time = (select max(s2.time) from snapshots s2 where s2.customer_id = s.customer_id and s2.machine_id = s.machine_id)`.execute(db);
+    where s.customer_id = ${customerId} and s.deleted_at is null
+      and s.time = (select max(s2.time) from snapshots s2 where s2.customer_id = s.customer_id and s2.machine_id = s.machine_id and s2.deleted_at is null)`.execute(db);
   return Number(rows.rows[0]?.total ?? 0);
 }
 

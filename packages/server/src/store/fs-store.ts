@@ -119,7 +119,7 @@ class FsStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
+  async *list(prefix: string): AsyncIterable<{ key: string; size: number; modifiedAt: Date }> {
     validatePrefix(prefix);
     // Walk only the deepest directory that every matching key must live in.
     const slash = prefix.lastIndexOf('/');
@@ -127,7 +127,7 @@ class FsStore implements ObjectStore {
     yield* this.walk(base, prefix);
   }
 
-  private async *walk(rel: string, prefix: string): AsyncIterable<{ key: string; size: number }> {
+  private async *walk(rel: string, prefix: string): AsyncIterable<{ key: string; size: number; modifiedAt: Date }> {
     let entries: Dirent[];
     try {
       entries = await readdir(rel === '' ? this.root : path.join(this.root, ...rel.split('/')), { withFileTypes: true });
@@ -141,10 +141,45 @@ class FsStore implements ObjectStore {
       if (e.isDirectory()) {
         if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(key, prefix);
       } else if (e.isFile() && key.startsWith(prefix)) {
-        const s = await this.stat(key);
-        if (s) yield { key, size: s.size };
+        try {
+          const s = await stat(this.file(key));
+          yield { key, size: s.size, modifiedAt: s.mtime };
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw err; // deleted meanwhile
+        }
       }
     }
+  }
+
+  /** Temp files (`.tmp-…`, left by crashed or abandoned uploads) not written since `olderThan`. */
+  async purgeTemporary(olderThan: Date): Promise<{ removed: number; bytes: number }> {
+    const out = { removed: 0, bytes: 0 };
+    const visit = async (dir: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return;
+        throw err;
+      }
+      for (const e of entries) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) await visit(p);
+        else if (e.isFile() && e.name.startsWith('.tmp-')) {
+          try {
+            const s = await stat(p);
+            if (s.mtime >= olderThan) continue; // written recently: maybe an upload in progress
+            await unlink(p);
+            out.removed++;
+            out.bytes += s.size;
+          } catch (err) {
+            if (!isErrno(err, 'ENOENT')) throw err; // committed or aborted meanwhile
+          }
+        }
+      }
+    };
+    await visit(this.root);
+    return out;
   }
 
   async delete(key: string): Promise<void> {

@@ -15,6 +15,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): ObjectStore {
 
 class MemoryStore implements ObjectStore {
   private readonly objects = new Map<string, Buffer>();
+  private readonly modified = new Map<string, Date>();
   constructor(private readonly opts: MemoryStoreOptions) {}
 
   async put(key: string, data: Buffer): Promise<void> {
@@ -22,6 +23,7 @@ class MemoryStore implements ObjectStore {
     const copy = Buffer.from(data);
     await this.opts.beforeCommit?.(key);
     this.objects.set(key, copy);
+    this.modified.set(key, new Date());
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
@@ -39,16 +41,22 @@ class MemoryStore implements ObjectStore {
     return obj ? { size: obj.length } : null;
   }
 
-  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
+  async *list(prefix: string): AsyncIterable<{ key: string; size: number; modifiedAt: Date }> {
     validatePrefix(prefix);
     // Snapshot the keys first: callers may delete while iterating.
     const entries = [...this.objects].filter(([k]) => k.startsWith(prefix));
-    for (const [key, obj] of entries) yield { key, size: obj.length };
+    for (const [key, obj] of entries) yield { key, size: obj.length, modifiedAt: this.modified.get(key) ?? new Date(0) };
+  }
+
+  /** Uploads in progress live in their own closures and vanish with them: nothing to purge. */
+  async purgeTemporary(): Promise<{ removed: number; bytes: number }> {
+    return { removed: 0, bytes: 0 };
   }
 
   async delete(key: string): Promise<void> {
     validateKey(key);
     this.objects.delete(key);
+    this.modified.delete(key);
   }
 
   async createUpload(key: string, opts: UploadOptions = {}): Promise<ObjectUpload> {
@@ -71,6 +79,7 @@ class MemoryStore implements ObjectStore {
         if (opts.size !== undefined && size !== opts.size) throw new UploadStateError(`upload of ${key} has ${size} bytes, ${opts.size} were announced`);
         await this.opts.beforeCommit?.(key);
         this.objects.set(key, data);
+        this.modified.set(key, new Date());
       },
       abort: async () => {
         state = 'ended';

@@ -16,8 +16,15 @@ export interface ObjectStore {
   get(key: string, range?: ByteRange): Promise<Buffer>;
   /** null when the object does not exist. */
   stat(key: string): Promise<{ size: number } | null>;
-  /** Every object whose key starts with `prefix` (a plain string prefix, as in S3); order unspecified. */
-  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /** Every object whose key starts with `prefix` (a plain string prefix, as in S3), with its
+   *  size and last modification; order unspecified. */
+  list(prefix: string): AsyncIterable<{ key: string; size: number; modifiedAt: Date }>;
+  /**
+   * Removes what failed, crashed or abandoned uploads left behind (temp files, incomplete
+   * multipart uploads…) last written before `olderThan` (R8). Never touches a committed
+   * object, nor an upload written to since `olderThan`. Returns what was removed.
+   */
+  purgeTemporary(olderThan: Date): Promise<{ removed: number; bytes: number }>;
   /** Idempotent: deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /**

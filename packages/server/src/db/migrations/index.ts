@@ -6,6 +6,8 @@ import { tiers } from './20261126T2300_tiers.js';
 import { observatory } from './20261127T0100_observatory.js';
 import { daemon } from './20261127T0300_daemon.js';
 import { mailMetering } from './20261127T0400_mail_metering.js';
+import { retention } from './20261127T0450_retention.js';
+import { gc } from './20261127T0500_gc.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -19,6 +21,8 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261127T0100_observatory', observatory],
   ['20261127T0300_daemon', daemon],
   ['20261127T0400_mail_metering', mailMetering],
+  ['20261127T0450_retention', retention],
+  ['20261127T0500_gc', gc],
 ];
 
 export const migrationProvider: MigrationProvider = {

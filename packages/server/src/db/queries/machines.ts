@@ -92,6 +92,7 @@ export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ mach
       schedule_reported_at: null,
       schedule_since: null,
       last_heartbeat_at: null,
+      retention_json: null,
     };
     const inserted = await trx
       .insertInto('machines')

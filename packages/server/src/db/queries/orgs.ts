@@ -51,6 +51,7 @@ export async function createOrg(db: Database, o: NewOrg, now: string): Promise<O
       pending_tier_id: null,
       pending_tier_from: null,
       tier_exceeded_period: null,
+      retention_json: null,
     };
     const res = await trx.insertInto('orgs').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError(o.type === 'customer' ? 'customerNameTaken' : 'orgNameTaken', { name: o.name });

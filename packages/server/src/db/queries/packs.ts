@@ -1,7 +1,25 @@
 import type { ChunkLocation, PackEntry } from '@coffre/core';
+import { staleBefore } from '../../gc/cutoff.js';
 import type { CustomerId } from '../../types.js';
 import { pow2Batches, QueryTemplates, withParameters } from '../batch.js';
 import type { Database } from '../database.js';
+
+/**
+ * The pack id was removed from the index by GC (docs/GC.md): it may never be indexed again,
+ * since GC may delete its object at any moment. The agent uploads its chunks in a new pack.
+ */
+export class PackTombstonedError extends Error {
+  override readonly name = 'PackTombstonedError';
+  constructor(readonly packId: string) {
+    super(`pack ${packId} was garbage-collected and cannot be indexed again`);
+  }
+}
+
+/** True when GC removed this pack id from the index (its object may be deleted at any moment). */
+export async function isPackTombstoned(db: Database, customerId: CustomerId, packId: string): Promise<boolean> {
+  const row = await db.selectFrom('pack_tombstones').select('id').where('customer_id', '=', customerId).where('id', '=', packId).executeTakeFirst();
+  return row !== undefined;
+}
 
 /**
  * Rows per chunk insert: 7 parameters a row, 1,792 a query, far below SQLite's (32,766)
@@ -12,7 +30,7 @@ export const CHUNK_INSERT_BATCH = 256;
 export const CHUNK_LOOKUP_BATCH = 512;
 
 const templates = new QueryTemplates();
-const CHUNK_COLUMNS = 6;
+const CHUNK_COLUMNS = 7;
 
 const raw = (hex: string): Buffer => Buffer.from(hex, 'hex');
 
@@ -27,7 +45,7 @@ export async function findPack(db: Database, customerId: CustomerId, packId: str
   return row ? { size: Number(row.size), chunkCount: Number(row.chunk_count) } : null;
 }
 
-/** `insert into chunks … values (6 placeholders) × rows on conflict do nothing`, compiled once per row count. */
+/** `insert into chunks … values (7 placeholders) × rows on conflict do nothing`, compiled once per row count. */
 function insertChunksTemplate(db: Database, rows: number) {
   return templates.get(db, `insert-chunks/${rows}`, () => {
     // Distinct placeholder objects: the order check compares them by identity.
@@ -38,13 +56,14 @@ function insertChunksTemplate(db: Database, rows: number) {
       offset: -2 * i - 1,
       length: -2 * i - 2,
       sha256: Buffer.from(`s${i}`),
+      touched_at: `t${i}`,
     }));
     const compiled = db
       .insertInto('chunks')
       .values(values)
       .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
       .compile();
-    return { compiled, expected: values.flatMap((v) => [v.customer_id, v.id, v.pack_id, v.offset, v.length, v.sha256]) };
+    return { compiled, expected: values.flatMap((v) => [v.customer_id, v.id, v.pack_id, v.offset, v.length, v.sha256, v.touched_at]) };
   });
 }
 
@@ -53,12 +72,18 @@ function insertChunksTemplate(db: Database, rows: number) {
  * pack row and chunk ids already indexed are left alone (a chunk keeps its first
  * location). Returns how many chunk ids were new. The chunk rows go in as multi-row
  * inserts compiled once per batch size and re-run with new parameters.
+ *
+ * GC (docs/GC.md): new rows are touched now, and so are the rows of ids already indexed
+ * elsewhere (the agent will reference them); a pack id GC removed from the index is
+ * refused (PackTombstonedError), checked in this same transaction so that GC's deletion
+ * of the object can never race with an index entry for it.
  */
 export async function indexPack(
   db: Database,
   a: { customerId: CustomerId; packId: string; size: number; entries: readonly PackEntry[]; now: string },
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
+    if (await isPackTombstoned(trx, a.customerId, a.packId)) throw new PackTombstonedError(a.packId);
     await trx
       .insertInto('packs')
       .values({ customer_id: a.customerId, id: a.packId, size: a.size, chunk_count: a.entries.length, created_at: a.now })
@@ -75,12 +100,32 @@ export async function indexPack(
         params[p++] = e.offset;
         params[p++] = e.length;
         params[p++] = raw(e.sha256);
+        params[p++] = a.now;
       }
       const res = await trx.executeQuery(withParameters(insertChunksTemplate(db, batch.length), params));
       inserted += Number(res.numAffectedRows ?? 0n);
     }
+    if (inserted < a.entries.length) await touchChunkRows(trx, a.customerId, a.entries.map((e) => e.id), a.now);
     return inserted;
   });
+}
+
+/**
+ * Sets `touched_at = now` on the indexed chunks among `ids` whose stored touch is older
+ * than the touch granularity (so a chunk asked about again and again is written at most
+ * once per granularity).
+ */
+async function touchChunkRows(trx: Database, customerId: CustomerId, ids: readonly string[], now: string): Promise<void> {
+  const stale = staleBefore(new Date(now));
+  for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
+    await trx
+      .updateTable('chunks')
+      .set({ touched_at: now })
+      .where('customer_id', '=', customerId)
+      .where('id', 'in', batch.map(raw))
+      .where((eb) => eb.or([eb('touched_at', 'is', null), eb('touched_at', '<', stale)]))
+      .execute();
+  }
 }
 
 /** `… from chunks where customer_id = ? and id in (? × n)`: parameters are the customer id, then the ids. */
@@ -118,6 +163,45 @@ export async function locateChunks(db: Database, customerId: CustomerId, ids: re
   for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
     const { rows } = await db.executeQuery(withParameters(locateTemplate(db, batch.length), lookupParameters(customerId, batch)));
     for (const r of rows) found.set(r.id.toString('hex'), { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length) });
+  }
+  return found;
+}
+
+/** `select id, touched_at from chunks where customer_id = ? and id in (…n)`, compiled once per n. */
+function existsTouchTemplate(db: Database, n: number) {
+  return templates.get(db, `exists-touch-chunks/${n}`, () => {
+    const ids = placeholderIds(n);
+    const compiled = db.selectFrom('chunks').select(['id', 'touched_at']).where('customer_id', '=', 'c').where('id', 'in', ids).compile();
+    return { compiled, expected: ['c', ...ids] };
+  });
+}
+
+/**
+ * The subset of `ids` indexed for this customer, each of them touched (POST /chunks/exists:
+ * the agent will not upload them and will reference them in a later commit, so GC must
+ * keep them — docs/GC.md). Read-only for chunks touched within the granularity; the
+ * others are touched and looked up again in one transaction, so an id GC deleted meanwhile
+ * is answered as missing (the agent then uploads it).
+ */
+export async function existingChunksTouched(db: Database, customerId: CustomerId, ids: readonly string[], now: Date): Promise<Set<string>> {
+  const found = new Set<string>();
+  const stale: string[] = [];
+  const staleIso = staleBefore(now);
+  for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
+    const { rows } = await db.executeQuery(withParameters(existsTouchTemplate(db, batch.length), lookupParameters(customerId, batch)));
+    for (const r of rows) {
+      const id = r.id.toString('hex');
+      if (r.touched_at !== null && r.touched_at >= staleIso) found.add(id);
+      else stale.push(id);
+    }
+  }
+  if (stale.length > 0) {
+    const nowIso = now.toISOString();
+    const still = await db.transaction().execute(async (trx) => {
+      await touchChunkRows(trx, customerId, stale, nowIso);
+      return existingChunks(trx, customerId, stale);
+    });
+    for (const id of still) found.add(id);
   }
   return found;
 }

@@ -42,7 +42,9 @@ function baseQuery(db: Database, customerId: CustomerId) {
     .selectFrom('snapshots as s')
     .innerJoin('machines as m', 'm.id', 's.machine_id')
     .select(['s.id', 's.time', 's.machine_id', 'm.name as machine_name', 's.manifest_json'])
-    .where('s.customer_id', '=', customerId);
+    .where('s.customer_id', '=', customerId)
+    // Snapshots in the recycle bin are invisible to agents until an administrator restores them.
+    .where('s.deleted_at', 'is', null);
 }
 
 function toRow(r: { id: string; time: string; machine_id: string; machine_name: string; manifest_json: string }): SnapshotRow {
@@ -60,4 +62,13 @@ export async function listSnapshots(db: Database, customerId: CustomerId, machin
   if (machineName !== undefined) q = q.where('m.name', '=', machineName);
   const rows = await q.orderBy('s.time').orderBy('s.id').execute();
   return rows.map(toRow);
+}
+
+/**
+ * Removes a snapshot row (GC test/admin utility `forgetSnapshot`, and the recycle bin's
+ * purge): its chunks become garbage for the next GC. True if a row was removed.
+ */
+export async function deleteSnapshot(db: Database, customerId: CustomerId, id: string): Promise<boolean> {
+  const r = await db.deleteFrom('snapshots').where('customer_id', '=', customerId).where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) === 1;
 }

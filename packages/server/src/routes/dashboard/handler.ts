@@ -62,7 +62,8 @@ export function registerDashboardRoutes(app: App, deps: Deps): void {
         .selectFrom('snapshots as s')
         .innerJoin('machines as m', 'm.id', 's.machine_id')
         .select(['s.id', 's.time', 's.machine_id', 'm.name as machine_name', 's.logical_size', 's.ref_count', 's.parent'])
-        .where('s.customer_id', '=', org.id);
+        .where('s.customer_id', '=', org.id)
+        .where('s.deleted_at', 'is', null);
       if (req.query.machineId) q = q.where('s.machine_id', '=', req.query.machineId);
       const rows = await q.orderBy('s.time', 'desc').limit(1000).execute();
       return {

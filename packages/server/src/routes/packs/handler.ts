@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream';
 import { isCoffreError, MAX_PACK_SIZE, type PackEntry, type PackUploadResponse } from '@coffre/core';
-import { findPack, indexPack } from '../../db/queries/packs.js';
+import { existingChunksTouched, findPack, indexPack, isPackTombstoned, PackTombstonedError } from '../../db/queries/packs.js';
+import { openUploadSession } from '../../gc/sessions.js';
+import { findTombstone } from '../../gc/state.js';
 import { apiError } from '../../errors.js';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { packKey } from '../../object-keys.js';
-import type { ObjectUpload } from '../../store/object-store.js';
+import { isNotFound, type ObjectUpload } from '../../store/object-store.js';
 import { isoNow, type CustomerId } from '../../types.js';
 import { parseRange } from './range.js';
 import { getPackSchema, putPackSchema } from './schema.js';
@@ -15,7 +17,13 @@ function toPackError(err: unknown): unknown {
   if (isCoffreError(err, 'INTEGRITY')) return apiError('packIntegrity', { reason: err.message });
   if (isCoffreError(err, 'FORMAT')) return apiError('badPackFormat', { reason: err.message });
   if (isCoffreError(err, 'TOO_LARGE')) return apiError('tooLarge');
+  if (err instanceof PackTombstonedError) return packCollected(err.packId);
   return err;
+}
+
+/** GC removed this pack id from the index (docs/GC.md): it is never indexed again. */
+function packCollected(id: string): unknown {
+  return apiError('badRequest', { reason: `pack ${id} was garbage-collected; upload its chunks in a new pack` });
 }
 
 /**
@@ -35,18 +43,32 @@ class PackSink {
 
   async write(parts: readonly Buffer[], size: number): Promise<void> {
     if (this.known === null) {
-      this.known = (await findPack(this.deps.db, this.customerId, this.id)) !== null;
+      // Indexed already, or removed by GC (never indexed again, see finish): verify the body, store nothing.
+      this.known = (await findPack(this.deps.db, this.customerId, this.id)) !== null || (await isPackTombstoned(this.deps.db, this.customerId, this.id));
       if (!this.known) this.upload = await this.deps.store.createUpload(packKey(this.customerId, this.id), { size });
     }
     if (this.upload) for (const part of parts) await this.upload.write(part);
   }
 
-  /** Crash-safe order: the object is made durable (fsync, atomic rename) before any row goes in, in one transaction. */
+  /**
+   * Crash-safe order: the object is made durable (fsync, atomic rename) before any row goes
+   * in, in one transaction. A pack already indexed is indexed again (idempotent): that
+   * touches the chunks the agent will reference (GC) and restores rows GC deleted from it.
+   */
   async finish(entries: readonly PackEntry[], size: number): Promise<PackUploadResponse> {
-    if (!this.upload) return { id: this.id, chunks: entries.length, newChunks: 0 };
-    await this.upload.commit();
-    const newChunks = await indexPack(this.deps.db, { customerId: this.customerId, packId: this.id, size, entries, now: isoNow(this.deps.clock) });
-    return { id: this.id, chunks: entries.length, newChunks };
+    if (this.upload) await this.upload.commit();
+    try {
+      const newChunks = await indexPack(this.deps.db, { customerId: this.customerId, packId: this.id, size, entries, now: isoNow(this.deps.clock) });
+      return { id: this.id, chunks: entries.length, newChunks };
+    } catch (err) {
+      // GC removed this pack id meanwhile (e.g. repacked it while a retry was on its way):
+      // fine if every chunk is still stored elsewhere — answered, and touched, as by /chunks/exists.
+      if (!(err instanceof PackTombstonedError)) throw err;
+      const ids = entries.map((e) => e.id);
+      const present = await existingChunksTouched(this.deps.db, this.customerId, ids, this.deps.clock());
+      if (ids.some((id) => !present.has(id))) throw err;
+      return { id: this.id, chunks: entries.length, newChunks: 0 };
+    }
   }
 
   /** Drops the upload (and its temp data); harmless once committed. */
@@ -119,15 +141,25 @@ export async function registerPackRoutes(app: App, deps: Deps): Promise<void> {
     async (req): Promise<PackUploadResponse> => {
       const p = machineOf(req);
       if (!(req.body instanceof Readable)) throw apiError('unsupportedMediaType', { expected: 'application/octet-stream' });
+      // Before any chunk is touched: GC keeps what this backup touches until it commits.
+      await openUploadSession(deps.db, p.customerId, p.machineId, deps.clock());
       const length = req.headers['content-length'];
       return receivePack(deps, p.customerId, req.params.id, req.body, length === undefined ? undefined : Number(length));
     },
   );
 
-  /** GET /packs/:id — whole pack (200) or one byte range (206); only the caller's customer's packs. */
+  /**
+   * GET /packs/:id — whole pack (200) or one byte range (206); only the caller's customer's
+   * packs. A pack GC has just repacked is still served until its object is deleted (after
+   * a delay, docs/GC.md), so restores that located chunks before the move still work.
+   */
   app.get<{ Params: { id: string } }>('/packs/:id', { schema: getPackSchema, config: { action: 'packs:read' } }, async (req, reply) => {
     const p = machineOf(req);
-    const pack = await findPack(deps.db, p.customerId, req.params.id);
+    let pack: { size: number } | null = await findPack(deps.db, p.customerId, req.params.id);
+    if (!pack) {
+      const t = await findTombstone(deps.db, p.customerId, req.params.id);
+      if (t && t.objectDeletedAt === null) pack = { size: t.size };
+    }
     if (!pack) throw apiError('packNotFound');
     const range = parseRange(req.headers.range, pack.size);
     void reply.header('accept-ranges', 'bytes').type('application/octet-stream');
@@ -136,8 +168,16 @@ export async function registerPackRoutes(app: App, deps: Deps): Promise<void> {
       throw apiError('badRange', { size: pack.size });
     }
     const key = packKey(p.customerId, req.params.id);
-    if (range === null) return reply.send(await deps.store.get(key));
-    const data = await deps.store.get(key, range);
+    const read = async (r?: { offset: number; length: number }): Promise<Buffer> => {
+      try {
+        return await deps.store.get(key, r);
+      } catch (err) {
+        if (isNotFound(err)) throw apiError('packNotFound'); // deleted by GC meanwhile
+        throw err;
+      }
+    };
+    if (range === null) return reply.send(await read());
+    const data = await read(range);
     return reply
       .code(206)
       .header('content-range', `bytes ${range.offset}-${range.offset + range.length - 1}/${pack.size}`)

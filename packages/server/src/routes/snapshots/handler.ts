@@ -1,5 +1,7 @@
 import { decodeRefs, isCoffreError, sha256Hex, type ChunkId, type SnapshotCommitRequest, type SnapshotCommitResponse, type SnapshotListResponse, type SnapshotRecord } from '@coffre/core';
 import { existingChunks } from '../../db/queries/packs.js';
+import { closeUploadSession } from '../../gc/sessions.js';
+import { gcEpoch } from '../../gc/state.js';
 import { getSnapshot, insertSnapshot, listSnapshots, snapshotExists } from '../../db/queries/snapshots.js';
 import { auditRequest } from '../../audit/record.js';
 import { apiError } from '../../errors.js';
@@ -35,6 +37,14 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
    * client's. Refs object first, row second (a crash leaves an orphan object, not a
    * snapshot without refs); the per-id lock keeps a racing commit of the same id from
    * overwriting the winner's refs object.
+   *
+   * Against GC (docs/GC.md §Commit race), which deletes chunk rows while commits run: the
+   * chunks are checked outside any transaction (the slow part), then the row is inserted
+   * in a transaction that first compares the customer's GC epoch with the one read before
+   * the check. GC bumps it in every transaction that deletes chunk rows, and re-reads the
+   * snapshot rows in that same transaction; both take the database's write lock, so
+   * either GC sees this snapshot before deleting anything, or this commit sees the epoch
+   * moved and checks its chunks again, under the lock, and refuses if one is gone.
    */
   app.post<{ Body: SnapshotCommitRequest }>('/snapshots', { schema: commitSnapshotSchema, config: { action: 'snapshots:write' } }, async (req, reply) => {
     const p = machineOf(req);
@@ -47,15 +57,31 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
       if (manifest.parent !== null && !(await snapshotExists(deps.db, p.customerId, manifest.parent))) {
         throw apiError('unknownParent', { parent: manifest.parent });
       }
-      const present = await existingChunks(deps.db, p.customerId, refs.ids);
-      const missing = refs.ids.filter((id) => !present.has(id));
-      if (missing.length > 0) throw apiError('missingChunks', { missing: missing.slice(0, MAX_MISSING_LISTED), missingCount: missing.length });
+      const missingOf = (present: Set<string>): string[] => refs.ids.filter((id) => !present.has(id));
+      const refuse = (missing: readonly string[]) => apiError('missingChunks', { missing: missing.slice(0, MAX_MISSING_LISTED), missingCount: missing.length });
+      const epoch = await gcEpoch(deps.db, p.customerId);
+      const missing = missingOf(await existingChunks(deps.db, p.customerId, refs.ids));
+      if (missing.length > 0) throw refuse(missing);
 
-      await deps.store.put(snapshotRefsKey(p.customerId, manifest.id), refs.bytes);
+      const refsKey = snapshotRefsKey(p.customerId, manifest.id);
+      await deps.store.put(refsKey, refs.bytes);
       const time = isoNow(deps.clock);
-      if (!(await insertSnapshot(deps.db, { customerId: p.customerId, machineId: p.machineId, manifest, time }))) {
-        throw apiError('snapshotExists', { id: manifest.id });
+      const outcome = await deps.db.transaction().execute(async (trx): Promise<{ missing: string[] } | { exists: true } | { ok: true }> => {
+        if ((await gcEpoch(trx, p.customerId)) !== epoch) {
+          // GC deleted chunk rows since the check: check again, under the write lock.
+          const gone = missingOf(await existingChunks(trx, p.customerId, refs.ids));
+          if (gone.length > 0) return { missing: gone };
+        }
+        if (!(await insertSnapshot(trx, { customerId: p.customerId, machineId: p.machineId, manifest, time }))) return { exists: true };
+        // The machine's backup is over: what it touched is now referenced by this snapshot.
+        await closeUploadSession(trx, p.customerId, p.machineId);
+        return { ok: true };
+      });
+      if ('missing' in outcome) {
+        await deps.store.delete(refsKey).catch(() => undefined); // no row: the refs object is not needed
+        throw refuse(outcome.missing);
       }
+      if ('exists' in outcome) throw apiError('snapshotExists', { id: manifest.id });
       void reply.code(201);
       return { id: manifest.id, time };
     });
@@ -76,7 +102,8 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
     // Data access (R18): a restore, an ls of file contents or a verify starts here.
     await auditRequest(deps, req, { action: 'snapshot.read', outcome: 'success', target: `snapshot:${req.params.id}` });
     const p = machineOf(req);
-    if (!(await snapshotExists(deps.db, p.customerId, req.params.id))) throw apiError('snapshotNotFound');
+    // A snapshot in the recycle bin is invisible to agents, its reference list too.
+    if (!(await getSnapshot(deps.db, p.customerId, req.params.id))) throw apiError('snapshotNotFound');
     const data = await deps.store.get(snapshotRefsKey(p.customerId, req.params.id));
     return reply.type('application/octet-stream').send(data);
   });

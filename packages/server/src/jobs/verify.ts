@@ -1,0 +1,143 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { PACK_HEADER_FIXED, packEntryCount, packHeaderSize, packIdOf, parsePackHeader, type PackEntry } from '@coffre/core';
+import { deliverOutbox } from '../mail/outbox.js';
+import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
+import { alertOpenedEmail } from '../mail/templates.js';
+import { packKey } from '../object-keys.js';
+import { isNotFound } from '../store/object-store.js';
+import type { CustomerId } from '../types.js';
+import type { Job, JobContext, JobItem, JobResult } from './job.js';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Verification of stored data (R6, R22), without any key: re-reads stored packs and checks
+ * each blob against the SHA-256 recorded when it was uploaded. A rolling schedule: each
+ * daily run checks the packs verified longest ago (never-verified first), at least 1/period
+ * of them and every pack that would otherwise pass the period, so a full pass completes
+ * within `verifyPeriodDays` (default 30). A mismatch or a missing object opens a
+ * `verify_mismatch` alert for the customer (one per pack) and emails the operator and the
+ * reseller; the pack is checked again on the next run. A pack garbage collection removed in
+ * the meantime is skipped, not reported.
+ */
+export class VerifyJob implements Job {
+  readonly name = 'verify';
+  readonly description = 're-hash stored blobs against their recorded SHA-256, a full pass within verifyPeriodDays; alert on any mismatch';
+  readonly defaultSchedule = '0 5 * * *';
+
+  async run(ctx: JobContext): Promise<JobResult> {
+    const started = ctx.clock();
+    const now = started.toISOString();
+    const period = ctx.settings.verifyPeriodDays;
+    const items: JobItem[] = [];
+    const counts = { packs: 0, verified: 0, blobs: 0, bytes: 0, mismatches: 0, alerts: 0, emails: 0, sent: 0 };
+    const total = Number((await ctx.db.selectFrom('packs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    counts.packs = total;
+    const overdueBefore = new Date(started.getTime() - (period - 1) * DAY_MS).toISOString();
+    const overdue = Number(
+      (
+        await ctx.db
+          .selectFrom('packs')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where((eb) => eb.or([eb('verified_at', 'is', null), eb('verified_at', '<', overdueBefore)]))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    const budget = Math.max(Math.ceil(total / period), overdue);
+    const batch = await ctx.db
+      .selectFrom('packs')
+      .select(['customer_id', 'id', 'size', 'verified_at'])
+      .orderBy((eb) => eb.fn.coalesce('verified_at', eb.val('')))
+      .orderBy('created_at')
+      .limit(budget)
+      .execute();
+
+    for (const p of batch) {
+      const problem = await verifyPack(ctx, p.customer_id, p.id, Number(p.size), counts);
+      const still = await ctx.db.selectFrom('packs').select('id').where('customer_id', '=', p.customer_id).where('id', '=', p.id).executeTakeFirst();
+      if (!still) continue; // removed by garbage collection meanwhile: nothing to verify any more
+      if (problem === null) {
+        await ctx.db.updateTable('packs').set({ verified_at: now }).where('customer_id', '=', p.customer_id).where('id', '=', p.id).execute();
+        counts.verified++;
+        continue;
+      }
+      counts.mismatches++;
+      items.push({ id: p.id, outcome: 'failed', detail: `pack ${p.id} of customer ${p.customer_id}: ${problem}` });
+      ctx.log({ level: 'error', msg: 'stored pack failed verification', customerId: p.customer_id, packId: p.id, problem });
+      const subject = `pack:${p.id}`;
+      const open = await ctx.db.selectFrom('alerts').select('id').where('customer_id', '=', p.customer_id).where('subject', '=', subject).where('closed_at', 'is', null).executeTakeFirst();
+      if (open) continue;
+      const alert = {
+        id: randomUUID(),
+        customer_id: p.customer_id,
+        machine_id: null,
+        kind: 'verify_mismatch' as const,
+        opened_at: now,
+        closed_at: null,
+        since: now,
+        error_code: 'PACK_MISMATCH',
+        last_notified_at: now,
+        reminders_sent: 0,
+        subject,
+      };
+      await ctx.db.insertInto('alerts').values(alert).execute();
+      counts.alerts++;
+      const c = await ctx.db.selectFrom('orgs').select('name').where('id', '=', p.customer_id).executeTakeFirst();
+      const recipients = await recipientsFor(ctx.db, p.customer_id, { customer: false, reseller: true, operator: true });
+      counts.emails += await enqueueFor(
+        ctx.db,
+        recipients,
+        'alert_opened',
+        `alert:${alert.id}:opened`,
+        (locale) =>
+          alertOpenedEmail(
+            { customerName: c?.name ?? p.customer_id, machineName: null, kind: 'verify_mismatch', since: now, openedAt: now, errorCode: 'PACK_MISMATCH', consoleUrl: customerUrl(ctx.settings.publicUrl, p.customer_id) },
+            locale,
+          ),
+        started,
+      );
+    }
+    counts.sent = (await deliverOutbox(ctx.db, ctx.mailer, ctx.clock(), ctx.log)).sent;
+    return { job: this.name, startedAt: now, finishedAt: ctx.clock().toISOString(), counts, items };
+  }
+}
+
+/** Re-hashes every blob of a pack; null when all match, else what is wrong. */
+async function verifyPack(ctx: JobContext, customerId: string, packId: string, size: number, counts: { blobs: number; bytes: number }): Promise<string | null> {
+  const key = packKey(customerId as CustomerId, packId);
+  const st = await ctx.store.stat(key);
+  if (!st) return 'the pack object is missing';
+  if (st.size !== size) return `the pack object is ${st.size} bytes, ${size} were recorded`;
+  // The header: its hash is the pack's id (agents refuse a pack whose header does not match),
+  // and it must describe the blobs the index points to.
+  let entries: PackEntry[];
+  try {
+    const fixed = await ctx.store.get(key, { offset: 0, length: PACK_HEADER_FIXED });
+    const head = await ctx.store.get(key, { offset: 0, length: packHeaderSize(packEntryCount(fixed)) });
+    if (packIdOf(head) !== packId) return 'the pack header does not match the pack id';
+    entries = parsePackHeader(head, size);
+  } catch (err) {
+    if (isNotFound(err)) return 'the pack object is missing';
+    return `the pack header is unreadable (${(err as Error).message})`;
+  }
+  const byOffset = new Map(entries.map((e) => [e.offset, e]));
+  const chunks = await ctx.db.selectFrom('chunks').select(['id', 'offset', 'length', 'sha256']).where('customer_id', '=', customerId).where('pack_id', '=', packId).orderBy('offset').execute();
+  for (const c of chunks) {
+    const e = byOffset.get(Number(c.offset));
+    if (!e || e.length !== Number(c.length) || e.sha256 !== c.sha256.toString('hex')) return 'the pack header and the index disagree about a blob';
+  }
+  let bad = 0;
+  for (const c of chunks) {
+    let blob: Buffer;
+    try {
+      blob = await ctx.store.get(key, { offset: Number(c.offset), length: Number(c.length) });
+    } catch (err) {
+      if (isNotFound(err)) return 'the pack object is missing';
+      throw err;
+    }
+    counts.blobs++;
+    counts.bytes += blob.length;
+    if (!createHash('sha256').update(blob).digest().equals(c.sha256)) bad++;
+  }
+  return bad === 0 ? null : `${bad} of ${chunks.length} blob(s) do not match their recorded SHA-256`;
+}
