@@ -182,6 +182,21 @@ export class TestAgent {
     });
   }
 
+  /** Reports a failed backup run with this machine's credential (a failure the agent would report). */
+  async reportFailedRun(errorCode: string, durationMs = 60_000): Promise<void> {
+    const r = await this.api('POST', '/runs', {
+      startedAt: new Date(Date.now() - durationMs).toISOString(),
+      finishedAt: new Date().toISOString(),
+      result: 'failed',
+      files: 0,
+      bytes: 0,
+      addedBytes: 0,
+      warnings: 0,
+      errorCode,
+    });
+    if (r.status !== 201) throw new Error(`run report refused: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+
   cleanup(): void {
     rmSync(this.configDir, { recursive: true, force: true });
   }

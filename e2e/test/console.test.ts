@@ -137,17 +137,7 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
   });
 
   test('a failed run becomes an open alert on the dashboard and the customer page', async () => {
-    const failed = await agent.api('POST', '/runs', {
-      startedAt: new Date(Date.now() - 120_000).toISOString(),
-      finishedAt: new Date().toISOString(),
-      result: 'failed',
-      files: 0,
-      bytes: 0,
-      addedBytes: 0,
-      warnings: 0,
-      errorCode: 'PRE_COMMAND_FAILED',
-    });
-    assert.equal(failed.status, 201);
+    await agent.reportFailedRun('PRE_COMMAND_FAILED', 120_000);
     expectCode(await server.admin(['job', 'run', 'observatory']), 0, 'observatory');
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();

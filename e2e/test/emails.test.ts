@@ -44,19 +44,7 @@ describe('emails through a real SMTP server', { timeout: 180_000 }, () => {
     expectCode(r, 0, `job run ${name}`);
     return (JSON.parse(r.stdout) as { counts: Record<string, number> }).counts;
   };
-  const failedRun = async () => {
-    const r = await agent.api('POST', '/runs', {
-      startedAt: new Date(Date.now() - 60_000).toISOString(),
-      finishedAt: new Date().toISOString(),
-      result: 'failed',
-      files: 0,
-      bytes: 0,
-      addedBytes: 0,
-      warnings: 0,
-      errorCode: 'PRE_COMMAND_FAILED',
-    });
-    assert.equal(r.status, 201);
-  };
+  const failedRun = () => agent.reportFailedRun('PRE_COMMAND_FAILED');
 
   before(async () => {
     // Reminders every ~4 seconds instead of a day; the console's address for the links.

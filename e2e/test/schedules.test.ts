@@ -112,17 +112,7 @@ describe('scheduled jobs (agent ↔ server)', { timeout: 120_000 }, () => {
   });
 
   test('a failed run reported by the machine opens an alert; a success closes it', async () => {
-    const failed = await agent.api('POST', '/runs', {
-      startedAt: new Date(Date.now() - 60_000).toISOString(),
-      finishedAt: new Date().toISOString(),
-      result: 'failed',
-      files: 0,
-      bytes: 0,
-      addedBytes: 0,
-      warnings: 0,
-      errorCode: 'PRE_COMMAND_FAILED',
-    });
-    assert.equal(failed.status, 201);
+    await agent.reportFailedRun('PRE_COMMAND_FAILED');
     const opened = JSON.parse((await server.admin(['job', 'run', 'observatory', '--json'])).stdout) as { counts: Record<string, number> };
     assert.equal(opened.counts.opened, 1);
     assert.equal(opened.counts.open, 1);

@@ -4,6 +4,7 @@
  * browser-safe (imported as `@coffre/core/people-api`).
  */
 import type { OrgType, Role } from './roles.js';
+import type { MachineRecord } from './api.js';
 
 export type Locale = 'fr' | 'en';
 export type OrgStatus = 'active' | 'suspended';
@@ -140,14 +141,8 @@ export interface MachineJobRecord {
   readonly timezone: string;
 }
 
-/** A customer's machine as people see it (GET /orgs/{orgId}/machines). */
-export interface CustomerMachineRecord {
-  readonly id: string;
-  readonly name: string;
-  readonly hostname: string;
-  readonly createdAt: string;
-  readonly lastSeenAt: string | null;
-  readonly revoked: boolean;
+/** A customer's machine as people see it (GET /orgs/{orgId}/machines): what agents see, and more. */
+export interface CustomerMachineRecord extends MachineRecord {
   readonly os: string;
   readonly agentVersion: string;
   readonly credentialIssuedAt: string | null;

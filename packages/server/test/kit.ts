@@ -33,6 +33,9 @@ import {
 import { adminCreateCustomer, adminCreateEnrollToken, openAdmin, type AdminContext } from '../src/admin/index.js';
 import type { LogEntry } from '../src/log.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../src/server.js';
+import type { ServerSettings } from '../src/datadir.js';
+import type { JobContext } from '../src/jobs/job.js';
+import { createFsStore } from '../src/store/fs-store.js';
 
 export async function tempDir(prefix = 'coffre-server-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
@@ -254,4 +257,21 @@ export function runCli(args: readonly string[]): Promise<{ code: number | null; 
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * What a server job gets when run against the test server (as `coffre-server job run` would
+ * next to it): its database, store, audit trail, clock and settings (optionally changed), no
+ * SMTP server.
+ */
+export function jobContext(ts: TestServer, settings: Partial<ServerSettings> = {}): JobContext {
+  return {
+    db: ts.admin.db,
+    store: createFsStore(path.join(ts.dataDir, 'objects')),
+    audit: ts.admin.audit,
+    clock: ts.clock.now,
+    settings: { ...ts.admin.dataDir.settings, ...settings },
+    log: (e) => void ts.logs.push(e),
+    mailer: null,
+  };
 }

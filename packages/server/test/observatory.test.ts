@@ -1,12 +1,10 @@
-import path from 'node:path';
-import { createFsStore } from '../src/store/fs-store.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AlertListResponse, AlertRecord, CustomerMachineListResponse, CustomerMachineRecord, CustomerSummary, DashboardResponse, MachineJobRecord, Subkeys } from '@coffre/core';
 import { adminRevokeMachine, adminSetOrgStatus } from '../src/admin/index.js';
 import type { JobResult } from '../src/jobs/job.js';
 import { ObservatoryJob } from '../src/jobs/observatory.js';
-import { assertError, buildPack, enrollMachine, snapshotRequest, testKeys, testServer, type HttpResponse, type TestMachine, type TestPack, type TestServer } from './kit.js';
+import { assertError, buildPack, enrollMachine, snapshotRequest, testKeys, jobContext, testServer, type HttpResponse, type TestMachine, type TestPack, type TestServer } from './kit.js';
 import { Browser, nextCode, org, person, type TestPerson } from './people.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
@@ -120,7 +118,7 @@ async function report(m: TestMachine, result: 'success' | 'partial' | 'failed', 
 function observatory(ts: TestServer): () => Promise<JobResult> {
   const job = new ObservatoryJob();
   return async () => {
-    const r = await job.run({ db: ts.admin.db, store: createFsStore(path.join(ts.dataDir, 'objects')), audit: ts.admin.audit, clock: ts.clock.now, settings: ts.admin.dataDir.settings, log: (e) => ts.logs.push(e), mailer: null });
+    const r = await job.run(jobContext(ts));
     const { machines = -1, opened = -1, closed = -1, open = -1 } = r.counts;
     return { ...r, counts: { machines, opened, closed, open }, items: r.items.filter((i) => i.outcome !== 'warning') };
   };

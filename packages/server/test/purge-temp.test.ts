@@ -14,23 +14,14 @@ import { adminCreateCustomer } from '../src/admin/index.js';
 import { initDataDir, SettingsError, TEMP_MAX_AGE_CAP_HOURS } from '../src/datadir.js';
 import type { JobContext, JobResult } from '../src/jobs/job.js';
 import { PurgeTempJob } from '../src/jobs/purge-temp.js';
-import { createFsStore } from '../src/store/fs-store.js';
-import { buildPack, CLI_ENTRY, enrollMachine, filesUnder, snapshotRequest, tempDir, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
+import { buildPack, CLI_ENTRY, enrollMachine, filesUnder, snapshotRequest, tempDir, testKeys, jobContext, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
 
 const HOUR = 3_600_000;
 
 function runPurge(ts: TestServer, settings: Partial<JobContext['settings']> = {}): Promise<JobResult> {
-  return new PurgeTempJob().run({
-    db: ts.admin.db,
-    store: createFsStore(path.join(ts.dataDir, 'objects')),
-    audit: ts.admin.audit,
-    clock: ts.clock.now,
-    settings: { ...ts.admin.dataDir.settings, ...settings },
-    log: (e) => void ts.logs.push(e),
-    mailer: null,
-  });
+  return new PurgeTempJob().run(jobContext(ts, settings));
 }
 
 async function exists(file: string): Promise<boolean> {

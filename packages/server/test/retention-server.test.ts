@@ -13,10 +13,9 @@ import { DEFAULT_RETENTION, parseRetentionPolicy, planRetention, retentionPolicy
 import { adminCreateCustomer } from '../src/admin/index.js';
 import { adminBinList, adminBinRestore, adminRetentionPlan, adminRetentionSet, adminRetentionShow, adminSnapshotDelete } from '../src/admin/retention.js';
 import { isApiError } from '../src/errors.js';
-import type { JobContext, JobResult } from '../src/jobs/job.js';
+import type { JobResult } from '../src/jobs/job.js';
 import { RetentionJob } from '../src/jobs/retention.js';
-import { createFsStore } from '../src/store/fs-store.js';
-import { assertError, buildPack, enrollMachine, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
+import { assertError, buildPack, enrollMachine, snapshotRequest, testKeys, jobContext, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
 
@@ -52,18 +51,6 @@ class Backups {
     assert.equal(body.time, this.ts.clock.now().toISOString(), 'the snapshot time is the server clock');
     return body;
   }
-}
-
-function jobContext(ts: TestServer): JobContext {
-  return {
-    db: ts.admin.db,
-    store: createFsStore(path.join(ts.dataDir, 'objects')),
-    audit: ts.admin.audit,
-    clock: ts.clock.now,
-    settings: ts.admin.dataDir.settings,
-    log: (e) => void ts.logs.push(e),
-    mailer: null,
-  };
 }
 
 function runRetention(ts: TestServer): Promise<JobResult> {

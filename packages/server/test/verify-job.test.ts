@@ -11,10 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { isCoffreError, packHeaderSize, verifyPack, type Subkeys } from '@coffre/core';
 import { adminCreateOrg, adminUpdateOrg } from '../src/admin/index.js';
 import { OPERATOR_ORG_NAME } from '../src/db/migrations/20261126T2000_control_plane.js';
-import type { JobContext, JobResult } from '../src/jobs/job.js';
+import type { JobResult } from '../src/jobs/job.js';
 import { VerifyJob } from '../src/jobs/verify.js';
-import { createFsStore } from '../src/store/fs-store.js';
-import { buildPack, enrollMachine, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
+import { buildPack, enrollMachine, snapshotRequest, testKeys, jobContext, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
 
@@ -24,18 +23,6 @@ const CUSTOMER = 'Cabinet Vérif';
 const OPERATOR_EMAIL = 'exploitation@coffre.example';
 const RESELLER_EMAIL = 'alertes@revendeur.example';
 const CUSTOMER_EMAIL = 'cabinet@verif.example';
-
-function jobContext(ts: TestServer): JobContext {
-  return {
-    db: ts.admin.db,
-    store: createFsStore(path.join(ts.dataDir, 'objects')),
-    audit: ts.admin.audit,
-    clock: ts.clock.now,
-    settings: ts.admin.dataDir.settings,
-    log: (e) => void ts.logs.push(e),
-    mailer: null,
-  };
-}
 
 function runVerify(ts: TestServer): Promise<JobResult> {
   return new VerifyJob().run(jobContext(ts));
