@@ -131,6 +131,15 @@ describe('scheduled jobs (agent ↔ server)', { timeout: 120_000 }, () => {
     assert.match(r.stderr, /unknown job "?nettoyage"?; known jobs: .*observatory/);
     const list = await server.admin(['job', 'list']);
     assert.match(list.stdout, /observatory\s+0 7 \* \* \*/);
+    for (const name of ['observatory', 'reports', 'retention', 'gc', 'verify', 'purge-temp', 'metering']) assert.match(list.stdout, new RegExp(`^${name}\\s`, 'm'), `job ${name} is listed`);
+    const noDry = await server.admin(['job', 'run', 'observatory', '--dry-run']);
+    expectCode(noDry, 2, 'observatory has no dry run');
+    assert.match(noDry.stderr, /has no dry run \(jobs with one: .*gc.*\)|has no dry run \(jobs with one: .*retention.*\)/);
+    for (const name of ['gc', 'retention']) {
+      const dry = await server.admin(['job', 'run', name, '--dry-run', '--json']);
+      expectCode(dry, 0, `${name} --dry-run`);
+      assert.equal((JSON.parse(dry.stdout) as { counts: Record<string, number> }).counts.dryRun, 1, `${name} says it was a dry run`);
+    }
   });
 
   test('removing the last job: no schedule again, snapshots kept', async () => {

@@ -574,8 +574,14 @@ function buildProgram(): Command {
     .argument('<name>', 'job name (see job list)')
     .requiredOption('--data-dir <dir>', 'data directory')
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, opts: { dataDir: string; json?: boolean }) => {
+    .option('--dry-run', 'report what would be done, change nothing (gc, retention)')
+    .action(async (name: string, opts: { dataDir: string; json?: boolean; dryRun?: boolean }) => {
       const j = findJob(name);
+      if (j && opts.dryRun && !j.supportsDryRun) {
+        hint(`coffre-server: error: job ${q(name)} has no dry run (jobs with one: ${allJobs().filter((x) => x.supportsDryRun).map((x) => x.name).join(', ')})`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
       if (!j) {
         hint(`coffre-server: error: unknown job ${q(name)}; known jobs: ${allJobs().map((x) => x.name).join(', ')}`);
         process.exitCode = EXIT_USAGE;
@@ -585,7 +591,7 @@ function buildProgram(): Command {
         const url = smtpUrl(ctx.dataDir.settings);
         const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
         try {
-          return await j.run({ db: ctx.db, store: createFsStore(ctx.dataDir.paths.objects), audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer });
+          return await j.run({ db: ctx.db, store: createFsStore(ctx.dataDir.paths.objects), audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer, dryRun: opts.dryRun ?? false });
         } finally {
           mailer?.close();
         }

@@ -58,6 +58,12 @@ export interface ServerSettings {
   readonly retentionTimeZone: string;
   /** Every stored pack is re-hashed once within this many days (the verify job). */
   readonly verifyPeriodDays: number;
+  /** Garbage collection (docs/GC.md): a chunk no snapshot needs is kept until untouched this long. */
+  readonly gcGraceHours: number;
+  /** A pack whose live bytes are below this fraction of its size is rewritten (0 disables repacking). */
+  readonly gcRepackBelow: number;
+  /** A repacked pack's old object stays readable this long (restores in flight). */
+  readonly gcRepackDeleteDelayHours: number;
   /** The console's public origin (https://host[:port]), the WebAuthn relying party; null = the request's Host. */
   readonly publicUrl: string | null;
   /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
@@ -86,7 +92,7 @@ export interface AuthThrottleSettings {
 export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { accountFreeFailures: 3, accountLockAfter: 10, ipFreeFailures: 10, ipLockAfter: 30 };
 
 export const DEFAULT_ENROLL_TTL_HOURS = 24;
-export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, tempMaxAgeHours: 24, recycleBinDays: 14, protectDays: 7, verifyPeriodDays: 30, publicUrl: null } as const;
+export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, tempMaxAgeHours: 24, recycleBinDays: 14, protectDays: 7, verifyPeriodDays: 30, gcGraceHours: 24, gcRepackBelow: 0.5, gcRepackDeleteDelayHours: 24, publicUrl: null } as const;
 
 export function dataDirPaths(dir: string): DataDirPaths {
   const root = path.resolve(dir);
@@ -117,7 +123,7 @@ function parseSettings(text: string, file: string): ServerSettings {
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
   const tls = s.tls ?? null;
   if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
-  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours' | 'tempMaxAgeHours' | 'recycleBinDays' | 'protectDays' | 'verifyPeriodDays'): number => {
+  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours' | 'tempMaxAgeHours' | 'recycleBinDays' | 'protectDays' | 'verifyPeriodDays' | 'gcGraceHours' | 'gcRepackDeleteDelayHours'): number => {
     const v = s[key] ?? SETTINGS_DEFAULTS[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new SettingsError(`${file}: ${key} must be a positive number`);
     return v;
@@ -153,6 +159,9 @@ function parseSettings(text: string, file: string): ServerSettings {
     recycleBinDays: positive('recycleBinDays'),
     protectDays: wholeDays(positive('protectDays'), 'protectDays', file),
     verifyPeriodDays: positive('verifyPeriodDays'),
+    gcGraceHours: positive('gcGraceHours'),
+    gcRepackBelow: fraction(s.gcRepackBelow ?? SETTINGS_DEFAULTS.gcRepackBelow, 'gcRepackBelow', file),
+    gcRepackDeleteDelayHours: positive('gcRepackDeleteDelayHours'),
     retentionTimeZone: timeZoneSetting(s.retentionTimeZone ?? 'Europe/Paris', file),
     authThrottle: t,
     enrollTokenTtlHours: ttl,
@@ -173,6 +182,11 @@ function timeZoneSetting(tz: unknown, file: string): string {
     throw new SettingsError(`${file}: retentionTimeZone must be an IANA time zone such as Europe/Paris`);
   }
   return String(tz);
+}
+
+function fraction(v: unknown, key: string, file: string): number {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new SettingsError(`${file}: ${key} must be a fraction between 0 and 1`);
+  return v;
 }
 
 function wholeDays(n: number, key: string, file: string): number {

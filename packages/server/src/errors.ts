@@ -144,6 +144,11 @@ export const REASONS = {
     fr: "Un revendeur dépend de l'opérateur, et un client d'un revendeur ou de l'opérateur.",
   },
   customerNameTaken: { code: 'CONFLICT', en: 'A customer with this name already exists.', fr: 'Un client de ce nom existe déjà.' },
+  packCollected: {
+    code: 'CONFLICT',
+    en: 'This pack was garbage-collected: upload its chunks in a new pack.',
+    fr: 'Ce paquet a été collecté : envoyez ses blocs dans un nouveau paquet.',
+  },
   repoExists: { code: 'CONFLICT', en: 'The repository is already initialised.', fr: 'Le dépôt est déjà initialisé.' },
   repoMissing: { code: 'CONFLICT', en: 'The repository is not initialised yet.', fr: "Le dépôt n'est pas encore initialisé." },
   keySlotExists: { code: 'CONFLICT', en: 'A key slot with this id already exists.', fr: 'Un emplacement de clé avec cet identifiant existe déjà.' },

@@ -27,3 +27,5 @@ export {
 } from './admin/index.js';
 export type { CustomerId, MachineId, Principal, Clock } from './types.js';
 export type { LogEntry, LogSink } from './log.js';
+export { allJobs, findJob, type Job, type JobContext, type JobItem, type JobResult } from './jobs/index.js';
+export * from './gc/index.js';

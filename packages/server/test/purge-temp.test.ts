@@ -109,7 +109,7 @@ describe('purge-temp over a real object store', () => {
 
     const r = await runPurge(ts);
     assert.equal(r.job, 'purge-temp');
-    assert.deepEqual(r.counts, { tempFiles: oldTemps.length, tempBytes, orphanRefs: 2, orphanBytes });
+    assert.deepEqual(r.counts, { tempFiles: oldTemps.length, tempBytes, orphanRefs: 2, orphanBytes, abandonedSessions: 0 });
     const rel = (f: string): string => path.relative(objects, f).split(path.sep).join('/');
     assert.deepEqual(
       r.items.filter((i) => i.id !== 'temporary').map((i) => i.id).sort(),
@@ -132,7 +132,7 @@ describe('purge-temp over a real object store', () => {
     assert.ok(got.body.equals(pack.data));
 
     const again = await runPurge(ts);
-    assert.deepEqual(again.counts, { tempFiles: 0, tempBytes: 0, orphanRefs: 0, orphanBytes: 0 }, 'idempotent');
+    assert.deepEqual(again.counts, { tempFiles: 0, tempBytes: 0, orphanRefs: 0, orphanBytes: 0, abandonedSessions: 0 }, 'idempotent');
     assert.deepEqual(again.items, []);
   });
 
@@ -140,7 +140,7 @@ describe('purge-temp over a real object store', () => {
     const [recent23h, recent0h, boundary24h] = newTemps as [string, string, string];
     const young = await put(`.tmp-young-222222222222`, 10, 2);
     const orphan = await put(`snapshots/${customerId}/${newSnapshotId()}.refs`, 16, 2);
-    assert.deepEqual((await runPurge(ts)).counts, { tempFiles: 0, tempBytes: 0, orphanRefs: 0, orphanBytes: 0 }, 'nothing older than 24 hours');
+    assert.deepEqual((await runPurge(ts)).counts, { tempFiles: 0, tempBytes: 0, orphanRefs: 0, orphanBytes: 0, abandonedSessions: 0 }, 'nothing older than 24 hours');
 
     // With 1 hour, everything older than an hour by the job's clock goes.
     const r = await runPurge(ts, { tempMaxAgeHours: 1 });
@@ -155,6 +155,19 @@ describe('purge-temp over a real object store', () => {
     assert.equal(await exists(recent0h), false);
     for (const f of committed) assert.ok(await exists(path.join(objects, f)), `committed ${f} kept`);
     for (const id of snapshots) assert.equal((await m.request('GET', `/snapshots/${id}/refs`)).status, 200);
+  });
+
+  it('drops upload sessions abandoned longer than tempMaxAgeHours, keeps recent ones', async () => {
+    const at = (hours: number) => new Date(ts.clock.now().getTime() - hours * HOUR).toISOString();
+    await ts.admin.db.deleteFrom('upload_sessions').execute();
+    await ts.admin.db.insertInto('upload_sessions').values({ customer_id: customerId, machine_id: m.machineId, started_at: at(30), last_seen_at: at(25) }).execute();
+    const r = await runPurge(ts);
+    assert.equal(r.counts.abandonedSessions, 1);
+    assert.match(r.items.find((i) => i.detail.includes('abandoned upload session'))!.detail, /dropped 1 abandoned upload session/);
+    assert.equal((await ts.admin.db.selectFrom('upload_sessions').selectAll().execute()).length, 0);
+    await ts.admin.db.insertInto('upload_sessions').values({ customer_id: customerId, machine_id: m.machineId, started_at: at(2), last_seen_at: at(1) }).execute();
+    assert.equal((await runPurge(ts)).counts.abandonedSessions, 0, 'a session active an hour ago stays');
+    assert.equal((await ts.admin.db.selectFrom('upload_sessions').selectAll().execute()).length, 1);
   });
 });
 

@@ -18,6 +18,8 @@ export interface JobContext {
   readonly settings: ServerSettings;
   /** Where emails go once in the outbox; null when no SMTP server is configured (they wait). */
   readonly mailer: MailTransport | null;
+  /** Report what would be done, change nothing (jobs with `supportsDryRun`). */
+  readonly dryRun?: boolean;
 }
 
 /** One item a job looked at (a machine, an alert, a snapshot…) and what it did with it. */
@@ -48,5 +50,7 @@ export interface Job {
   readonly description: string;
   /** Default cron schedule in the server's time zone (Europe/Paris). */
   readonly defaultSchedule: string;
+  /** Whether `job run NAME --dry-run` is possible. */
+  readonly supportsDryRun?: boolean;
   run(ctx: JobContext): Promise<JobResult>;
 }

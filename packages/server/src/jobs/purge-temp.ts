@@ -1,3 +1,4 @@
+import { dropAbandonedSessions } from '../gc/sessions.js';
 import { isNotFound } from '../store/object-store.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
@@ -19,7 +20,7 @@ export class PurgeTempJob implements Job {
     const cutoff = new Date(started.getTime() - ctx.settings.tempMaxAgeHours * 3_600_000);
     const items: JobItem[] = [];
     const temp = await ctx.store.purgeTemporary(cutoff);
-    const counts = { tempFiles: temp.removed, tempBytes: temp.bytes, orphanRefs: 0, orphanBytes: 0 };
+    const counts = { tempFiles: temp.removed, tempBytes: temp.bytes, orphanRefs: 0, orphanBytes: 0, abandonedSessions: 0 };
     if (temp.removed > 0) items.push({ id: 'temporary', outcome: 'changed', detail: `removed ${temp.removed} temporary file(s), ${temp.bytes} bytes` });
 
     // snapshots/<customerId>/<snapshotId>.refs without a row in snapshots.
@@ -33,6 +34,12 @@ export class PurgeTempJob implements Job {
       counts.orphanRefs++;
       counts.orphanBytes += o.size;
       items.push({ id: o.key, outcome: 'changed', detail: `removed unindexed reference list ${o.key}` });
+    }
+    // Upload sessions abandoned that long ago (garbage collection drops them sooner).
+    for (const c of await ctx.db.selectFrom('upload_sessions').select('customer_id').distinct().execute()) {
+      const n = await dropAbandonedSessions(ctx.db, c.customer_id, cutoff.toISOString());
+      counts.abandonedSessions += n;
+      if (n > 0) items.push({ id: c.customer_id, outcome: 'changed', detail: `dropped ${n} abandoned upload session(s) of customer ${c.customer_id}` });
     }
     return { job: this.name, startedAt: started.toISOString(), finishedAt: ctx.clock().toISOString(), counts, items };
   }

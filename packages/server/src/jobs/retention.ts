@@ -11,6 +11,7 @@ export class RetentionJob implements Job {
   readonly name = 'retention';
   readonly description = 'apply the retention policies (removed snapshots go to the recycle bin) and empty the bin of what is older than recycleBinDays';
   readonly defaultSchedule = '0 2 * * *';
+  readonly supportsDryRun = true;
 
   async run(ctx: JobContext): Promise<JobResult> {
     const now = ctx.clock();
@@ -24,6 +25,11 @@ export class RetentionJob implements Job {
         const remove = plan.decisions.filter((d) => d.action === 'remove');
         counts.kept += plan.decisions.length - remove.length;
         if (remove.length === 0) continue;
+        if (ctx.dryRun) {
+          counts.binned += remove.length;
+          for (const d of remove) items.push({ id: d.id, outcome: 'ok', detail: `would move ${c.name} / ${d.machineName}: snapshot ${d.id.slice(0, 8)} of ${d.time} to the recycle bin (not kept by any rule)` });
+          continue;
+        }
         const n = await moveToBin(
           ctx.db,
           c.id,
@@ -51,6 +57,7 @@ export class RetentionJob implements Job {
         ctx.log({ level: 'error', msg: 'retention failed for a customer', customerId: c.id, error: (err as Error).message });
       }
     }
+    if (ctx.dryRun) return { job: this.name, startedAt: now.toISOString(), finishedAt: ctx.clock().toISOString(), counts: { ...counts, dryRun: 1 }, items };
     const purged = await purgeBin(ctx.db, ctx.store, now, ctx.settings.recycleBinDays);
     counts.purged = purged.length;
     for (const p of purged) items.push({ id: p.id, outcome: 'changed', detail: `snapshot ${p.id.slice(0, 8)} left the recycle bin for good` });

@@ -23,7 +23,7 @@ function toPackError(err: unknown): unknown {
 
 /** GC removed this pack id from the index (docs/GC.md): it is never indexed again. */
 function packCollected(id: string): unknown {
-  return apiError('badRequest', { reason: `pack ${id} was garbage-collected; upload its chunks in a new pack` });
+  return apiError('packCollected', { id });
 }
 
 /**
