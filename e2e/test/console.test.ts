@@ -115,8 +115,13 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     await page.getByRole('heading', { level: 2, name: 'Machines' }).waitFor();
     const row = page.getByRole('row', { name: /accueil/ });
     await row.first().waitFor();
+    assert.match(await row.first().innerText(), /Aucun test de restauration/);
+    expectCode(await agent.run(['restore-test', '--sample', '100']), 0, 'restore test');
+    await page.reload();
+    await page.getByRole('heading', { level: 2, name: 'Machines' }).waitFor();
     const text = await row.first().innerText();
     assert.match(text, /OK/);
+    assert.match(text, /Restauration prouvée le \d{1,2} \S+ \d{4} \(20 fichiers comparés\)/);
     assert.match(text, /Planification quotidien : « 0 22 \* \* \* » \(Europe\/Paris\)/);
     await page.getByRole('heading', { level: 2, name: 'Sauvegardes' }).waitFor();
     await screenshot(page, '04-customer');

@@ -120,6 +120,7 @@ describe('emails through a real SMTP server', { timeout: 180_000 }, () => {
   });
 
   test('reports: the daily summary to the reseller and the weekly report to the practice, once each', async () => {
+    expectCode(await agent.run(['restore-test', '--sample', '100']), 0, 'a restore test proves the latest backup');
     const counts = await job('reports');
     assert.equal(counts.emails, 2);
     const mails = await fresh(2);
@@ -130,7 +131,7 @@ describe('emails through a real SMTP server', { timeout: 180_000 }, () => {
     const weekly = to(mails, 'secretariat@durand.example');
     assert.match(weekly.subject, /^\[coffre\] Rapport hebdomadaire, semaine \d{2} — Cabinet Durand$/);
     assert.match(weekly.text, /Sauvegardes : 3 exécution\(s\) — 2 réussie\(s\), 0 partielle\(s\), 1 en échec\./);
-    assert.match(weekly.text, /Machine: poste · État: OK · Dernière sauvegarde réussie: .+ · Dernière restauration prouvée: aucun test/);
+    assert.match(weekly.text, /Machine: poste · État: OK · Dernière sauvegarde réussie: .+ · Dernière restauration prouvée: réussie le \d{1,2} \S+ \d{4} \(2 fichier\(s\) comparé\(s\)\)/);
     assert.match(weekly.text, /Aucune alerte ouverte\./);
     assert.match(weekly.html, /<th[^>]*>Dernière restauration prouvée<\/th>/);
     assert.equal((await job('reports')).emails, 0, 'once per day and per week');

@@ -49,6 +49,11 @@ export class TestClock {
   advance(ms: number): void {
     this.t += ms;
   }
+  /** Jumps to a given instant (forward only: the server never sees time go back). */
+  set(d: Date): void {
+    if (d.getTime() < this.t) throw new Error(`the test clock only moves forward (${new Date(this.t).toISOString()} → ${d.toISOString()})`);
+    this.t = d.getTime();
+  }
 }
 
 export interface HttpResponse {
