@@ -78,9 +78,19 @@ export interface SmtpSettings {
 }
 export const DEFAULT_SMTP: SmtpSettings = { url: null, from: 'coffre <no-reply@coffre.invalid>' };
 
-/** The SMTP URL in effect: `COFFRE_SMTP_URL`, else the settings'. */
+const SMTP_URL_RE = /^smtps?:\/\/[^\s/]+/;
+
+/**
+ * The SMTP URL in effect: `COFFRE_SMTP_URL`, else the settings'. A malformed one is refused
+ * with a message that never repeats it (it may hold a password).
+ */
 export function smtpUrl(settings: Pick<ServerSettings, 'smtp'>): string | null {
-  return process.env.COFFRE_SMTP_URL || settings.smtp.url;
+  const env = process.env.COFFRE_SMTP_URL;
+  if (env) {
+    if (!SMTP_URL_RE.test(env)) throw new SettingsError('COFFRE_SMTP_URL must be smtp://[user:password@]host:port or smtps://… (value not shown: it may hold a password)');
+    return env;
+  }
+  return settings.smtp.url;
 }
 
 export interface AuthThrottleSettings {
@@ -140,14 +150,16 @@ function parseSettings(text: string, file: string): ServerSettings {
   const jobSchedules = s.jobSchedules ?? {};
   if (typeof jobSchedules !== 'object' || jobSchedules === null || Array.isArray(jobSchedules)) throw new SettingsError(`${file}: jobSchedules must be an object {"job": "cron"}`);
   for (const [name, cron] of Object.entries(jobSchedules)) {
+    if (!JOB_NAMES.includes(name)) throw new SettingsError(`${file}: jobSchedules.${name}: no such job (jobs: ${JOB_NAMES.join(', ')})`);
     try {
       parseSchedule(String(cron), 'Europe/Paris');
     } catch (e) {
       throw new SettingsError(`${file}: jobSchedules.${name}: ${(e as Error).message}`);
     }
   }
+  if (s.smtp !== undefined && (typeof s.smtp !== 'object' || s.smtp === null || Array.isArray(s.smtp))) throw new SettingsError(`${file}: smtp must be an object {"url": "smtp://host:port", "from": "…"}`);
   const smtp = { ...DEFAULT_SMTP, ...(s.smtp ?? {}) };
-  if (smtp.url !== null && (typeof smtp.url !== 'string' || !/^smtps?:\/\/[^\s/]+/.test(smtp.url))) throw new SettingsError(`${file}: smtp.url must be null or smtp://host:port or smtps://host:port`);
+  if (smtp.url !== null && (typeof smtp.url !== 'string' || !SMTP_URL_RE.test(smtp.url))) throw new SettingsError(`${file}: smtp.url must be null or smtp://host:port or smtps://host:port`);
   if (typeof smtp.from !== 'string' || !smtp.from.includes('@')) throw new SettingsError(`${file}: smtp.from must be an email address`);
   return {
     v: 1,
@@ -194,10 +206,13 @@ function wholeDays(n: number, key: string, file: string): number {
   return n;
 }
 
-/** R8: temporary data never live more than a month. */
-export const TEMP_MAX_AGE_CAP_HOURS = 720;
+/** Names of the server jobs (jobs/index.ts), for validating `jobSchedules`. */
+export const JOB_NAMES: readonly string[] = ['observatory', 'reports', 'metering', 'retention', 'verify', 'purge-temp', 'mail', 'gc'];
+
+/** R8: temporary data never live more than a month — the daily purge runs up to a day after the age is reached, hence 30 days minus one. */
+export const TEMP_MAX_AGE_CAP_HOURS = 696;
 function maxTempAge(hours: number, file: string): number {
-  if (hours > TEMP_MAX_AGE_CAP_HOURS) throw new SettingsError(`${file}: tempMaxAgeHours must be at most ${TEMP_MAX_AGE_CAP_HOURS} (30 days: temporary data are deleted within a month)`);
+  if (hours > TEMP_MAX_AGE_CAP_HOURS) throw new SettingsError(`${file}: tempMaxAgeHours must be at most ${TEMP_MAX_AGE_CAP_HOURS} (29 days: the daily purge-temp job then deletes temporary data within 30 days)`);
   return hours;
 }
 

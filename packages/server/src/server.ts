@@ -143,6 +143,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const { db } = await openDatabase(dir.paths.db);
   let app: HttpsApp;
   let deps: Deps;
+  let mailer: MailTransport | null = null;
   try {
     const baseStore = createFsStore(dir.paths.objects);
     const clock = opts.clock ?? systemClock;
@@ -158,17 +159,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       fingerprint: dir.tls.fingerprint,
       secretsDir: dir.paths.secrets,
     };
+    // The mail transport first: a bad SMTP URL stops the start before anything listens.
+    const smtp = smtpUrl(dir.settings);
+    mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from) : null;
     app = await buildApp(dir.tls, deps, opts.consoleDir);
     await auditRetention(deps);
     await app.listen({ host, port });
   } catch (err) {
+    mailer?.close();
     await db.destroy();
     throw err;
   }
   const actualPort = (app.server.address() as AddressInfo).port;
   const retention = setInterval(() => void auditRetention(deps), DAY_MS).unref();
-  const smtp = smtpUrl(dir.settings);
-  const mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from) : null;
   const scheduler = new JobScheduler({ db, store: deps.store, audit: deps.audit, clock: deps.clock, log: deps.log, settings: dir.settings, mailer }, allJobs(), dir.settings.jobSchedules);
   if (opts.runJobs !== false) scheduler.start();
   return {
@@ -218,7 +221,7 @@ function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler
   return () => {
     closing ??= (async () => {
       clearInterval(timer);
-      scheduler.stop();
+      await scheduler.stop(); // let a job in progress finish its writes before the database closes
       mailer?.close();
       try {
         await app.close();

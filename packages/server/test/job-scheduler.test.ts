@@ -45,6 +45,21 @@ describe('the in-server job scheduler', () => {
     assert.equal(job.runs, 2, 'runs again once the first is over');
   });
 
+  it('stop waits for a run in progress to finish', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let finished = false;
+    const job = fakeJob('long', async () => {
+      await gate;
+      finished = true;
+    });
+    const s = new JobScheduler(context([]), [job]);
+    void s.runNow(job);
+    setTimeout(release, 50);
+    await s.stop(5_000);
+    assert.equal(finished, true, 'stop returned only after the run ended');
+  });
+
   it('a failing job is logged and does not throw; it can run again', async () => {
     const logs: LogEntry[] = [];
     const job = fakeJob('broken', () => Promise.reject(new Error('disk on fire')));
@@ -55,13 +70,13 @@ describe('the in-server job scheduler', () => {
     assert.equal(logs.filter((l) => l.level === 'error' && l.msg === 'job failed' && l.error === 'disk on fire').length, 2);
   });
 
-  it('schedules each job by its default or the configured cron, in Europe/Paris; stop clears them', () => {
+  it('schedules each job by its default or the configured cron, in Europe/Paris; stop clears them', async () => {
     const a = fakeJob('a', async () => undefined);
     const b = fakeJob('b', async () => undefined);
     const s = new JobScheduler(context([]), [a, b], { b: '30 3 * * 1' });
     s.start();
     const next = s.nextRuns();
-    s.stop();
+    await s.stop();
     const paris = (d: Date | null | undefined) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d!);
     assert.match(paris(next.a), /^\w{3} 07:00$/);
     assert.equal(paris(next.b), 'Mon 03:30');

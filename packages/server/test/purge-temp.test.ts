@@ -171,10 +171,10 @@ describe('purge-temp over a real object store', () => {
   });
 });
 
-describe('tempMaxAgeHours is capped at 720 hours (R8: temporary data never live beyond 30 days)', () => {
+describe('tempMaxAgeHours is capped at 696 hours (R8: with a daily purge, temporary data never live beyond 30 days)', () => {
   const settingsWith = (hours: number): string => `${JSON.stringify({ v: 1, tempMaxAgeHours: hours })}\n`;
 
-  it('initDataDir refuses 721 with a clear message and accepts 720', async () => {
+  it('initDataDir refuses 697 with a clear message and accepts 696', async () => {
     const tmp = await tempDir('coffre-purge-settings-');
     try {
       const over = path.join(tmp.dir, 'over');
@@ -183,25 +183,25 @@ describe('tempMaxAgeHours is capped at 720 hours (R8: temporary data never live 
       await assert.rejects(initDataDir(over), (err) => {
         assert.ok(err instanceof SettingsError, String(err));
         assert.match(err.message, /server\.json/);
-        assert.match(err.message, /tempMaxAgeHours must be at most 720/);
-        assert.match(err.message, /30 days/);
+        assert.match(err.message, /tempMaxAgeHours must be at most 696/);
+        assert.match(err.message, /within 30 days/);
         return true;
       });
       const atCap = path.join(tmp.dir, 'cap');
       await mkdir(atCap, { recursive: true });
       await writeFile(path.join(atCap, 'server.json'), settingsWith(TEMP_MAX_AGE_CAP_HOURS));
-      assert.equal((await initDataDir(atCap)).settings.tempMaxAgeHours, 720);
+      assert.equal((await initDataDir(atCap)).settings.tempMaxAgeHours, 696);
     } finally {
       await tmp.cleanup();
     }
   });
 
-  it('coffre-server start refuses to start with 721 and says why', async () => {
+  it('coffre-server start refuses to start over the cap and says why', async () => {
     const tmp = await tempDir('coffre-purge-start-');
     try {
       const dir = path.join(tmp.dir, 'data');
       await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, 'server.json'), settingsWith(721));
+      await writeFile(path.join(dir, 'server.json'), settingsWith(TEMP_MAX_AGE_CAP_HOURS + 1));
       const child = spawn(process.execPath, [CLI_ENTRY, 'start', '--data-dir', dir, '--listen', '127.0.0.1:0'], { env: { ...process.env, COFFRE_DEBUG: '' } });
       let stdout = '';
       let stderr = '';
@@ -217,7 +217,7 @@ describe('tempMaxAgeHours is capped at 720 hours (R8: temporary data never live 
       assert.equal(timedOut, false, `the server started instead of refusing: ${stdout}`);
       assert.notEqual(code, 0);
       assert.doesNotMatch(stdout, /listening on/);
-      assert.match(stderr, /tempMaxAgeHours must be at most 720/);
+      assert.match(stderr, /tempMaxAgeHours must be at most 696/);
     } finally {
       await tmp.cleanup();
     }

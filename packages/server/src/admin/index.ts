@@ -118,6 +118,9 @@ export async function adminCustomerSet(ctx: AdminContext, name: string, s: { ale
     const t = await findTierByName(ctx.db, s.tier);
     if (!t) throw apiError('tierNotFound', { name: s.tier });
     patch.tier_id = t.id;
+    // The operator's choice wins over a switch a crossing scheduled for next month.
+    patch.pending_tier_id = null;
+    patch.pending_tier_from = null;
   }
   const updated = await updateOrg(ctx.db, org.id, patch, isoNow(ctx.clock));
   await audit(ctx, { action: 'org.update', orgId: org.id, target: `org:${org.id}`, details: { fields: Object.keys(patch), ...(s.tier !== undefined ? { tier: s.tier } : {}) } });

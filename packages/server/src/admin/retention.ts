@@ -79,7 +79,7 @@ export async function adminSnapshotDelete(ctx: AdminContext, customerName: strin
 export async function adminBinRestore(ctx: AdminContext, customerName: string, idPrefix: string): Promise<string> {
   const c = await customerOf(ctx, customerName);
   const id = await resolveId(ctx, c.id, idPrefix, true);
-  await restoreFromBin(ctx.db, c.id, id);
+  await restoreFromBin(ctx.db, c.id, id, new Date(ctx.clock().getTime() + ctx.dataDir.settings.recycleBinDays * 86_400_000));
   await audit(ctx, c.id, 'snapshot.bin.restore', `snapshot:${id}`, {});
   return id;
 }

@@ -96,6 +96,8 @@ export interface SnapshotsTable {
   deleted_at: string | null;
   deleted_by: string | null;
   delete_reason: string | null;
+  /** Restored from the recycle bin: retention leaves it alone until then. */
+  hold_until: string | null;
 }
 
 export { ORG_TYPES, type OrgType } from '@coffre/core';
@@ -277,6 +279,8 @@ export interface AlertsTable {
   reminders_sent: number;
   /** What the alert is about when not a machine (e.g. "pack:<id>"). */
   subject: string | null;
+  /** When its "back to normal" email was enqueued (null while owed, or while open). */
+  closed_notified_at: string | null;
 }
 
 export const RUN_TRIGGERS = ['manual', 'schedule', 'retry'] as const;

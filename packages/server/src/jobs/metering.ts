@@ -9,8 +9,9 @@ import type { Job, JobContext, JobItem, JobResult } from './job.js';
  * Daily metering (R13): records each customer's protected (logical) and stored volume for
  * the day (Europe/Paris), with the tier in effect. When the protected volume goes over the
  * tier's limit, the customer and its reseller are emailed (once per month) and the smallest
- * tier that holds the volume applies from the first day of the next month (the terms: no new
- * signature); the switch itself happens on the first metering of that month. Backups are
+ * tier that holds the volume (above every tier: the largest) applies from the first day of
+ * the next month (the terms: no new signature); the switch itself happens on the first
+ * metering of that month. An operator setting a tier by hand cancels a pending switch. Backups are
  * never refused for being over a tier.
  */
 export class MeteringJob implements Job {
@@ -48,7 +49,9 @@ export class MeteringJob implements Job {
       if (!tier || prot <= Number(tier.limit_bytes) || c.tier_exceeded_period === period) continue;
 
       counts.crossings++;
-      const next = tiers.find((t) => Number(t.limit_bytes) >= prot && Number(t.limit_bytes) > Number(tier.limit_bytes)) ?? null;
+      // The smallest tier that holds the volume; above every tier, the largest one.
+      const larger = tiers.filter((t) => Number(t.limit_bytes) > Number(tier.limit_bytes));
+      const next = larger.find((t) => Number(t.limit_bytes) >= prot) ?? larger.at(-1) ?? null;
       const from = `${nextMonth(today)}-01`;
       await ctx.db
         .updateTable('orgs')

@@ -20,6 +20,9 @@ import type { Job, JobContext, JobItem, JobResult } from './job.js';
  * closing sends "back to normal". Emails go through the outbox (retried until the SMTP
  * server takes them), delivered at the end of the run.
  */
+/** A reminder is due once this fraction of `alertReminderHours` has passed (daily runs drift, DST days last 23 h). */
+const REMINDER_SLACK = 0.9;
+
 export class ObservatoryJob implements Job {
   readonly name = 'observatory';
   readonly description = 'compare schedules with what happened; open and close backup alerts; alert, reminder and back-to-normal emails';
@@ -41,8 +44,6 @@ export class ObservatoryJob implements Job {
     const items: JobItem[] = [];
     const counts = { machines: 0, opened: 0, closed: 0, open: 0, reminders: 0, emails: 0, sent: 0, unaddressed: 0 };
     const want = (machineId: string, kind: AlertKind, wanted: boolean, since: string | null, errorCode: string | null) => ({ machineId, kind, wanted, since, errorCode });
-    const opened: AlertRow[] = [];
-    const closed: AlertRow[] = [];
     for (const s of states) {
       counts.machines++;
       const m = s.machine;
@@ -57,13 +58,11 @@ export class ObservatoryJob implements Job {
           const created = await openAlert(ctx.db, { customerId: m.customer_id, machineId: m.id, kind: c.kind, now, since: c.since, errorCode: c.errorCode });
           if (created) {
             counts.opened++;
-            opened.push(created);
             items.push({ id: created.id, outcome: 'changed', detail: `opened ${c.kind} for machine ${m.name}` });
           }
         } else if (!c.wanted && existing) {
           if (await closeAlert(ctx.db, existing.id, now)) {
             counts.closed++;
-            closed.push({ ...existing, closed_at: now });
             items.push({ id: existing.id, outcome: 'changed', detail: `closed ${c.kind} for machine ${m.name}` });
           }
         }
@@ -93,15 +92,26 @@ export class ObservatoryJob implements Job {
         started,
       );
     };
-    for (const a of opened) {
+    // Openings and closings whose email is still owed, this run's or an interrupted run's:
+    // enqueue (idempotent, keyed), then mark — a crash in between only enqueues again.
+    const owedOpen = await ctx.db.selectFrom('alerts').selectAll().where('closed_at', 'is', null).where('last_notified_at', 'is', null).where('machine_id', 'is not', null).execute();
+    for (const a of owedOpen) {
       await notify(a, 'opened');
       await ctx.db.updateTable('alerts').set({ last_notified_at: now }).where('id', '=', a.id).execute();
     }
-    for (const a of closed) await notify(a, 'closed');
+    const owedClosed = await ctx.db.selectFrom('alerts').selectAll().where('closed_at', 'is not', null).where('closed_notified_at', 'is', null).where('machine_id', 'is not', null).execute();
+    for (const a of owedClosed) {
+      await notify(a, 'closed');
+      await ctx.db.updateTable('alerts').set({ closed_notified_at: now }).where('id', '=', a.id).execute();
+    }
+    // Reminders only for what the observatory still watches (an active customer's active
+    // machine); the job runs daily, so "24 hours" allows a little slack (runs drift by
+    // milliseconds, and a spring daylight-saving day is 23 hours long).
+    const watched = new Set(states.filter((s) => s.machine.revoked_at === null).map((s) => s.machine.id as string));
     for (const a of await openAlertsOf(ctx.db)) {
-      if (opened.some((o) => o.id === a.id) || !a.machine_id) continue;
+      if (owedOpen.some((o) => o.id === a.id) || !a.machine_id || !watched.has(a.machine_id)) continue;
       const last = Date.parse(a.last_notified_at ?? a.opened_at);
-      if (started.getTime() - last < reminderMs) continue;
+      if (started.getTime() - last < reminderMs * REMINDER_SLACK) continue;
       const n = a.reminders_sent + 1;
       await notify(a, 'reminder', n);
       await ctx.db.updateTable('alerts').set({ last_notified_at: now, reminders_sent: n }).where('id', '=', a.id).execute();

@@ -14,6 +14,7 @@ export const JOBS_TIME_ZONE = 'Europe/Paris';
 export class JobScheduler {
   private readonly crons: Cron[] = [];
   private readonly running = new Set<string>();
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly ctx: JobContext,
@@ -29,7 +30,14 @@ export class JobScheduler {
   }
 
   /** Runs a job now unless it is already running; resolves when done (never rejects). */
-  async runNow(job: Job): Promise<void> {
+  runNow(job: Job): Promise<void> {
+    const p = this.runOnce(job);
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  private async runOnce(job: Job): Promise<void> {
     if (this.running.has(job.name)) {
       this.ctx.log({ level: 'warn', msg: 'job still running, this run is skipped', job: job.name });
       return;
@@ -51,8 +59,13 @@ export class JobScheduler {
     return Object.fromEntries(this.crons.map((c) => [c.name!.replace(/^coffre-/, ''), c.nextRun()]));
   }
 
-  stop(): void {
+  /** Stops scheduling, then waits (at most `graceMs`) for the runs in progress to finish. */
+  async stop(graceMs = 30_000): Promise<void> {
     for (const c of this.crons) c.stop();
     this.crons.length = 0;
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
   }
 }

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { PACK_HEADER_FIXED, packEntryCount, packHeaderSize, packIdOf, parsePackHeader, type PackEntry } from '@coffre/core';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
@@ -53,12 +54,21 @@ export class VerifyJob implements Job {
       .execute();
 
     for (const p of batch) {
-      const problem = await verifyPack(ctx, p.customer_id, p.id, Number(p.size), counts);
+      let problem: string | null;
+      try {
+        problem = await verifyPack(ctx, p.customer_id, p.id, Number(p.size), counts);
+      } catch (err) {
+        // A read error (EIO…) is what verification exists to find: report it, go on.
+        problem = `the pack could not be read (${(err as Error).message})`;
+      }
       const still = await ctx.db.selectFrom('packs').select('id').where('customer_id', '=', p.customer_id).where('id', '=', p.id).executeTakeFirst();
       if (!still) continue; // removed by garbage collection meanwhile: nothing to verify any more
       if (problem === null) {
         await ctx.db.updateTable('packs').set({ verified_at: now }).where('customer_id', '=', p.customer_id).where('id', '=', p.id).execute();
         counts.verified++;
+        // Sound again (repaired from a copy): its integrity alert closes.
+        const closed = await ctx.db.updateTable('alerts').set({ closed_at: now }).where('subject', '=', `pack:${p.id}`).where('kind', '=', 'verify_mismatch').where('closed_at', 'is', null).executeTakeFirst();
+        if (Number(closed.numUpdatedRows) > 0) items.push({ id: p.id, outcome: 'changed', detail: `pack ${p.id} verifies again: its integrity alert is closed` });
         continue;
       }
       counts.mismatches++;
@@ -84,6 +94,7 @@ export class VerifyJob implements Job {
       counts.alerts++;
       const c = await ctx.db.selectFrom('orgs').select('name').where('id', '=', p.customer_id).executeTakeFirst();
       const recipients = await recipientsFor(ctx.db, p.customer_id, { customer: false, reseller: true, operator: true });
+      if (recipients.length === 0) items.push({ id: p.id, outcome: 'warning', detail: `nobody to email about pack ${p.id}: set the operator's alert address (org update operator --alert-email …)` });
       counts.emails += await enqueueFor(
         ctx.db,
         recipients,
@@ -96,6 +107,18 @@ export class VerifyJob implements Job {
           ),
         started,
       );
+    }
+    // Integrity alerts about packs that no longer exist (collected, or their customer gone) close.
+    const stale = await ctx.db
+      .selectFrom('alerts')
+      .select(['id', 'subject'])
+      .where('kind', '=', 'verify_mismatch')
+      .where('closed_at', 'is', null)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('packs').select('packs.id').whereRef('packs.customer_id', '=', 'alerts.customer_id').where(sql<boolean>`'pack:' || packs.id = alerts.subject`))))
+      .execute();
+    for (const a of stale) {
+      await ctx.db.updateTable('alerts').set({ closed_at: now }).where('id', '=', a.id).where('closed_at', 'is', null).execute();
+      items.push({ id: a.id, outcome: 'changed', detail: `${a.subject ?? 'pack'} no longer stored: its integrity alert is closed` });
     }
     counts.sent = (await deliverOutbox(ctx.db, ctx.mailer, ctx.clock(), ctx.log)).sent;
     return { job: this.name, startedAt: now, finishedAt: ctx.clock().toISOString(), counts, items };

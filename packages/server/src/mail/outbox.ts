@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import type { Locale } from '../db/schema.js';
 import type { LogSink } from '../log.js';
-import type { MailTransport } from './transport.js';
+import { SEND_TIMEOUT_MS, type MailTransport } from './transport.js';
 
 export interface OutgoingEmail {
   /** Enqueuing the same key again is a no-op (e.g. "alert:<id>:opened:<address>"). */
@@ -67,13 +67,13 @@ export async function deliverOutbox(db: Database, transport: MailTransport | nul
   if (transport) {
     const due = await db.selectFrom('outbox').selectAll().where('status', '=', 'pending').where('next_attempt_at', '<=', at).orderBy('created_at').limit(limit).execute();
     for (const e of due) {
-      // Claim: whoever moves next_attempt_at first sends it.
-      const claimUntil = new Date(now.getTime() + 10 * 60_000).toISOString();
+      // Claim: whoever moves next_attempt_at first sends it; the claim outlives any send.
+      const claimUntil = new Date(Math.max(now.getTime(), Date.now()) + 2 * SEND_TIMEOUT_MS).toISOString();
       const claimed = await db.updateTable('outbox').set({ next_attempt_at: claimUntil }).where('id', '=', e.id).where('status', '=', 'pending').where('next_attempt_at', '=', e.next_attempt_at).executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) continue;
       try {
         await transport.send({ to: e.to_address, subject: e.subject, text: e.text_body, html: e.html_body });
-        await db.updateTable('outbox').set({ status: 'sent', sent_at: new Date().toISOString(), attempts: e.attempts + 1, last_error: null }).where('id', '=', e.id).execute();
+        await db.updateTable('outbox').set({ status: 'sent', sent_at: new Date().toISOString(), attempts: e.attempts + 1, last_error: null }).where('id', '=', e.id).where('next_attempt_at', '=', claimUntil).execute();
         counts.sent++;
       } catch (err) {
         const attempts = e.attempts + 1;
@@ -84,6 +84,7 @@ export async function deliverOutbox(db: Database, transport: MailTransport | nul
           .updateTable('outbox')
           .set({ status: giveUp ? 'failed' : 'pending', attempts, last_error: message, next_attempt_at: new Date(now.getTime() + wait * 60_000).toISOString() })
           .where('id', '=', e.id)
+          .where('next_attempt_at', '=', claimUntil)
           .execute();
         if (giveUp) {
           counts.failed++;

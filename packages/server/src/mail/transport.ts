@@ -1,5 +1,8 @@
 import nodemailer from 'nodemailer';
 
+/** The longest one send can take with the timeouts below (connect + greeting + socket idle, with margin). */
+export const SEND_TIMEOUT_MS = 5 * 60_000;
+
 export interface MailMessage {
   readonly to: string;
   readonly subject: string;
@@ -20,9 +23,8 @@ export interface MailTransport {
  * logs. Nodemailer options may be given as query parameters (e.g. `?requireTLS=true`).
  */
 export function smtpTransport(url: string, from: string): MailTransport {
-  const t = nodemailer.createTransport(url, { from });
-  // Bounded waits: a stuck SMTP server must not hold a job forever.
-  Object.assign(t.options, { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 });
+  // Bounded waits: a stuck SMTP server must not hold a job forever (SEND_TIMEOUT_MS in all).
+  const t = nodemailer.createTransport({ url, connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 }, { from });
   return {
     async send(m) {
       await t.sendMail({ to: m.to, subject: m.subject, text: m.text, html: m.html });

@@ -69,6 +69,7 @@ export async function openAlert(
     last_notified_at: null,
     reminders_sent: 0,
     subject: null,
+    closed_notified_at: null,
   };
   const r = await db
     .insertInto('alerts')

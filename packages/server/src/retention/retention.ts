@@ -51,7 +51,8 @@ export async function planCustomer(db: Database, customerId: string, now: Date, 
   const org = await db.selectFrom('orgs').select('retention_json').where('id', '=', customerId).executeTakeFirst();
   if (!org) throw apiError('customerNotFound');
   const machines = await db.selectFrom('machines').select(['id', 'name', 'retention_json']).where('customer_id', '=', customerId).orderBy('name').execute();
-  const snaps = await db.selectFrom('snapshots').select(['id', 'time', 'machine_id']).where('customer_id', '=', customerId).where('deleted_at', 'is', null).execute();
+  const snaps = await db.selectFrom('snapshots').select(['id', 'time', 'machine_id', 'hold_until']).where('customer_id', '=', customerId).where('deleted_at', 'is', null).execute();
+  const held = new Map(snaps.filter((x) => x.hold_until !== null).map((x) => [x.id, x.hold_until!]));
   const out: CustomerPlan['decisions'][number][] = [];
   const plans: CustomerPlan['machines'][number][] = [];
   for (const m of machines) {
@@ -60,7 +61,13 @@ export async function planCustomer(db: Database, customerId: string, now: Date, 
     const mine = snaps.filter((x) => x.machine_id === m.id).map((x) => ({ id: x.id, time: x.time, machineId: x.machine_id }));
     if (mine.length === 0) continue;
     const plan = planRetention(mine, policy.policy, { now, timeZone: s.retentionTimeZone, protectDays: s.protectDays });
-    for (const d of plan.decisions) out.push({ ...d, machineName: m.name });
+    for (const d of plan.decisions) {
+      const hold = held.get(d.id);
+      // Held (restored from the bin): kept whatever the policy says, until the hold ends.
+      if (d.action === 'remove' && hold !== undefined && hold > now.toISOString()) {
+        out.push({ id: d.id, machineId: d.machineId, time: d.time, action: 'keep', reasons: [{ rule: 'protected', text: `held until ${hold} (restored from the recycle bin)` }], machineName: m.name });
+      } else out.push({ ...d, machineName: m.name });
+    }
   }
   return { customerId, machines: plans, decisions: out };
 }
@@ -98,11 +105,14 @@ export async function moveToBin(db: Database, customerId: string, ids: readonly 
   });
 }
 
-/** Puts a snapshot of the bin back among the live ones. */
-export async function restoreFromBin(db: Database, customerId: string, id: string): Promise<void> {
+/**
+ * Puts a snapshot of the bin back among the live ones, held until `holdUntil`: retention
+ * leaves it alone until then (it was restored for a reason — a restore on request, R7).
+ */
+export async function restoreFromBin(db: Database, customerId: string, id: string, holdUntil: Date): Promise<void> {
   const r = await db
     .updateTable('snapshots')
-    .set({ deleted_at: null, deleted_by: null, delete_reason: null })
+    .set({ deleted_at: null, deleted_by: null, delete_reason: null, hold_until: holdUntil.toISOString() })
     .where('customer_id', '=', customerId)
     .where('id', '=', id)
     .where('deleted_at', 'is not', null)

@@ -8,6 +8,7 @@ import { daemon } from './20261127T0300_daemon.js';
 import { mailMetering } from './20261127T0400_mail_metering.js';
 import { retention } from './20261127T0450_retention.js';
 import { gc } from './20261127T0500_gc.js';
+import { alertNotifyHold } from './20261127T0600_alert_notify_hold.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -23,6 +24,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261127T0400_mail_metering', mailMetering],
   ['20261127T0450_retention', retention],
   ['20261127T0500_gc', gc],
+  ['20261127T0600_alert_notify_hold', alertNotifyHold],
 ];
 
 export const migrationProvider: MigrationProvider = {

@@ -105,7 +105,7 @@ export async function listOrgs(db: Database, ids: readonly OrgId[]): Promise<Org
   return (await db.selectFrom('orgs').selectAll().where('id', 'in', [...ids]).orderBy('type').orderBy('name').execute()) as OrgRow[];
 }
 
-export type OrgPatch = Partial<Pick<OrgsTable, 'alert_email' | 'referent_name' | 'referent_email' | 'referent_phone' | 'locale' | 'tier_id'>>;
+export type OrgPatch = Partial<Pick<OrgsTable, 'alert_email' | 'referent_name' | 'referent_email' | 'referent_phone' | 'locale' | 'tier_id' | 'pending_tier_id' | 'pending_tier_from'>>;
 
 export async function updateOrg(db: Database, id: OrgId, patch: OrgPatch, now: string): Promise<OrgRow> {
   await db.updateTable('orgs').set({ ...patch, updated_at: now }).where('id', '=', id).execute();

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { apiError } from '../../errors.js';
+import { getSnapshot } from '../../db/queries/snapshots.js';
 import { isoNow } from '../../types.js';
 import { heartbeatSchema, reportRestoreTestSchema } from './schema.js';
 
@@ -27,8 +28,9 @@ export function registerDaemonRoutes(app: App, deps: Deps): void {
   app.post<{ Body: RestoreTestBody }>('/restore-tests', { schema: reportRestoreTestSchema, config: { action: 'restore-tests:write' } }, async (req, reply) => {
     const m = machineOf(req);
     const b = req.body;
-    // Only a snapshot of this customer can have been restored.
-    const snap = await deps.db.selectFrom('snapshots').select('id').where('customer_id', '=', m.customerId).where('id', '=', b.snapshotId).executeTakeFirst();
+    // Only a live snapshot of this customer can have been restored (possibly another
+    // machine's: restoring on another computer proves it too, R1).
+    const snap = await getSnapshot(deps.db, m.customerId, b.snapshotId);
     if (!snap) throw apiError('snapshotNotFound');
     if (b.result === 'success' && b.mismatches > 0) throw apiError('badRequest', { reason: 'a restore test with mismatches cannot be a success' });
     const id = randomUUID();
