@@ -1,4 +1,4 @@
-import { machineStatus, type MachineJobRecord, type MachineStatus, type RestoreTestSummary } from '@coffre/core';
+import { machineStatus, worstStatus, type MachineJobRecord, type MachineStatus, type RestoreTestSummary } from '@coffre/core';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { MachineRow } from '../db/queries/machines.js';
@@ -38,6 +38,17 @@ export async function machineStates(db: Database, customerIds: readonly string[]
     where r.customer_id in (${sql.join(customerIds)})
       and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id)`.execute(db);
 
+  // Per job: its newest run (and whether it failed) and its newest success, by server time.
+  const perJob = await sql<{ machine_id: string; job_name: string | null; last_received: string; last_success: string | null }>`
+    select r.machine_id, r.job_name, max(r.received_at) as last_received,
+           max(case when r.result in ('success', 'partial') then r.received_at end) as last_success
+    from backup_runs r where r.customer_id in (${sql.join(customerIds)})
+    group by r.machine_id, r.job_name`.execute(db);
+  const failedRuns = await sql<{ machine_id: string; job_name: string | null; received_at: string }>`
+    select r.machine_id, r.job_name, r.received_at from backup_runs r
+    where r.customer_id in (${sql.join(customerIds)}) and r.result = 'failed'
+      and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id and r2.job_name is r.job_name)`.execute(db);
+
   const tests = await sql<{ machine_id: string; snapshot_id: string; finished_at: string; result: 'success' | 'failed'; sampled_files: number; compared_files: number; mismatches: number }>`
     select t.machine_id, t.snapshot_id, t.finished_at, t.result, t.sampled_files, t.compared_files, t.mismatches from restore_tests t
     where t.customer_id in (${sql.join(customerIds)})
@@ -61,14 +72,36 @@ export async function machineStates(db: Database, customerIds: readonly string[]
     const machineJobs = jobsOf.get(m.id) ?? [];
     const lastSuccessAt = lastOf.get(m.id) ?? null;
     const run = runOf.get(m.id);
-    const status = machineStatus({
-      schedules: m.revoked_at === null ? machineJobs : [],
-      lastSuccessAt: lastSuccessAt === null ? null : new Date(lastSuccessAt),
-      latestRunFailed: run?.result === 'failed',
-      since: new Date(m.schedule_since ?? m.created_at),
-      graceMs,
-      now,
-    });
+    const since = new Date(m.schedule_since ?? m.created_at);
+    const schedules = m.revoked_at === null ? machineJobs : [];
+    const mineJobs = perJob.rows.filter((r) => r.machine_id === m.id);
+    // A machine whose runs name their job (the daemon) is judged job by job, so a frequent
+    // job cannot hide a missed or failed one; one without (manual backups, older agents) by
+    // its newest snapshot and newest run, as a whole.
+    const byJob = mineJobs.some((r) => r.job_name !== null);
+    let status: MachineStatus;
+    if (!byJob || schedules.length === 0) {
+      status = machineStatus({ schedules, lastSuccessAt: lastSuccessAt === null ? null : new Date(lastSuccessAt), latestRunFailed: run?.result === 'failed', since, graceMs, now });
+    } else {
+      const manual = mineJobs.find((r) => r.job_name === null);
+      const each = schedules.map((j) => {
+        const mine = mineJobs.find((r) => r.job_name === j.name);
+        // The newest run of this job or of a manual backup decides "failed".
+        const newest = [mine, manual].filter((x) => x !== undefined).sort((a, b) => (a!.last_received < b!.last_received ? 1 : -1))[0];
+        const newestFailed = newest !== undefined && failedRuns.rows.some((f) => f.machine_id === m.id && f.job_name === newest.job_name && f.received_at === newest.last_received);
+        return machineStatus({ schedules: [j], lastSuccessAt: mine?.last_success ? new Date(mine.last_success) : null, latestRunFailed: newestFailed, since, graceMs, now });
+      });
+      const worst = worstStatus(each.map((e) => e.status));
+      const missed = each.filter((e) => e.missedAt !== null).map((e) => e.missedAt!.getTime());
+      const next = each.filter((e) => e.nextExpectedAt !== null).map((e) => e.nextExpectedAt!.getTime());
+      status = {
+        // A machine with snapshots is not "never backed up" because one job has not run yet.
+        status: worst === 'never' && lastSuccessAt !== null ? (each.some((e) => e.overdue) ? 'late' : 'ok') : worst,
+        overdue: each.some((e) => e.overdue),
+        missedAt: missed.length ? new Date(Math.min(...missed)) : null,
+        nextExpectedAt: next.length ? new Date(Math.min(...next)) : null,
+      };
+    }
     return {
       machine: m,
       jobs: machineJobs,
