@@ -58,7 +58,7 @@ export class RetentionJob implements Job {
       }
     }
     if (ctx.dryRun) return { job: this.name, startedAt: now.toISOString(), finishedAt: ctx.clock().toISOString(), counts: { ...counts, dryRun: 1 }, items };
-    const purged = await purgeBin(ctx.db, ctx.store, now, ctx.settings.recycleBinDays);
+    const purged = await purgeBin(ctx.db, ctx.store, now, ctx.settings.recycleBinDays, ctx.log);
     counts.purged = purged.length;
     for (const p of purged) items.push({ id: p.id, outcome: 'changed', detail: `snapshot ${p.id.slice(0, 8)} left the recycle bin for good` });
     if (purged.length > 0) {
