@@ -206,7 +206,7 @@ function wholeDays(n: number, key: string, file: string): number {
   return n;
 }
 
-/** Names of the server jobs (jobs/index.ts), for validating `jobSchedules`. */
+/** Names of the server jobs (jobs/index.ts; a test keeps the two lists equal), for validating `jobSchedules`. */
 export const JOB_NAMES: readonly string[] = ['observatory', 'reports', 'metering', 'retention', 'verify', 'purge-temp', 'mail', 'gc'];
 
 /** R8: temporary data never live more than a month — the daily purge runs up to a day after the age is reached, hence 30 days minus one. */

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { initDataDir } from '../src/datadir.js';
+import { initDataDir, JOB_NAMES } from '../src/datadir.js';
+import { allJobs } from '../src/jobs/index.js';
 import type { Job, JobContext, JobResult } from '../src/jobs/job.js';
 import { JobScheduler } from '../src/jobs/scheduler.js';
 import type { LogEntry } from '../src/log.js';
@@ -81,6 +82,10 @@ describe('the in-server job scheduler', () => {
     assert.match(paris(next.a), /^\w{3} 07:00$/);
     assert.equal(paris(next.b), 'Mon 03:30');
     assert.deepEqual(s.nextRuns(), {});
+  });
+
+  it('the settings know every job by name (jobSchedules is checked against this list)', () => {
+    assert.deepEqual([...JOB_NAMES].sort(), allJobs().map((j) => j.name).sort());
   });
 
   it('server.json: an invalid job schedule is refused at start with the job named', async () => {

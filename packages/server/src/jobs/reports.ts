@@ -1,11 +1,10 @@
 import type { Database } from '../db/database.js';
-import { customerStatus } from '@coffre/core';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { customerWeeklyEmail, MAIL_TIME_ZONE, resellerDailyEmail, type CustomerLine } from '../mail/templates.js';
 import { graceMs, openAlertCounts } from '../observatory/alerts.js';
 import { isoWeek, localDate } from '../observatory/calendar.js';
-import { machineStates, type MachineState } from '../observatory/machine-states.js';
+import { customerRollup, machineStates, type MachineState } from '../observatory/machine-states.js';
 import { protectedBytes, storedBytes } from '../observatory/volumes.js';
 import { emailInput } from './observatory.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
@@ -42,11 +41,11 @@ export class ReportsJob implements Job {
     const alerts = new Map((await openAlertCounts(ctx.db, customers.map((c) => c.id))).map((r) => [r.customerId, r.n]));
     const statesOf = (id: string): MachineState[] => states.filter((s) => (s.machine.customer_id as string) === id);
     const line = async (c: (typeof customers)[number]): Promise<CustomerLine> => {
-      const st = statesOf(c.id);
+      const { status, lastSuccessAt } = customerRollup(statesOf(c.id));
       return {
         name: c.name,
-        status: customerStatus(st.map((s) => ({ revoked: s.machine.revoked_at !== null, status: s.status.status, lastSuccessAt: s.lastSuccessAt }))),
-        lastSuccessAt: st.reduce<string | null>((a, s) => (s.lastSuccessAt !== null && (a === null || s.lastSuccessAt > a) ? s.lastSuccessAt : a), null),
+        status,
+        lastSuccessAt,
         openAlerts: alerts.get(c.id) ?? 0,
         protectedBytes: await protectedBytes(ctx.db, c.id),
       };

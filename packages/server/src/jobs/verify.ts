@@ -1,10 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { PACK_HEADER_FIXED, packEntryCount, packHeaderSize, packIdOf, parsePackHeader, type PackEntry } from '@coffre/core';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { alertOpenedEmail } from '../mail/templates.js';
 import { packKey } from '../object-keys.js';
+import { openAlert } from '../observatory/alerts.js';
 import { isNotFound } from '../store/object-store.js';
 import type { CustomerId } from '../types.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
@@ -77,20 +78,8 @@ export class VerifyJob implements Job {
       const subject = `pack:${p.id}`;
       const open = await ctx.db.selectFrom('alerts').select('id').where('customer_id', '=', p.customer_id).where('subject', '=', subject).where('closed_at', 'is', null).executeTakeFirst();
       if (open) continue;
-      const alert = {
-        id: randomUUID(),
-        customer_id: p.customer_id,
-        machine_id: null,
-        kind: 'verify_mismatch' as const,
-        opened_at: now,
-        closed_at: null,
-        since: now,
-        error_code: 'PACK_MISMATCH',
-        last_notified_at: now,
-        reminders_sent: 0,
-        subject,
-      };
-      await ctx.db.insertInto('alerts').values(alert).execute();
+      const alert = await openAlert(ctx.db, { customerId: p.customer_id, machineId: null, kind: 'verify_mismatch', now, since: now, errorCode: 'PACK_MISMATCH', subject, notifiedAt: now });
+      if (!alert) continue;
       counts.alerts++;
       const c = await ctx.db.selectFrom('orgs').select('name').where('id', '=', p.customer_id).executeTakeFirst();
       const recipients = await recipientsFor(ctx.db, p.customer_id, { customer: false, reseller: true, operator: true });

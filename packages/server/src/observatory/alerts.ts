@@ -52,10 +52,14 @@ export async function openAlertsOf(db: Database): Promise<AlertRow[]> {
   return db.selectFrom('alerts').selectAll().where('closed_at', 'is', null).execute();
 }
 
-/** Opens an alert unless one of this kind is already open for the machine; returns the new one or null. */
+/**
+ * Opens an alert unless one of this kind is already open for the machine; returns the new
+ * one or null. Alerts about no machine (`machineId` null, e.g. a pack) name their `subject`;
+ * `notifiedAt` marks an opening email the caller enqueues itself.
+ */
 export async function openAlert(
   db: Database,
-  a: { customerId: string; machineId: string; kind: AlertKind; now: string; since: string | null; errorCode: string | null },
+  a: { customerId: string; machineId: string | null; kind: AlertKind; now: string; since: string | null; errorCode: string | null; subject?: string; notifiedAt?: string },
 ): Promise<AlertRow | null> {
   const row: AlertRow = {
     id: randomUUID(),
@@ -66,9 +70,9 @@ export async function openAlert(
     closed_at: null,
     since: a.since,
     error_code: a.errorCode,
-    last_notified_at: null,
+    last_notified_at: a.notifiedAt ?? null,
     reminders_sent: 0,
-    subject: null,
+    subject: a.subject ?? null,
     closed_notified_at: null,
   };
   const r = await db

@@ -1,4 +1,4 @@
-import { machineStatus, worstStatus, type MachineJobRecord, type MachineStatus, type RestoreTestSummary } from '@coffre/core';
+import { customerStatus, machineStatus, worstStatus, type BackupStatus, type MachineJobRecord, type MachineStatus, type RestoreTestSummary } from '@coffre/core';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { MachineRow } from '../db/queries/machines.js';
@@ -112,4 +112,13 @@ export async function machineStates(db: Database, customerIds: readonly string[]
       status: m.revoked_at !== null && status.status === 'no_schedule' ? { ...status, status: lastSuccessAt ? 'ok' : 'never' } : status,
     };
   });
+}
+
+/** What a customer's machines add up to: its status (active machines only), newest success, active machines. */
+export function customerRollup(states: readonly MachineState[]): { status: BackupStatus; lastSuccessAt: string | null; activeMachines: number } {
+  return {
+    status: customerStatus(states.map((s) => ({ revoked: s.machine.revoked_at !== null, status: s.status.status, lastSuccessAt: s.lastSuccessAt }))),
+    lastSuccessAt: states.reduce<string | null>((a, s) => (s.lastSuccessAt !== null && (a === null || s.lastSuccessAt > a) ? s.lastSuccessAt : a), null),
+    activeMachines: states.filter((s) => s.machine.revoked_at === null).length,
+  };
 }

@@ -1,4 +1,4 @@
-import { customerStatus, type CustomerSummary, type DashboardResponse, type OrgSnapshotListResponse, type TierListResponse, type TierRecord, type UsageResponse } from '@coffre/core';
+import { type CustomerSummary, type DashboardResponse, type OrgSnapshotListResponse, type TierListResponse, type TierRecord, type UsageResponse } from '@coffre/core';
 import { listTiers } from '../../db/queries/tiers.js';
 import type { TiersTable } from '../../db/schema.js';
 import { sql } from 'kysely';
@@ -6,12 +6,12 @@ import { protectedBytes, storedBytes } from '../../observatory/volumes.js';
 import type { Database } from '../../db/database.js';
 import { listOrgs, subtreeIds, type OrgRow } from '../../db/queries/orgs.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
-import { machineStates, type MachineState } from '../../observatory/machine-states.js';
+import { customerRollup, machineStates, type MachineState } from '../../observatory/machine-states.js';
 import { graceMs, openAlertCounts } from '../../observatory/alerts.js';
 import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema, tiersSchema } from './schema.js';
 
 async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, states: readonly MachineState[], openAlerts: number): Promise<CustomerSummary> {
-  const lastSuccessAt = states.reduce<string | null>((a, s) => (s.lastSuccessAt !== null && (a === null || s.lastSuccessAt > a) ? s.lastSuccessAt : a), null);
+  const { status, lastSuccessAt, activeMachines } = customerRollup(states);
   const tier = c.tier_id ? await db.selectFrom('tiers').selectAll().where('id', '=', c.tier_id).executeTakeFirst() : undefined;
   const parent = c.parent_id ? parents.get(c.parent_id) : undefined;
   return {
@@ -20,9 +20,9 @@ async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, st
     parentId: c.parent_id,
     parentName: parent?.name ?? null,
     orgStatus: c.status,
-    backupStatus: customerStatus(states.map((s) => ({ revoked: s.machine.revoked_at !== null, status: s.status.status, lastSuccessAt: s.lastSuccessAt }))),
+    backupStatus: status,
     lastSuccessAt,
-    machines: states.filter((s) => s.machine.revoked_at === null).length,
+    machines: activeMachines,
     protectedBytes: await protectedBytes(db, c.id),
     storedBytes: await storedBytes(db, c.id),
     tier: tier ? presentTier(tier) : null,
