@@ -374,7 +374,43 @@ export interface GcLeaseTable {
   expires_at: string;
 }
 
+/** Who this installation is (one row): refuses a store or a database of another one, or a data directory with another server key. */
+export interface InstallationTable {
+  id: number; // always 1
+  installation_id: string;
+  /** HMAC of a fixed label under the server key: every instance must hold the same key. */
+  server_key_check: string;
+  created_at: string;
+}
+
+/**
+ * Leases that make one process among several do a piece of work (the job scheduler's
+ * leader). `fence` grows by one at every change of holder: work stamped with an older
+ * fence than the current one comes from a holder that lost the lease.
+ */
+export interface JobLeasesTable {
+  name: string;
+  holder: string;
+  fence: number;
+  acquired_at: string;
+  expires_at: string;
+}
+
+/** One row per scheduled job time that was claimed (a job runs once per tick across instances). */
+export interface JobTicksTable {
+  job: string;
+  tick: string; // the scheduled time, ISO UTC
+  holder: string;
+  fence: number;
+  started_at: string;
+  finished_at: string | null;
+  outcome: string | null; // ok | failed
+}
+
 export interface DB {
+  installation: InstallationTable;
+  job_leases: JobLeasesTable;
+  job_ticks: JobTicksTable;
   upload_sessions: UploadSessionsTable;
   gc_epochs: GcEpochsTable;
   pack_tombstones: PackTombstonesTable;

@@ -9,6 +9,7 @@ import { mailMetering } from './20261127T0400_mail_metering.js';
 import { retention } from './20261127T0450_retention.js';
 import { gc } from './20261127T0500_gc.js';
 import { alertNotifyHold } from './20261127T0600_alert_notify_hold.js';
+import { scaleOut } from './20261207T1000_scale_out.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -25,6 +26,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261127T0450_retention', retention],
   ['20261127T0500_gc', gc],
   ['20261127T0600_alert_notify_hold', alertNotifyHold],
+  ['20261207T1000_scale_out', scaleOut],
 ];
 
 export const migrationProvider: MigrationProvider = {
