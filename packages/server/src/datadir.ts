@@ -66,6 +66,8 @@ export interface ServerSettings {
   readonly gcRepackDeleteDelayHours: number;
   /** The console's public origin (https://host[:port]), the WebAuthn relying party; null = the request's Host. */
   readonly publicUrl: string | null;
+  /** Several instances: the one running the scheduled jobs holds a lease this long, renewed a third of the way; another takes over this long after it dies. */
+  readonly jobLeaseSeconds: number;
   /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
   readonly authThrottle: AuthThrottleSettings;
 }
@@ -102,7 +104,7 @@ export interface AuthThrottleSettings {
 export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { accountFreeFailures: 3, accountLockAfter: 10, ipFreeFailures: 10, ipLockAfter: 30 };
 
 export const DEFAULT_ENROLL_TTL_HOURS = 24;
-export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, tempMaxAgeHours: 24, recycleBinDays: 14, protectDays: 7, verifyPeriodDays: 30, gcGraceHours: 24, gcRepackBelow: 0.5, gcRepackDeleteDelayHours: 24, publicUrl: null } as const;
+export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, tempMaxAgeHours: 24, recycleBinDays: 14, protectDays: 7, verifyPeriodDays: 30, gcGraceHours: 24, gcRepackBelow: 0.5, gcRepackDeleteDelayHours: 24, publicUrl: null, jobLeaseSeconds: 30 } as const;
 
 export function dataDirPaths(dir: string): DataDirPaths {
   const root = path.resolve(dir);
@@ -133,7 +135,7 @@ function parseSettings(text: string, file: string): ServerSettings {
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
   const tls = s.tls ?? null;
   if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
-  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours' | 'tempMaxAgeHours' | 'recycleBinDays' | 'protectDays' | 'verifyPeriodDays' | 'gcGraceHours' | 'gcRepackDeleteDelayHours'): number => {
+  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours' | 'tempMaxAgeHours' | 'recycleBinDays' | 'protectDays' | 'verifyPeriodDays' | 'gcGraceHours' | 'gcRepackDeleteDelayHours' | 'jobLeaseSeconds'): number => {
     const v = s[key] ?? SETTINGS_DEFAULTS[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new SettingsError(`${file}: ${key} must be a positive number`);
     return v;
@@ -174,6 +176,7 @@ function parseSettings(text: string, file: string): ServerSettings {
     gcGraceHours: positive('gcGraceHours'),
     gcRepackBelow: fraction(s.gcRepackBelow ?? SETTINGS_DEFAULTS.gcRepackBelow, 'gcRepackBelow', file),
     gcRepackDeleteDelayHours: positive('gcRepackDeleteDelayHours'),
+    jobLeaseSeconds: positive('jobLeaseSeconds'),
     retentionTimeZone: timeZoneSetting(s.retentionTimeZone ?? 'Europe/Paris', file),
     authThrottle: t,
     enrollTokenTtlHours: ttl,

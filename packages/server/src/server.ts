@@ -20,7 +20,7 @@ import { errorHandler } from './http/errors.js';
 import { requestLogger, securityHeaders } from './http/hooks.js';
 import { authorize } from './http/policy.js';
 import { errorFields, stderrLog, type LogSink } from './log.js';
-import { KeyedMutex } from './mutex.js';
+import { sectionLocks } from './db/engine.js';
 import { registerRoutes } from './routes/index.js';
 import { DEFAULT_CONSOLE_DIR, registerConsoleRoutes } from './routes/console/handler.js';
 import { createFsStore } from './store/fs-store.js';
@@ -152,7 +152,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       store: opts.wrapStore ? opts.wrapStore(baseStore) : baseStore,
       clock,
       log: opts.log ?? stderrLog,
-      locks: new KeyedMutex(),
+      locks: sectionLocks(db),
       keys: await loadServerKeys(dir.paths.secrets),
       audit: new AuditLog(db, dir.paths.auditHead, clock),
       settings: dir.settings,

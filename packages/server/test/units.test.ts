@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ListenAddressError, parseListen, urlFor } from '../src/listen.js';
-import { KeyedMutex } from '../src/mutex.js';
+import { InProcessLocks } from '../src/db/engine.js';
 import { isValidName } from '../src/names.js';
 import { parseRange } from '../src/routes/packs/range.js';
 import { CREDENTIAL_PREFIX, ENROLL_TOKEN_PREFIX, hashSecret, looksLikeSecret, newCredential, newEnrollToken } from '../src/secrets.js';
@@ -64,9 +64,9 @@ describe('names and secrets', () => {
   });
 });
 
-describe('KeyedMutex', () => {
+describe('InProcessLocks', () => {
   it('serialises sections with the same key and not others', async () => {
-    const mutex = new KeyedMutex();
+    const mutex = new InProcessLocks();
     const events: string[] = [];
     const section = (key: string, name: string, ms: number) =>
       mutex.run(key, async () => {
@@ -79,7 +79,7 @@ describe('KeyedMutex', () => {
     assert.ok(events.indexOf('b1-') < events.indexOf('a1-'), 'another key must not wait');
   });
   it('releases the lock when a section throws', async () => {
-    const mutex = new KeyedMutex();
+    const mutex = new InProcessLocks();
     await assert.rejects(mutex.run('k', async () => Promise.reject(new Error('boom'))));
     assert.equal(await mutex.run('k', async () => 42), 42);
   });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.js';
 import type { LogSink } from '../log.js';
-import type { KeyedMutex } from '../mutex.js';
+import type { SectionLocks } from '../db/engine.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { AuditLog } from '../audit/log.js';
 import type { ServerKeys } from '../auth/server-key.js';
@@ -54,7 +54,7 @@ export interface Deps {
   readonly store: ObjectStore;
   readonly clock: Clock;
   readonly log: LogSink;
-  readonly locks: KeyedMutex;
+  readonly locks: SectionLocks;
   readonly keys: ServerKeys;
   readonly audit: AuditLog;
   readonly settings: ServerSettings;
