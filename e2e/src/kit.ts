@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareDataDir } from './backends.js';
 
 /**
  * Black-box test kit: real `coffre-server` and `coffre` processes from ./bin, talking
@@ -50,6 +51,7 @@ export class TestServer {
   ) {}
 
   static async start(dataDir = tempDir('server'), listen = '127.0.0.1:0'): Promise<TestServer> {
+    await prepareDataDir(dataDir);
     const { proc, url, fingerprint } = await TestServer.spawnServer(dataDir, listen);
     return new TestServer(dataDir, url, fingerprint, proc, listen);
   }

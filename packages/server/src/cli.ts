@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * coffre-server CLI. Exit codes: 0 ok, 1 error, 2 usage error, 4 audit trail tampered with (`audit verify`). Results go to stdout
+ * coffre-server CLI. Exit codes: 0 ok, 1 error, 2 usage error, 3 the database or the object store cannot be
+ * used (unreachable, refused, misconfigured, or of another installation), 4 audit trail tampered with
+ * (`audit verify`), 5 the data directory is in use by another process. Results go to stdout
  * (machine-readable where it matters: `enroll-token create` prints only the token);
  * hints, logs and errors go to stderr. Errors are one line unless COFFRE_DEBUG=1.
  */
@@ -35,9 +37,11 @@ import type { OrgPatch } from './db/queries/orgs.js';
 import type { OrgId } from './types.js';
 import { writeFileAtomic } from './fsutil.js';
 import { isRole, ROLES, type Role } from './http/roles.js';
-import { dataDirPaths, smtpUrl, type ServerSettings } from './datadir.js';
+import { dataDirPaths, initDataDir, recordBackendSettings, smtpUrl, type ServerSettings } from './datadir.js';
+import { BackendConfigError, resolveBackends } from './backends/config.js';
+import { DirLockedError } from './backends/dir-lock.js';
+import { BackendError } from './backends/open.js';
 import { smtpTransport } from './mail/transport.js';
-import { createFsStore } from './store/fs-store.js';
 import { isApiError } from './errors.js';
 import { isValidName } from './names.js';
 import { DEFAULT_LISTEN, parseListen } from './listen.js';
@@ -49,6 +53,10 @@ import { stderrLog } from './log.js';
 
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
+/** The database or the object store cannot be used (one line names which and where). */
+const EXIT_BACKEND = 3;
+/** Another process (a server, a migration) uses the data directory. */
+const EXIT_IN_USE = 5;
 /** `audit verify` found a modified, deleted, inserted or reordered entry. */
 const EXIT_AUDIT_BROKEN = 4;
 /** commander's option keys → the retention options of @coffre/core's parseRetentionArgs. */
@@ -136,8 +144,14 @@ function table(rows: string[][]): void {
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }
 
-async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: string; tlsKey?: string; adminEmail: string }, cmd: Command): Promise<void> {
+async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: string; tlsKey?: string; adminEmail: string; database?: string; store?: string }, cmd: Command): Promise<void> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) cmd.error('error: --tls-cert and --tls-key go together', { exitCode: EXIT_USAGE });
+  if (opts.database !== undefined || opts.store !== undefined) {
+    // Recorded in server.json (like --tls-cert), so every later command given this data directory uses them too.
+    const dir = await initDataDir(opts.dataDir);
+    resolveBackends(dir.paths, dir.settings, { database: opts.database, store: opts.store }); // refuse a malformed one before recording it
+    await recordBackendSettings(dir.paths, dir.settings, { database: opts.database, store: opts.store });
+  }
   const { startServer } = await import('./server.js'); // Fastify loads only for `start`
   // First start: the initial administrator. Its temporary password goes to a 0600 file, not
   // to stdout, which may end up in a service journal.
@@ -206,6 +220,8 @@ function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate to serve instead of the self-signed one')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--admin-email <email>', 'email of the initial administrator (first start only)', emailArg, DEFAULT_ADMIN_EMAIL)
+    .option('--database <url>', 'postgres://USER:PASSWORD@HOST:PORT/DB instead of the embedded SQLite file (kept in server.json; COFFRE_DATABASE_URL overrides)')
+    .option('--store <url>', 's3://BUCKET[/PREFIX] instead of DIR/objects (kept in server.json; endpoint from COFFRE_S3_ENDPOINT, credentials from AWS_*)')
     .action(startCommand);
 
   const tier = program.command('tier').description("the operator's volume tiers (R13)");
@@ -591,7 +607,7 @@ function buildProgram(): Command {
         const url = smtpUrl(ctx.dataDir.settings);
         const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
         try {
-          return await j.run({ db: ctx.db, store: createFsStore(ctx.dataDir.paths.objects), audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer, dryRun: opts.dryRun ?? false });
+          return await j.run({ db: ctx.db, store: ctx.store, audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer, dryRun: opts.dryRun ?? false });
         } finally {
           mailer?.close();
         }
@@ -603,7 +619,44 @@ function buildProgram(): Command {
       hint(`Job ${q(name)} done: ${Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
     });
 
+  program
+    .command('migrate-storage')
+    .description('copy this embedded installation (SQLite + DIR/objects) to PostgreSQL and an S3-compatible bucket; resumable; the server must be stopped')
+    .requiredOption('--data-dir <dir>', 'data directory of the embedded installation')
+    .requiredOption('--to-database <url>', 'postgres://USER:PASSWORD@HOST:PORT/DB (an empty database)')
+    .requiredOption('--to-store <url>', 's3://BUCKET[/PREFIX] (endpoint from COFFRE_S3_ENDPOINT, credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)')
+    .option('--json', 'print the report as JSON')
+    .action(migrateStorageCommand);
+
   return program;
+}
+
+async function migrateStorageCommand(opts: { dataDir: string; toDatabase: string; toStore: string; json?: boolean }): Promise<void> {
+  const { migrateStorage } = await import('./backends/migrate-storage.js');
+  const tty = process.stderr.isTTY === true;
+  let lastLine = 0;
+  const r = await migrateStorage({
+    dataDir: opts.dataDir,
+    toDatabase: opts.toDatabase,
+    toStore: opts.toStore,
+    progress: (p) => {
+      const now = Date.now();
+      if (p.done !== p.total && now - lastLine < (tty ? 200 : 5000)) return;
+      lastLine = now;
+      const pct = p.total === 0 ? 100 : Math.floor((100 * p.done) / p.total);
+      const what = p.phase === 'objects' ? `objects ${p.done}/${p.total} (${(p.bytes / 1e6).toFixed(1)} MB)` : `tables ${p.done}/${p.total}`;
+      const bar = `${'#'.repeat(Math.floor(pct / 5)).padEnd(20, '.')}`;
+      if (tty) process.stderr.write(`\r[${bar}] ${String(pct).padStart(3)} % ${what}   ${p.done === p.total ? '\n' : ''}`);
+      else hint(`${pct} % ${what}`);
+    },
+  });
+  if (opts.json) return out(JSON.stringify(r, null, 2));
+  if (r.alreadyDone) return out(`Already migrated: ${q(opts.dataDir)} uses ${r.to.database} and ${r.to.store}.`);
+  out(`Installation ${r.installationId} copied to ${r.to.database} and ${r.to.store}.`);
+  out(`Objects: ${r.objects.copied} copied (${(r.objects.bytes / 1e6).toFixed(1)} MB; ${r.objects.packsVerified} packs and ${r.objects.refsVerified} reference lists verified), ${r.objects.skipped} already there.`);
+  out(`Rows: ${Object.entries(r.rows).filter(([, n]) => n > 0).map(([t, n]) => `${t} ${n}`).join(', ')}.`);
+  out(`${q(path.resolve(opts.dataDir))}/server.json now names them: start the server as before (coffre-server start --data-dir ${q(path.resolve(opts.dataDir))}).`);
+  out(`The embedded copy (${r.from.database}, ${r.from.store}) is left as it was; delete it once the new backends are backed up.`);
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -613,6 +666,11 @@ async function main(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE; // commander printed the message
+    if (err instanceof BackendError || err instanceof BackendConfigError || err instanceof DirLockedError) {
+      process.stderr.write(`coffre-server: error: ${err.message}\n`);
+      if (process.env.COFFRE_DEBUG === '1' && err.stack) process.stderr.write(`${err.stack}\n`);
+      return err instanceof DirLockedError ? EXIT_IN_USE : EXIT_BACKEND;
+    }
     let message = err instanceof Error ? err.message : String(err);
     if (isApiError(err) && err.details) message += ` (${Object.entries(err.details).map(([k, v]) => `${k}: ${String(v)}`).join(', ')})`;
     process.stderr.write(`coffre-server: error: ${message}\n`);

@@ -8,12 +8,17 @@ import { isoNow, systemClock } from './types.js';
 /**
  * The data directory holds everything a server instance owns:
  *
- *   DIR/coffre.db      metadata (SQLite, WAL)
- *   DIR/objects/       the filesystem object store (packs, snapshot refs)
+ *   DIR/coffre.db      metadata (SQLite, WAL) — unless `database` points to PostgreSQL
+ *   DIR/objects/       the filesystem object store (packs, snapshot refs) — unless `store` is s3://…
  *   DIR/tls/           cert.pem + key.pem (0600), self-signed on first use
  *   DIR/server.json    settings (ServerSettings)
  *   DIR/secrets/       server.key (0600): seals TOTP secrets, derives CSRF tokens
  *   DIR/audit-head.json  last audit entry written (seq, hash): detects a truncated trail
+ *                      (with PostgreSQL, in the object store instead: shared by every instance)
+ *   DIR/server.lock    which process uses the data (backends/dir-lock.ts)
+ *
+ * With PostgreSQL and S3 the directory holds only settings, the TLS material and the
+ * secrets: a copy of it is a second instance of the same installation.
  */
 export interface DataDirPaths {
   readonly root: string;
@@ -28,6 +33,12 @@ export interface DataDirPaths {
 export interface ServerSettings {
   readonly v: 1;
   readonly createdAt: string;
+  /** postgres://… metadata database; null = DIR/coffre.db (SQLite). `COFFRE_DATABASE_URL` and `start --database` override it. */
+  readonly database: string | null;
+  /** s3://BUCKET[/PREFIX] object store; null = DIR/objects. `COFFRE_STORE_URL` and `start --store` override it. */
+  readonly store: string | null;
+  /** Endpoint of an S3-compatible service (path-style addressing); null = AWS. `COFFRE_S3_ENDPOINT` overrides it. */
+  readonly s3Endpoint: string | null;
   /** Default lifetime of enrollment tokens. */
   readonly enrollTokenTtlHours: number;
   /** Certificate and key given with --tls-cert/--tls-key (absolute paths); null = DIR/tls. */
@@ -163,9 +174,17 @@ function parseSettings(text: string, file: string): ServerSettings {
   const smtp = { ...DEFAULT_SMTP, ...(s.smtp ?? {}) };
   if (smtp.url !== null && (typeof smtp.url !== 'string' || !SMTP_URL_RE.test(smtp.url))) throw new SettingsError(`${file}: smtp.url must be null or smtp://host:port or smtps://host:port`);
   if (typeof smtp.from !== 'string' || !smtp.from.includes('@')) throw new SettingsError(`${file}: smtp.from must be an email address`);
+  const nullableString = (key: 'database' | 'store' | 's3Endpoint'): string | null => {
+    const v = s[key] ?? null;
+    if (v !== null && (typeof v !== 'string' || v.trim() === '')) throw new SettingsError(`${file}: ${key} must be null or a non-empty string`);
+    return v;
+  };
   return {
     v: 1,
     createdAt: String(s.createdAt ?? ''),
+    database: nullableString('database'),
+    store: nullableString('store'),
+    s3Endpoint: nullableString('s3Endpoint'),
     jobSchedules,
     smtp,
     alertReminderHours: positive('alertReminderHours'),
@@ -219,6 +238,17 @@ function maxTempAge(hours: number, file: string): number {
   return hours;
 }
 
+/**
+ * Records backends given on the command line in server.json, so that every later command
+ * given the same data directory finds them (like --tls-cert). Returns the new settings.
+ */
+export async function recordBackendSettings(paths: DataDirPaths, settings: ServerSettings, given: { database?: string | undefined; store?: string | undefined }): Promise<ServerSettings> {
+  const next = { ...settings, ...(given.database !== undefined ? { database: given.database } : {}), ...(given.store !== undefined ? { store: given.store } : {}) };
+  if (next.database === settings.database && next.store === settings.store) return settings;
+  await writeFileAtomic(paths.settings, `${JSON.stringify(next, null, 2)}\n`, 0o600);
+  return next;
+}
+
 export interface DataDir {
   readonly paths: DataDirPaths;
   readonly settings: ServerSettings;
@@ -234,10 +264,9 @@ export interface DataDir {
 export async function initDataDir(dir: string, opts: { tls?: { cert: string; key: string } } = {}): Promise<DataDir> {
   const paths = dataDirPaths(dir);
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
-  await mkdir(paths.objects, { recursive: true, mode: 0o700 });
   await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
 
-  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE, jobSchedules: {}, smtp: DEFAULT_SMTP, retentionTimeZone: 'Europe/Paris' };
+  const fresh: ServerSettings = { v: 1, createdAt: isoNow(systemClock), database: null, store: null, s3Endpoint: null, enrollTokenTtlHours: DEFAULT_ENROLL_TTL_HOURS, tls: null, ...SETTINGS_DEFAULTS, authThrottle: DEFAULT_AUTH_THROTTLE, jobSchedules: {}, smtp: DEFAULT_SMTP, retentionTimeZone: 'Europe/Paris' };
   await createFileExclusive(paths.settings, `${JSON.stringify(fresh, null, 2)}\n`, 0o600);
   let settings = parseSettings(await readFile(paths.settings, 'utf8'), paths.settings);
 

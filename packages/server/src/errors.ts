@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   RANGE_NOT_SATISFIABLE: 416,
   INTEGRITY: 422,
   INTERNAL: 500,
+  UNAVAILABLE: 503,
 } as const;
 export type ApiErrorCode = keyof typeof ERROR_STATUS;
 
@@ -169,6 +170,11 @@ export const REASONS = {
     fr: 'La liste de références ne correspond pas au manifeste.',
   },
   internal: { code: 'INTERNAL', en: 'Internal server error.', fr: 'Erreur interne du serveur.' },
+  unavailable: {
+    code: 'UNAVAILABLE',
+    en: 'The service is briefly unavailable (its database or storage cannot be reached); nothing was recorded. Try again in a moment.',
+    fr: "Le service est momentanément indisponible (sa base de données ou son stockage est injoignable) ; rien n'a été enregistré. Réessayez dans un instant.",
+  },
 } as const satisfies Record<string, Reason>;
 export type ReasonId = keyof typeof REASONS;
 

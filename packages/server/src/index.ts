@@ -3,10 +3,19 @@ export { startServer, JSON_BODY_LIMIT } from './server.js';
 export { parseListen, urlFor, DEFAULT_LISTEN, ListenAddressError } from './listen.js';
 export type { StartServerOptions, RunningServer } from './server.js';
 
-export type { ObjectStore, ByteRange } from './store/object-store.js';
-export { ObjectStoreError, ObjectNotFoundError, InvalidKeyError, InvalidRangeError, isNotFound, isValidKey } from './store/object-store.js';
+export type { ObjectStore, ObjectUpload, UploadOptions, ByteRange } from './store/object-store.js';
+export {
+  ObjectStoreError,
+  ObjectNotFoundError,
+  InvalidKeyError,
+  InvalidRangeError,
+  UploadStateError,
+  StoreUnavailableError,
+  isNotFound,
+  isValidKey,
+} from './store/object-store.js';
 export { createFsStore, type FsStoreOptions } from './store/fs-store.js';
-export { createMemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
+export { createS3Store, parseStoreUrl, type S3Store, type S3StoreOptions, type S3Upload } from './store/s3-store.js';
 
 export { openDatabase, migrate, type Database, type MigrationReport } from './db/database.js';
 export type * from './db/schema.js';

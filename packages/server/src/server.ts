@@ -8,11 +8,13 @@ import { API_PREFIX } from '@coffre/core';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AuditLog } from './audit/log.js';
-import { loadServerKeys } from './auth/server-key.js';
 import { COFFRE_VERSION } from '@coffre/core';
 import { initDataDir, smtpUrl } from './datadir.js';
+import { holdsData, resolveBackends, type BackendOverrides } from './backends/config.js';
+import { lockDataDir } from './backends/dir-lock.js';
+import { openBackends } from './backends/open.js';
 import { DEFAULT_LISTEN, parseListen, urlFor } from './listen.js';
-import { openDatabase, type Database } from './db/database.js';
+import type { Database } from './db/database.js';
 import { authenticate } from './http/authenticate.js';
 import type { Deps } from './http/context.js';
 import { apiError, ERROR_STATUS, REASONS } from './errors.js';
@@ -23,7 +25,6 @@ import { errorFields, stderrLog, type LogSink } from './log.js';
 import { sectionLocks } from './db/engine.js';
 import { registerRoutes } from './routes/index.js';
 import { DEFAULT_CONSOLE_DIR, registerConsoleRoutes } from './routes/console/handler.js';
-import { createFsStore } from './store/fs-store.js';
 import type { ObjectStore } from './store/object-store.js';
 import { systemClock, type Clock } from './types.js';
 
@@ -47,6 +48,8 @@ export interface StartServerOptions {
   readonly runJobs?: boolean;
   /** Wraps the object store (retries, metrics, or fault injection in tests). */
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
+  /** Database and store instead of what the environment and server.json say (see backends/config.ts). */
+  readonly backends?: BackendOverrides;
 }
 
 export interface RunningServer {
@@ -136,25 +139,40 @@ function apiDescription(): string {
   ].join('\n');
 }
 
-/** Initialises the data dir if needed, opens the database and serves HTTPS until close(). */
+/**
+ * Initialises the data dir if needed, opens the database and the object store it is
+ * configured for (backends/config.ts) and serves HTTPS until close(). A data directory
+ * that holds the data itself (embedded SQLite or filesystem store) is locked against a
+ * second server and against migrate-storage; with PostgreSQL and S3 any number of
+ * instances share the data, each from its own copy of the directory.
+ */
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
   const dir = await initDataDir(opts.dataDir, opts.tls ? { tls: opts.tls } : {});
-  const { db } = await openDatabase(dir.paths.db);
+  const lock = holdsData(resolveBackends(dir.paths, dir.settings, opts.backends)) ? await lockDataDir(dir.paths.root, 'server') : null;
+  let backends;
+  try {
+    backends = await openBackends(dir, opts.backends, opts.wrapStore ? { wrapStore: opts.wrapStore } : {});
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
+  const { db } = backends;
+  const log = opts.log ?? stderrLog;
+  log({ level: 'info', msg: 'backends', database: backends.where.database, store: backends.where.store, installation: backends.installationId, migrations: backends.migrations.applied.length });
   let app: HttpsApp;
   let deps: Deps;
   let mailer: MailTransport | null = null;
   try {
-    const baseStore = createFsStore(dir.paths.objects);
     const clock = opts.clock ?? systemClock;
     deps = {
       db,
-      store: opts.wrapStore ? opts.wrapStore(baseStore) : baseStore,
+      store: backends.store,
       clock,
-      log: opts.log ?? stderrLog,
+      log,
       locks: sectionLocks(db),
-      keys: await loadServerKeys(dir.paths.secrets),
-      audit: new AuditLog(db, dir.paths.auditHead, clock),
+      keys: backends.keys,
+      audit: new AuditLog(db, backends.audit, clock),
       settings: dir.settings,
       fingerprint: dir.tls.fingerprint,
       secretsDir: dir.paths.secrets,
@@ -168,6 +186,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   } catch (err) {
     mailer?.close();
     await db.destroy();
+    await lock?.release();
     throw err;
   }
   const actualPort = (app.server.address() as AddressInfo).port;
@@ -181,7 +200,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: dir.tls.fingerprint,
     certPem: dir.tls.certPem,
     dataDir: dir.paths.root,
-    close: closeOnce(app, db, retention, scheduler, mailer),
+    close: closeOnce(app, db, retention, scheduler, mailer, lock),
   };
 }
 
@@ -216,7 +235,7 @@ async function auditRetention(deps: Deps): Promise<void> {
   }
 }
 
-function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler: JobScheduler, mailer: MailTransport | null): () => Promise<void> {
+function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler: JobScheduler, mailer: MailTransport | null, lock: { release(): Promise<void> } | null): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
@@ -227,6 +246,7 @@ function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler
         await app.close();
       } finally {
         await db.destroy();
+        await lock?.release();
       }
     })();
     return closing;

@@ -30,6 +30,7 @@ function interceptPuts(onPut: (key: string) => Promise<void>): (inner: ObjectSto
       };
     },
     get: (key, range) => inner.get(key, range),
+    getStream: (key, range) => inner.getStream(key, range),
     stat: (key) => inner.stat(key),
     list: (prefix) => inner.list(prefix),
     delete: (key) => inner.delete(key),

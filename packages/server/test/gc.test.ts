@@ -552,6 +552,7 @@ describe('gc and a racing snapshot commit', () => {
         ...store,
         list: (prefix) => store.list(prefix),
         get: (key, range) => store.get(key, range),
+        getStream: (key, range) => store.getStream(key, range),
         stat: (key) => store.stat(key),
         delete: (key) => store.delete(key),
         createUpload: (key, o) => store.createUpload(key, o),

@@ -1,6 +1,8 @@
 /**
  * Test kit: a real HTTPS server on an ephemeral port over a real SQLite file in a temp
- * dir, a pinned HTTPS client, and factories for customers, machines, packs and snapshots.
+ * dir (or, with COFFRE_TEST_BACKEND=postgres-s3, a fresh PostgreSQL database and S3 prefix:
+ * test/backends.ts), a pinned HTTPS client, and factories for customers, machines, packs
+ * and snapshots.
  */
 import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
@@ -35,7 +37,7 @@ import type { LogEntry } from '../src/log.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../src/server.js';
 import type { ServerSettings } from '../src/datadir.js';
 import type { JobContext } from '../src/jobs/job.js';
-import { createFsStore } from '../src/store/fs-store.js';
+import { prepareDataDir } from './backends.js';
 
 export async function tempDir(prefix = 'coffre-server-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
@@ -107,6 +109,7 @@ export async function testServer(opts: Pick<StartServerOptions, 'wrapStore' | 'c
   const clock = new TestClock();
   const logs: LogEntry[] = [];
   const dataDir = path.join(tmp.dir, 'data');
+  await prepareDataDir(dataDir);
   const server = await startServer({ dataDir, listen: '127.0.0.1:0', clock: clock.now, log: (e) => logs.push(e), runJobs: false, ...opts });
   const admin = await openAdmin(dataDir, clock.now);
   return {
@@ -272,7 +275,7 @@ export function runCli(args: readonly string[]): Promise<{ code: number | null; 
 export function jobContext(ts: TestServer, settings: Partial<ServerSettings> = {}): JobContext {
   return {
     db: ts.admin.db,
-    store: createFsStore(path.join(ts.dataDir, 'objects')),
+    store: ts.admin.store,
     audit: ts.admin.audit,
     clock: ts.clock.now,
     settings: { ...ts.admin.dataDir.settings, ...settings },

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { ObjectStore } from '../src/store/object-store.js';
-import { InvalidKeyError, InvalidRangeError, isNotFound, UploadStateError } from '../src/store/object-store.js';
+import type { ByteRange, ObjectStore } from '../src/store/object-store.js';
+import { InvalidKeyError, InvalidRangeError, isNotFound, ObjectStoreError, UploadStateError } from '../src/store/object-store.js';
 
 /** What a store implementation hands to the suite. */
 export interface StoreUnderTest {
@@ -19,6 +20,13 @@ async function listAll(store: ObjectStore, prefix: string): Promise<{ key: strin
   const out: { key: string; size: number }[] = [];
   for await (const e of store.list(prefix)) out.push({ key: e.key, size: e.size });
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Reads a stream to its end (rejects if it is destroyed with an error). */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 /** The contract of `ObjectStore`, run against every implementation. */
@@ -69,6 +77,89 @@ export function storeConformance(name: string, create: () => Promise<StoreUnderT
       await assert.rejects(store.get('r/obj', { offset: 90, length: 11 }), InvalidRangeError);
       await assert.rejects(store.get('r/obj', { offset: 101, length: 0 }), InvalidRangeError);
       await assert.rejects(store.get('r/obj', { offset: -1, length: 2 }), InvalidRangeError);
+    }));
+
+    it('getStream yields exactly the whole object, or exactly a range', withStore(async ({ store }) => {
+      const data = randomBytes(300_000); // several reads' worth
+      await store.put('st/obj', data);
+      assert.deepEqual(await readAll(await store.getStream('st/obj')), data);
+      const ranges: ByteRange[] = [
+        { offset: 0, length: 1 },
+        { offset: 0, length: data.length },
+        { offset: 1000, length: 70_000 },
+        { offset: 65_530, length: 12 },
+        { offset: data.length - 1, length: 1 }, // the last byte
+        { offset: 5, length: 0 },
+        { offset: data.length, length: 0 }, // zero bytes at the very end
+      ];
+      for (const r of ranges) {
+        const got = await readAll(await store.getStream('st/obj', r));
+        assert.equal(got.length, r.length, `length of ${r.offset}+${r.length}`);
+        assert.ok(got.equals(data.subarray(r.offset, r.offset + r.length)), `bytes of ${r.offset}+${r.length}`);
+      }
+      await store.put('st/empty', Buffer.alloc(0));
+      assert.equal((await readAll(await store.getStream('st/empty'))).length, 0);
+      assert.equal((await readAll(await store.getStream('st/empty', { offset: 0, length: 0 }))).length, 0);
+    }));
+
+    it('getStream rejects before resolving: missing object, range outside the object, invalid key', withStore(async ({ store }) => {
+      await store.put('st/obj', randomBytes(100));
+      for (const range of [undefined, { offset: 0, length: 1 }, { offset: 0, length: 0 }]) {
+        const err = await store.getStream('st/missing', range).then(() => null, (e: unknown) => e);
+        assert.ok(isNotFound(err), `missing object with range ${JSON.stringify(range)}: expected not found, got ${String(err)}`);
+      }
+      for (const range of [{ offset: 90, length: 11 }, { offset: 100, length: 1 }, { offset: 101, length: 0 }, { offset: -1, length: 2 }, { offset: 0, length: -1 }, { offset: 0.5, length: 1 }]) {
+        await assert.rejects(store.getStream('st/obj', range), InvalidRangeError, `range ${JSON.stringify(range)}`);
+      }
+      // A key that is only the prefix of other keys (a directory on a filesystem) is not an object.
+      await assert.rejects(store.getStream('st'), (e: unknown) => isNotFound(e), 'getStream of a prefix');
+      await store.put('st/empty', Buffer.alloc(0));
+      await assert.rejects(store.getStream('st/empty', { offset: 0, length: 1 }), InvalidRangeError);
+      for (const k of ['', '../x', 'a//b', '.hidden', 'UPPER']) await assert.rejects(store.getStream(k), InvalidKeyError, `getStream ${JSON.stringify(k)}`);
+      // Still usable after all these refusals.
+      assert.equal((await readAll(await store.getStream('st/obj'))).length, 100);
+    }));
+
+    it('getStream serves one version while the object is replaced or deleted', withStore(async ({ store }) => {
+      const a = Buffer.alloc(2 << 20, 0x61);
+      const b = Buffer.alloc(2 << 20, 0x62);
+      for (const change of ['replace', 'delete'] as const) {
+        await store.put('st/v', a);
+        const stream = await store.getStream('st/v');
+        const it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+        const first = await it.next();
+        assert.equal(first.done, false);
+        if (change === 'replace') await store.put('st/v', b);
+        else await store.delete('st/v');
+        const chunks = [first.value as Buffer];
+        let failure: unknown = null;
+        try {
+          for (let r = await it.next(); r.done !== true; r = await it.next()) chunks.push(r.value as Buffer);
+        } catch (err) {
+          failure = err;
+        }
+        const got = Buffer.concat(chunks);
+        if (failure === null) {
+          assert.equal(got.length, a.length, `${change}: a stream that ends must hold the whole object`);
+          assert.ok(got.equals(a) || (change === 'replace' && got.equals(b)), `${change}: the stream mixed versions`);
+        } else {
+          assert.ok(failure instanceof ObjectStoreError, `${change}: a failing stream must fail with an ObjectStoreError, got ${String(failure)}`);
+        }
+      }
+    }));
+
+    it('a stream destroyed before its end does not disturb the store', withStore(async ({ store }) => {
+      const data = randomBytes(1 << 20);
+      await store.put('st/d', data);
+      for (let i = 0; i < 5; i++) (await store.getStream('st/d')).destroy();
+      const s = await store.getStream('st/d', { offset: 10, length: 100_000 });
+      const it = (s as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      await it.next();
+      s.destroy();
+      await store.put('st/d', data.subarray(0, 10));
+      assert.deepEqual(await readAll(await store.getStream('st/d')), data.subarray(0, 10));
+      await store.delete('st/d');
+      assert.equal(await store.stat('st/d'), null);
     }));
 
     it('missing objects are classified as not found', withStore(async ({ store }) => {
@@ -142,6 +233,8 @@ export function storeConformance(name: string, create: () => Promise<StoreUnderT
       for (const k of bad) {
         await assert.rejects(store.put(k, Buffer.from('x')), InvalidKeyError, `put ${JSON.stringify(k)}`);
         await assert.rejects(store.get(k), InvalidKeyError, `get ${JSON.stringify(k)}`);
+        await assert.rejects(store.getStream(k), InvalidKeyError, `getStream ${JSON.stringify(k)}`);
+        await assert.rejects(store.getStream(k, { offset: 0, length: 0 }), InvalidKeyError, `getStream ${JSON.stringify(k)} (empty range)`);
         await assert.rejects(store.stat(k), InvalidKeyError, `stat ${JSON.stringify(k)}`);
         await assert.rejects(store.delete(k), InvalidKeyError, `delete ${JSON.stringify(k)}`);
       }

@@ -4,7 +4,7 @@ import { AuditLog } from '../audit/log.js';
 import type { AuditInput } from '../audit/log.js';
 import { hashPassword } from '../auth/passwords.js';
 import { createOrg, findOrgByName, listOrgs, operatorOrg, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
-import { createUser, type UserRow } from '../db/queries/users.js';
+import { anyUserExists, createUser, type UserRow } from '../db/queries/users.js';
 import type { OrgType, TiersTable } from '../db/schema.js';
 import { createTier, findTierByName, listTiers } from '../db/queries/tiers.js';
 import { ROLES_BY_ORG_TYPE, type Role } from '../http/roles.js';
@@ -14,7 +14,9 @@ import type { BackupStatus, MachineJobRecord, MachineRecord, RestoreTestSummary 
 import { graceMs } from '../observatory/alerts.js';
 import { machineStates } from '../observatory/machine-states.js';
 import { initDataDir, type DataDir } from '../datadir.js';
-import { openDatabase, type Database } from '../db/database.js';
+import type { Database } from '../db/database.js';
+import { openBackends } from '../backends/open.js';
+import type { ObjectStore } from '../store/object-store.js';
 import { findCustomerByName, listCustomers } from '../db/queries/customers.js';
 import { createEnrollToken as insertEnrollToken, revokeMachine } from '../db/queries/machines.js';
 import { apiError } from '../errors.js';
@@ -28,6 +30,8 @@ import { isoNow, systemClock, type Clock, type CustomerId } from '../types.js';
  */
 export interface AdminContext {
   readonly db: Database;
+  /** The object store the data directory is configured for (packs, reference lists). */
+  readonly store: ObjectStore;
   readonly dataDir: DataDir;
   readonly clock: Clock;
   readonly audit: AuditLog;
@@ -35,17 +39,22 @@ export interface AdminContext {
   readonly actor: string;
 }
 
-/** Initialises `dir` if needed (same as `start`) and opens its database; call `close` after. */
+/**
+ * Initialises `dir` if needed (same as `start`) and opens the database and object store it
+ * is configured for (backends/config.ts: environment, then server.json, then embedded);
+ * call `close` after. Throws BackendError when one cannot be used.
+ */
 export async function openAdmin(dir: string, clock: Clock = systemClock): Promise<AdminContext & { close(): Promise<void> }> {
   const dataDir = await initDataDir(dir);
-  const { db } = await openDatabase(dataDir.paths.db);
+  const backends = await openBackends(dataDir);
+  const { db, store } = backends;
   let actor = 'unknown';
   try {
     actor = userInfo().username;
   } catch {
     /* no passwd entry (containers) */
   }
-  return { db, dataDir, clock, audit: new AuditLog(db, dataDir.paths.auditHead, clock), actor, close: () => db.destroy() };
+  return { db, store, dataDir, clock, audit: new AuditLog(db, backends.audit, clock), actor, close: () => backends.close() };
 }
 
 /** Every change made from the command line is in the audit trail, with the OS account as actor. */
@@ -155,8 +164,7 @@ export async function adminCreateUser(
 export const INITIAL_ADMIN_FILE = 'initial-admin-password';
 
 export async function ensureInitialAdmin(ctx: AdminContext, email: string): Promise<{ email: string; temporaryPassword: string } | null> {
-  const any = await ctx.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
-  if (any) return null;
+  if (await anyUserExists(ctx.db)) return null;
   const op = await operatorOrg(ctx.db);
   const { user, temporaryPassword } = await adminCreateUser(ctx, { email, name: 'Initial administrator', role: 'operator-admin', orgName: op.name });
   return { email: user.email, temporaryPassword };

@@ -1,10 +1,11 @@
 import { retentionPolicyArgs, type RetentionPolicy } from '@coffre/core';
+import { customerPolicyByName, machinePoliciesOfCustomer, setCustomerPolicy, setMachinePolicyOfCustomer, snapshotIdsByPrefixOfCustomer } from '../db/queries/retention.js';
 import { apiError } from '../errors.js';
 import { effectivePolicy, listBin, moveToBin, planCustomer, restoreFromBin, type BinEntry, type CustomerPlan } from '../retention/retention.js';
 import type { AdminContext } from './index.js';
 
 async function customerOf(ctx: AdminContext, name: string): Promise<{ id: string; name: string; retention_json: string | null }> {
-  const c = await ctx.db.selectFrom('orgs').select(['id', 'name', 'retention_json']).where('name', '=', name).where('type', '=', 'customer').executeTakeFirst();
+  const c = await customerPolicyByName(ctx.db, name);
   if (!c) throw apiError('customerNotFound', { name });
   return c;
 }
@@ -22,7 +23,7 @@ export interface RetentionShow {
 
 export async function adminRetentionShow(ctx: AdminContext, customerName: string): Promise<RetentionShow> {
   const c = await customerOf(ctx, customerName);
-  const machines = await ctx.db.selectFrom('machines').select(['name', 'retention_json']).where('customer_id', '=', c.id).orderBy('name').execute();
+  const machines = await machinePoliciesOfCustomer(ctx.db, c.id);
   const own = effectivePolicy(null, c.retention_json);
   return {
     customer: c.name,
@@ -39,10 +40,9 @@ export async function adminRetentionSet(ctx: AdminContext, customerName: string,
   const c = await customerOf(ctx, customerName);
   const json = policy === null ? null : JSON.stringify(policy);
   if (machineName === undefined) {
-    await ctx.db.updateTable('orgs').set({ retention_json: json, updated_at: ctx.clock().toISOString() }).where('id', '=', c.id).execute();
+    await setCustomerPolicy(ctx.db, c.id, json, ctx.clock().toISOString());
   } else {
-    const r = await ctx.db.updateTable('machines').set({ retention_json: json }).where('customer_id', '=', c.id).where('name', '=', machineName).executeTakeFirst();
-    if (Number(r.numUpdatedRows) !== 1) throw apiError('machineNotFound', { name: machineName });
+    if (!(await setMachinePolicyOfCustomer(ctx.db, c.id, machineName, json))) throw apiError('machineNotFound', { name: machineName });
   }
   await audit(ctx, c.id, 'retention.set', machineName ? `machine:${machineName}` : null, { policy: policy === null ? 'default' : retentionPolicyArgs(policy).join(' ') });
 }
@@ -60,11 +60,10 @@ export async function adminBinList(ctx: AdminContext, customerName: string): Pro
 /** A full snapshot id from a unique prefix (at least 8 hex digits) among the customer's snapshots. */
 async function resolveId(ctx: AdminContext, customerId: string, prefix: string, binned: boolean): Promise<string> {
   if (!/^[0-9a-f]{8,32}$/.test(prefix)) throw apiError('badRequest', { reason: 'a snapshot id (at least its first 8 hex digits)' });
-  const q = ctx.db.selectFrom('snapshots').select('id').where('customer_id', '=', customerId).where('id', 'like', `${prefix}%`);
-  const rows = await (binned ? q.where('deleted_at', 'is not', null) : q.where('deleted_at', 'is', null)).limit(2).execute();
-  if (rows.length === 0) throw apiError(binned ? 'snapshotNotInBin' : 'snapshotNotFound', { id: prefix });
-  if (rows.length > 1) throw apiError('badRequest', { reason: `the prefix ${prefix} is ambiguous` });
-  return rows[0]!.id;
+  const ids = await snapshotIdsByPrefixOfCustomer(ctx.db, customerId, prefix, binned, 2);
+  if (ids.length === 0) throw apiError(binned ? 'snapshotNotInBin' : 'snapshotNotFound', { id: prefix });
+  if (ids.length > 1) throw apiError('badRequest', { reason: `the prefix ${prefix} is ambiguous` });
+  return ids[0]!;
 }
 
 /** Moves one snapshot to the recycle bin (refused inside the protection window). */

@@ -1,4 +1,7 @@
 import type { Database } from '../db/database.js';
+import { allOrgs } from '../db/queries/orgs.js';
+import { listTiers } from '../db/queries/tiers.js';
+import { usageDaysOfMonth } from '../db/queries/usage.js';
 import { csvCell } from '../audit/export.js';
 import { apiError } from '../errors.js';
 
@@ -23,16 +26,16 @@ export interface UsageLine {
  */
 export async function usageReport(db: Database, month: string, resellerName?: string): Promise<UsageLine[]> {
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw apiError('badRequest', { reason: 'month must be YYYY-MM' });
-  const orgs = await db.selectFrom('orgs').selectAll().execute();
-  const byId = new Map(orgs.map((o) => [o.id, o]));
+  const orgs = await allOrgs(db);
+  const byId = new Map<string, (typeof orgs)[number]>(orgs.map((o) => [o.id, o]));
   let customers = orgs.filter((o) => o.type === 'customer');
   if (resellerName !== undefined) {
     const r = orgs.find((o) => o.type === 'reseller' && o.name === resellerName);
     if (!r) throw apiError('orgNotFound', { name: resellerName });
     customers = customers.filter((c) => c.parent_id === r.id);
   }
-  const tiers = new Map((await db.selectFrom('tiers').selectAll().execute()).map((t) => [t.id, t]));
-  const days = await db.selectFrom('usage_daily').selectAll().where('date', '>=', `${month}-01`).where('date', '<=', `${month}-31`).orderBy('date').execute();
+  const tiers = new Map((await listTiers(db)).map((t) => [t.id, t]));
+  const days = await usageDaysOfMonth(db, month);
   const lines: UsageLine[] = [];
   for (const c of customers) {
     const mine = days.filter((d) => d.customer_id === c.id);

@@ -13,11 +13,22 @@ import { createFileExclusive } from '../fsutil.js';
 export class ServerKeys {
   private readonly sealKey: Buffer;
   private readonly csrfKey: Buffer;
+  private readonly checkKey: Buffer;
 
   constructor(master: Buffer) {
     if (master.length !== 32) throw new Error('server key must be 32 bytes');
     this.sealKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'coffre server seal v1', 32));
     this.csrfKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'coffre server csrf v1', 32));
+    this.checkKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'coffre server key check v1', 32));
+  }
+
+  /**
+   * A value that tells whether two processes hold the same key without revealing it, kept
+   * in the database: instances of one installation (copies of one data directory) must
+   * share the key, or sealed TOTP secrets and CSRF tokens of one would fail on the other.
+   */
+  checkValue(): string {
+    return createHmac('sha256', this.checkKey).update('coffre installation', 'utf8').digest('hex');
   }
 
   /** AES-256-GCM with a random nonce; `purpose` is bound as associated data (a sealed TOTP secret cannot be replayed as something else). */

@@ -1,6 +1,7 @@
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import { migrationProvider } from './migrations/index.js';
+import { createPgPool, DatabaseUnavailableError, redactDatabaseUrl } from './postgres.js';
 import type { DB } from './schema.js';
 
 export type Database = Kysely<DB>;
@@ -9,6 +10,39 @@ export interface MigrationReport {
   /** Names of the migrations applied by this call, in order (empty when up to date). */
   readonly applied: readonly string[];
 }
+
+/** Where the metadata database is: an SQLite file (the embedded default) or a PostgreSQL server. */
+export type DatabaseTarget = { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
+
+/** The target for messages and logs: the file, or the URL without its password. */
+export function describeDatabase(t: DatabaseTarget): string {
+  return t.kind === 'sqlite' ? t.file : redactDatabaseUrl(t.url);
+}
+
+/**
+ * Opens the metadata database (a path is an SQLite file) and brings it to the latest
+ * schema; two processes starting at once on one PostgreSQL database migrate it once
+ * (Kysely's migrator holds an advisory lock).
+ */
+export async function openDatabase(target: string | DatabaseTarget): Promise<{ db: Database; migrations: MigrationReport }> {
+  const t: DatabaseTarget = typeof target === 'string' ? { kind: 'sqlite', file: target } : target;
+  return t.kind === 'sqlite' ? openSqlite(t.file) : openPostgres(t.url);
+}
+
+async function openPostgres(url: string): Promise<{ db: Database; migrations: MigrationReport }> {
+  const pool = createPgPool({ url });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+    const migrations = await migrate(db);
+    return { db, migrations };
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw err;
+  }
+}
+
+export { DatabaseUnavailableError };
 
 /**
  * Opens (creating if needed) the SQLite metadata database and brings it to the latest
@@ -19,7 +53,7 @@ export interface MigrationReport {
  * a file it costs a create/write/unlink in /var/tmp per transaction (~20 % of indexing a pack).
  * journal_size_limit truncates the WAL after checkpoints (it otherwise keeps its peak size).
  */
-export async function openDatabase(file: string): Promise<{ db: Database; migrations: MigrationReport }> {
+async function openSqlite(file: string): Promise<{ db: Database; migrations: MigrationReport }> {
   const sqlite = new SQLite(file);
   try {
     sqlite.pragma('journal_mode = WAL');

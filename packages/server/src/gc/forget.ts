@@ -1,5 +1,6 @@
 import { dataDirPaths } from '../datadir.js';
 import { openDatabase, type Database } from '../db/database.js';
+import { LockName, writeTransaction } from '../db/engine.js';
 import { deleteSnapshot } from '../db/queries/snapshots.js';
 import { snapshotRefsKey } from '../object-keys.js';
 import { createFsStore } from '../store/fs-store.js';
@@ -16,7 +17,8 @@ import { runGc, type GcOptions, type GcReport } from './gc.js';
  * crash in between. True if the snapshot existed.
  */
 export async function forgetSnapshot(ctx: { readonly db: Database; readonly store: ObjectStore }, customerId: CustomerId, snapshotId: string): Promise<boolean> {
-  const removed = await deleteSnapshot(ctx.db, customerId, snapshotId);
+  // The customer's snapshots: ordered with GC's transactions and the snapshot commits.
+  const removed = await writeTransaction(ctx.db, [LockName.customer(customerId)], (trx) => deleteSnapshot(trx, customerId, snapshotId));
   await ctx.store.delete(snapshotRefsKey(customerId, snapshotId));
   return removed;
 }

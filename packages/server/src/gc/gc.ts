@@ -1,7 +1,26 @@
+// Over 400 lines on purpose: one customer's run (CustomerGc) keeps its cutoff, live set and
+// counts across the deletion, repack and orphan steps, whose safety arguments refer to each other.
 import { createHash } from 'node:crypto';
 import { PackBuilder, type ChunkId } from '@coffre/core';
 import type { Database } from '../db/database.js';
+import { LockName, writeTransaction } from '../db/engine.js';
+import { allCustomerIds } from '../db/queries/customers.js';
+import {
+  bumpGcEpoch,
+  chunkRowsOfPack,
+  deleteChunkRowsOfPack,
+  deleteChunksOfPack,
+  deletePackRow,
+  gcPackOfCustomer,
+  insertRepackedPack,
+  packPageOfCustomer,
+  repointChunk,
+  type GcChunkRow as ChunkRow,
+  type GcPackRow as PackRow,
+} from '../db/queries/gc.js';
 import { findPack } from '../db/queries/packs.js';
+import { dueTombstonesOfCustomer, findTombstone, forgetOrphan, insertTombstone, markTombstoneObjectDeleted, orphanFirstSeen, orphansOfCustomer, recordOrphan } from '../db/queries/tombstones.js';
+import { dropAbandonedSessions, uploadSessions } from '../db/queries/upload-sessions.js';
 import type { JobItem } from '../jobs/job.js';
 import { errorFields, type LogSink } from '../log.js';
 import { packKey } from '../object-keys.js';
@@ -11,8 +30,6 @@ import { GC_DEFAULTS, SESSION_IDLE_MS, TOUCH_GRANULARITY_MS, type GcSettings } f
 import { gcCutoff, touchedAt, untouchedSince, type GcCutoff } from './cutoff.js';
 import { GcLease } from './lease.js';
 import { LiveSet, LiveSetError } from './live.js';
-import { dropAbandonedSessions, uploadSessions } from './sessions.js';
-import { bumpGcEpoch, findTombstone, insertTombstone } from './state.js';
 
 /** What GC needs: the metadata database, the object store and a clock. */
 export interface GcContext {
@@ -79,35 +96,10 @@ class SimulatedCrash extends Error {
   }
 }
 
-interface ChunkRow {
-  readonly id: Buffer;
-  readonly offset: number;
-  readonly length: number;
-  readonly sha256: Buffer;
-  readonly touched_at: string | null;
-}
-
-interface PackRow {
-  readonly id: string;
-  readonly size: number;
-  readonly created_at: string;
-}
-
 const PACK_PAGE = 200;
-const DELETE_BATCH = 512;
 /** Repack reads: neighbouring kept blobs are fetched in one range when the gap is small. */
 const READ_GAP = 256 * 1024;
 const READ_MAX = 8 * 1024 * 1024;
-
-async function packRows(db: Database, customerId: string, packId: string): Promise<ChunkRow[]> {
-  const rows = await db
-    .selectFrom('chunks')
-    .select(['id', 'offset', 'length', 'sha256', 'touched_at'])
-    .where('customer_id', '=', customerId)
-    .where('pack_id', '=', packId)
-    .execute();
-  return rows.map((r) => ({ id: r.id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256, touched_at: r.touched_at }));
-}
 
 /**
  * Kept: referenced by a snapshot, or touched since the cutoff (an agent may reference it
@@ -167,7 +159,7 @@ export async function runGc(ctx: GcContext, opts: GcOptions = {}): Promise<GcRep
     return { startedAt: start.toISOString(), finishedAt: ctx.clock().toISOString(), dryRun, skipped, counts, items };
   }
   try {
-    let customers = (await ctx.db.selectFrom('customers').select('id').orderBy('id').execute()).map((c) => c.id);
+    let customers = await allCustomerIds(ctx.db);
     if (opts.customerIds) customers = customers.filter((c) => opts.customerIds!.includes(c));
     for (const customerId of customers) {
       const run = new CustomerGc(ctx, settings, dryRun, opts.hook, start, customerId as CustomerId, counts, items, lease);
@@ -239,9 +231,7 @@ class CustomerGc {
     try {
       let after = '';
       for (;;) {
-        const page: PackRow[] = (
-          await db.selectFrom('packs').select(['id', 'size', 'created_at']).where('customer_id', '=', this.customerId).where('id', '>', after).orderBy('id').limit(PACK_PAGE).execute()
-        ).map((p) => ({ id: p.id, size: Number(p.size), created_at: p.created_at }));
+        const page = await packPageOfCustomer(db, this.customerId, after, PACK_PAGE);
         if (page.length === 0) break;
         for (const p of page) {
           if (!this.dryRun) await this.lease.renew();
@@ -273,7 +263,7 @@ class CustomerGc {
 
   /** One pack: delete its dead rows (and the pack if none is left), then repack if sparse. */
   private async pack(p: PackRow): Promise<void> {
-    const rows = await packRows(this.ctx.db, this.customerId, p.id);
+    const rows = await chunkRowsOfPack(this.ctx.db, this.customerId, p.id);
     const { kept, dead } = classify(rows, this.live, this.cut, p.created_at);
     const packOld = untouchedSince(p.created_at, this.cut);
     if (dead.length > 0 || (rows.length === 0 && packOld)) {
@@ -299,7 +289,7 @@ class CustomerGc {
       }
     }
     if (this.s.repackBelow <= 0) return;
-    const now = this.dryRun ? kept : await packRows(this.ctx.db, this.customerId, p.id);
+    const now = this.dryRun ? kept : await chunkRowsOfPack(this.ctx.db, this.customerId, p.id);
     const keptBytes = sum(now);
     if (now.length === 0 || keptBytes >= this.s.repackBelow * p.size) return;
     if (this.dryRun) {
@@ -316,40 +306,38 @@ class CustomerGc {
    * was read, re-reads the pack's rows (their touch times too) and deletes only what is
    * still dead; bumps the epoch so a commit that checked its chunks before checks again.
    * A pack with no row left leaves the index (tombstoned; its object is deleted after).
+   *
+   * Catching up reads reference lists from the object store, which a transaction may not
+   * do (it may run again on PostgreSQL): it happens outside, and the transaction only
+   * checks, under the customer's lock, that no snapshot row is missing from the live set;
+   * if one is (committed in between), it changes nothing and the catching up starts over.
    */
   private async deleteDead(p: PackRow): Promise<{ deleted: number; packRemoved: boolean }> {
-    await this.live.catchUp(this.ctx.db); // most of the catching up, outside the write lock
-    return this.ctx.db.transaction().execute(async (trx) => {
-      await this.live.catchUp(trx);
-      const pack = await trx.selectFrom('packs').select(['size', 'created_at']).where('customer_id', '=', this.customerId).where('id', '=', p.id).executeTakeFirst();
-      if (!pack) return { deleted: 0, packRemoved: false };
-      const rows = await packRows(trx, this.customerId, p.id);
-      const { kept, dead } = classify(rows, this.live, this.cut, pack.created_at);
-      const removePack = kept.length === 0 && untouchedSince(pack.created_at, this.cut);
-      if (dead.length === 0 && !removePack) return { deleted: 0, packRemoved: false };
-      await bumpGcEpoch(trx, this.customerId);
-      if (removePack) {
-        await trx.deleteFrom('chunks').where('customer_id', '=', this.customerId).where('pack_id', '=', p.id).execute();
-        // The foreign key from chunks makes this fail if any row still pointed here.
-        await trx.deleteFrom('packs').where('customer_id', '=', this.customerId).where('id', '=', p.id).execute();
-        const now = this.nowIso;
-        await insertTombstone(trx, { customerId: this.customerId, packId: p.id, size: Number(pack.size), reason: 'dead', now, deleteAfter: now });
-        return { deleted: rows.length, packRemoved: true };
-      }
-      for (let i = 0; i < dead.length; i += DELETE_BATCH) {
-        await trx
-          .deleteFrom('chunks')
-          .where('customer_id', '=', this.customerId)
-          .where('pack_id', '=', p.id)
-          .where(
-            'id',
-            'in',
-            dead.slice(i, i + DELETE_BATCH).map((r) => r.id),
-          )
-          .execute();
-      }
-      return { deleted: dead.length, packRemoved: false };
-    });
+    for (;;) {
+      await this.live.catchUp(this.ctx.db);
+      // The customer's index: ordered with snapshot commits (docs/GC.md §Commit race) and with uploads indexing packs.
+      const r = await writeTransaction(this.ctx.db, [LockName.customer(this.customerId)], async (trx) => {
+        if (!(await this.live.isCaughtUp(trx))) return 'behind' as const;
+        const pack = await gcPackOfCustomer(trx, this.customerId, p.id);
+        if (!pack) return { deleted: 0, packRemoved: false };
+        const rows = await chunkRowsOfPack(trx, this.customerId, p.id);
+        const { kept, dead } = classify(rows, this.live, this.cut, pack.created_at);
+        const removePack = kept.length === 0 && untouchedSince(pack.created_at, this.cut);
+        if (dead.length === 0 && !removePack) return { deleted: 0, packRemoved: false };
+        await bumpGcEpoch(trx, this.customerId);
+        if (removePack) {
+          await deleteChunksOfPack(trx, this.customerId, p.id);
+          // The foreign key from chunks makes this fail if any row still pointed here.
+          await deletePackRow(trx, this.customerId, p.id);
+          const now = this.nowIso;
+          await insertTombstone(trx, { customerId: this.customerId, packId: p.id, size: pack.size, reason: 'dead', now, deleteAfter: now });
+          return { deleted: rows.length, packRemoved: true };
+        }
+        await deleteChunkRowsOfPack(trx, this.customerId, p.id, dead.map((d) => d.id));
+        return { deleted: dead.length, packRemoved: false };
+      });
+      if (r !== 'behind') return r;
+    }
   }
 
   /**
@@ -401,37 +389,28 @@ class CustomerGc {
     await this.hook('repack-written', p.id, built.id);
 
     const entries = new Map(built.entries.map((e) => [e.id as string, e]));
-    const outcome = await db.transaction().execute(async (trx) => {
+    // The customer's index: the old pack's rows must not change between the check and the repoint.
+    const outcome = await writeTransaction(db, [LockName.customer(this.customerId)], async (trx) => {
       if (await findTombstone(trx, this.customerId, built.id)) return 'the new pack was tombstoned meanwhile';
-      const old = await trx.selectFrom('packs').select('size').where('customer_id', '=', this.customerId).where('id', '=', p.id).executeTakeFirst();
+      const old = await gcPackOfCustomer(trx, this.customerId, p.id);
       if (!old) return 'the pack left the index meanwhile';
-      const current = await packRows(trx, this.customerId, p.id);
+      const current = await chunkRowsOfPack(trx, this.customerId, p.id);
       for (const r of current) {
         const e = entries.get(r.id.toString('hex'));
         if (!e || e.length !== r.length || e.sha256 !== r.sha256.toString('hex')) return 'its chunks changed meanwhile';
       }
       const now = this.nowIso;
-      await trx
-        .insertInto('packs')
-        .values({ customer_id: this.customerId, id: built.id, size: built.size, chunk_count: built.entries.length, created_at: now })
-        .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
-        .execute();
+      await insertRepackedPack(trx, { customerId: this.customerId, packId: built.id, size: built.size, chunkCount: built.entries.length, now });
       for (const r of current) {
         const e = entries.get(r.id.toString('hex'))!;
-        await trx
-          .updateTable('chunks')
-          .set({ pack_id: built.id, offset: e.offset, length: e.length })
-          .where('customer_id', '=', this.customerId)
-          .where('id', '=', r.id)
-          .where('pack_id', '=', p.id)
-          .execute();
+        await repointChunk(trx, this.customerId, r.id, p.id, { packId: built.id, offset: e.offset, length: e.length });
       }
       // The foreign key from chunks makes this fail if any row still pointed here.
-      await trx.deleteFrom('packs').where('customer_id', '=', this.customerId).where('id', '=', p.id).execute();
+      await deletePackRow(trx, this.customerId, p.id);
       await insertTombstone(trx, {
         customerId: this.customerId,
         packId: p.id,
-        size: Number(old.size),
+        size: old.size,
         reason: 'repacked',
         replacedBy: built.id,
         now,
@@ -481,10 +460,10 @@ class CustomerGc {
         continue; // otherwise deleted when due (deleteDueObjects)
       }
       this.counts.orphansFound++;
-      let first = (await db.selectFrom('gc_orphans').select('first_seen_at').where('customer_id', '=', this.customerId).where('pack_id', '=', o.id).executeTakeFirst())?.first_seen_at;
+      let first = await orphanFirstSeen(db, this.customerId, o.id);
       if (first === undefined) {
         first = now;
-        if (!this.dryRun) await db.insertInto('gc_orphans').values({ customer_id: this.customerId, pack_id: o.id, first_seen_at: now }).onConflict((oc) => oc.columns(['customer_id', 'pack_id']).doNothing()).execute();
+        if (!this.dryRun) await recordOrphan(db, this.customerId, o.id, now);
       }
       if (Date.parse(first) > nowDate.getTime() - this.s.orphanAgeMs) continue;
       if (this.dryRun) {
@@ -493,10 +472,11 @@ class CustomerGc {
         this.item(`pack:${o.id}`, 'changed', `deleted orphan pack object ${o.id} (${o.size} bytes, no index row since ${first})`);
         continue;
       }
-      const tombstoned = await db.transaction().execute(async (trx) => {
+      // The customer's index: tombstone only if still unindexed, never between an upload's check of the tombstones and its indexing.
+      const tombstoned = await writeTransaction(db, [LockName.customer(this.customerId)], async (trx) => {
         if (await findPack(trx, this.customerId, o.id)) return false;
         await insertTombstone(trx, { customerId: this.customerId, packId: o.id, size: o.size, reason: 'orphan', now, deleteAfter: now });
-        await trx.deleteFrom('gc_orphans').where('customer_id', '=', this.customerId).where('pack_id', '=', o.id).execute();
+        await forgetOrphan(trx, this.customerId, o.id);
         return true;
       });
       if (!tombstoned) continue;
@@ -507,11 +487,8 @@ class CustomerGc {
     }
     if (!this.dryRun) {
       // Forget orphans that were indexed or deleted since.
-      const recorded = await db.selectFrom('gc_orphans').select('pack_id').where('customer_id', '=', this.customerId).execute();
-      for (const r of recorded) {
-        if (!seen.has(r.pack_id) || (await findPack(db, this.customerId, r.pack_id))) {
-          await db.deleteFrom('gc_orphans').where('customer_id', '=', this.customerId).where('pack_id', '=', r.pack_id).execute();
-        }
+      for (const packId of await orphansOfCustomer(db, this.customerId)) {
+        if (!seen.has(packId) || (await findPack(db, this.customerId, packId))) await forgetOrphan(db, this.customerId, packId);
       }
     }
   }
@@ -520,17 +497,10 @@ class CustomerGc {
   private async deleteDueObjects(): Promise<void> {
     if (this.dryRun) return;
     const db = this.ctx.db;
-    const due = await db
-      .selectFrom('pack_tombstones')
-      .select('id')
-      .where('customer_id', '=', this.customerId)
-      .where('object_deleted_at', 'is', null)
-      .where('delete_after', '<=', this.nowIso)
-      .execute();
-    for (const { id } of due) {
+    for (const id of await dueTombstonesOfCustomer(db, this.customerId, this.nowIso)) {
       await this.hook('object-delete', id);
       await this.ctx.store.delete(packKey(this.customerId, id));
-      await db.updateTable('pack_tombstones').set({ object_deleted_at: this.nowIso }).where('customer_id', '=', this.customerId).where('id', '=', id).execute();
+      await markTombstoneObjectDeleted(db, this.customerId, id, this.nowIso);
       this.counts.objectsDeleted++;
     }
   }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
+import { LockName, writeTransaction } from '../db/engine.js';
+import { gcLeaseRow, releaseGcLease, renewGcLease, setGcLease } from '../db/queries/gc-lease.js';
 import type { Clock } from '../types.js';
 import { LEASE_MS } from './config.js';
 
@@ -23,15 +25,11 @@ export class GcLease {
   /** False when another run holds an unexpired lease. */
   async acquire(): Promise<boolean> {
     const now = this.clock();
-    const ok = await this.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('gc_lease').select(['holder', 'expires_at']).where('name', '=', NAME).executeTakeFirst();
+    // Read, decide, write the lease row: two runs starting together must not both see it free.
+    const ok = await writeTransaction(this.db, [LockName.lease(NAME)], async (trx) => {
+      const row = await gcLeaseRow(trx, NAME);
       if (row && row.holder !== this.holder && row.expires_at > now.toISOString()) return false;
-      const values = { name: NAME, holder: this.holder, acquired_at: now.toISOString(), expires_at: new Date(now.getTime() + LEASE_MS).toISOString() };
-      await trx
-        .insertInto('gc_lease')
-        .values(values)
-        .onConflict((oc) => oc.column('name').doUpdateSet({ holder: values.holder, acquired_at: values.acquired_at, expires_at: values.expires_at }))
-        .execute();
+      await setGcLease(trx, { name: NAME, holder: this.holder, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + LEASE_MS).toISOString() });
       return true;
     });
     if (ok) this.renewedAt = now.getTime();
@@ -42,16 +40,11 @@ export class GcLease {
   async renew(): Promise<void> {
     const now = this.clock().getTime();
     if (now - this.renewedAt < LEASE_MS / 4) return;
-    await this.db
-      .updateTable('gc_lease')
-      .set({ expires_at: new Date(now + LEASE_MS).toISOString() })
-      .where('name', '=', NAME)
-      .where('holder', '=', this.holder)
-      .execute();
+    await renewGcLease(this.db, NAME, this.holder, new Date(now + LEASE_MS).toISOString());
     this.renewedAt = now;
   }
 
   async release(): Promise<void> {
-    await this.db.deleteFrom('gc_lease').where('name', '=', NAME).where('holder', '=', this.holder).execute();
+    await releaseGcLease(this.db, NAME, this.holder);
   }
 }

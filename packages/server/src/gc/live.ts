@@ -1,5 +1,7 @@
 import { sha256Hex } from '@coffre/core';
 import type { Database } from '../db/database.js';
+import { snapshotIdsOfCustomer, snapshotRefsOfCustomer } from '../db/queries/gc.js';
+import { snapshotExists } from '../db/queries/snapshots.js';
 import { snapshotRefsKey } from '../object-keys.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import type { CustomerId } from '../types.js';
@@ -14,8 +16,9 @@ export class LiveSetError extends Error {
  * The chunks a customer's snapshots need: the union of the reference lists of EVERY row of
  * `snapshots` (live ones and those in the recycle bin alike, whatever their other columns;
  * a row only goes when the bin is purged). Loaded once, then caught up: `catchUp` adds the
- * snapshots committed since, and GC calls it again inside each transaction that deletes
- * chunk rows, so a snapshot committed while GC runs is always seen before anything goes.
+ * snapshots committed since; each GC transaction that deletes chunk rows first checks
+ * `isCaughtUp` under the customer's lock (and catches up again outside it if not), so a
+ * snapshot committed while GC runs is always seen before anything goes.
  *
  * Each list is checked against its manifest (SHA-256 and count) before it is trusted; a
  * list that is missing or does not match stops GC for the customer (fail safe).
@@ -39,35 +42,41 @@ export class LiveSet {
     return this.ids.hasAt(id, 0);
   }
 
-  /** Adds the references of every snapshot row not loaded yet; returns how many were added. */
+  /** Adds the references of every snapshot row not loaded yet; returns how many were added. Reads the object store. */
   async catchUp(db: Database): Promise<number> {
-    const rows = await db.selectFrom('snapshots').select('id').where('customer_id', '=', this.customerId).execute();
     let added = 0;
-    for (const { id } of rows) {
+    for (const id of await snapshotIdsOfCustomer(db, this.customerId)) {
       if (this.loaded.has(id)) continue;
-      const row = await db.selectFrom('snapshots').select(['manifest_json', 'ref_count']).where('customer_id', '=', this.customerId).where('id', '=', id).executeTakeFirst();
+      const row = await snapshotRefsOfCustomer(db, this.customerId, id);
       if (!row) continue; // forgotten meanwhile
-      const { refsSha256 } = JSON.parse(row.manifest_json) as { refsSha256: string };
-      if (!this.loadedRefs.has(refsSha256)) {
+      if (!this.loadedRefs.has(row.refsSha256)) {
         let refs: Buffer;
         try {
           refs = await this.store.get(snapshotRefsKey(this.customerId, id));
         } catch (err) {
           if (!isNotFound(err)) throw err;
           // Forgotten between the two reads (row first, then object)? Then it is not live.
-          const still = await db.selectFrom('snapshots').select('id').where('customer_id', '=', this.customerId).where('id', '=', id).executeTakeFirst();
-          if (!still) continue;
+          if (!(await snapshotExists(db, this.customerId, id))) continue;
           throw new LiveSetError(`snapshot ${id}: its reference list is missing from the object store`);
         }
-        if (sha256Hex(refs) !== refsSha256 || refs.length !== Number(row.ref_count) * 32) {
+        if (sha256Hex(refs) !== row.refsSha256 || refs.length !== row.refCount * 32) {
           throw new LiveSetError(`snapshot ${id}: its reference list does not match its manifest`);
         }
         this.ids.addAll(refs);
-        this.loadedRefs.add(refsSha256);
+        this.loadedRefs.add(row.refsSha256);
       }
       this.loaded.add(id);
       added++;
     }
     return added;
+  }
+
+  /**
+   * Whether every snapshot row of the customer is in the set, read with `db` (a transaction
+   * holding the customer's lock): database only, so it may run inside a transaction where
+   * `catchUp`, which reads the object store, may not.
+   */
+  async isCaughtUp(db: Database): Promise<boolean> {
+    return (await snapshotIdsOfCustomer(db, this.customerId)).every((id) => this.loaded.has(id));
   }
 }

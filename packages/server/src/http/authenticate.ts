@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { findMachineByCredentialHash, touchMachine } from '../db/queries/machines.js';
 import { findSessionByTokenHash, updateSession } from '../db/queries/sessions.js';
+import { hasSecurityKey, sessionUser } from '../db/queries/users.js';
 import { apiError } from '../errors.js';
 import { CREDENTIAL_PREFIX, SESSION_TOKEN_PREFIX, hashSecret, looksLikeSecret } from '../secrets.js';
 import type { OrgId, SessionStage, UserId } from '../types.js';
@@ -69,18 +70,12 @@ function authenticateUser(deps: Deps) {
       const origin = req.headers.origin;
       if (origin !== undefined && origin !== expectedOrigin(deps, req)) throw apiError('csrf');
     }
-    const user = await deps.db
-      .selectFrom('users as u')
-      .innerJoin('orgs as o', 'o.id', 'u.org_id')
-      .leftJoin('orgs as p', 'p.id', 'o.parent_id')
-      .select(['u.id', 'u.email', 'u.name', 'u.role', 'u.status', 'u.org_id', 'u.must_change_password', 'u.totp_secret', 'u.locale', 'o.type as org_type', 'o.status as org_status', 'p.status as parent_status'])
-      .where('u.id', '=', session.user_id)
-      .executeTakeFirst();
+    const user = await sessionUser(deps.db, session.user_id);
     if (!user || user.status !== 'active' || !isRole(user.role)) throw apiError('notSignedIn');
     if (user.org_status === 'suspended' || user.parent_status === 'suspended') throw apiError('orgSuspended');
 
     let stage: SessionStage = 'full';
-    const hasFactor = user.totp_secret !== null || (await hasSecurityKey(deps, user.id));
+    const hasFactor = user.totp_secret !== null || (await hasSecurityKey(deps.db, user.id));
     if (hasFactor && session.second_factor_at === null) stage = 'second-factor';
     else if (user.must_change_password === 1 || !hasFactor) stage = 'setup';
 
@@ -102,10 +97,6 @@ function authenticateUser(deps: Deps) {
     const touchMs = Math.min(SESSION_TOUCH_MS, deps.settings.sessionIdleMinutes * 6_000);
     if (now.getTime() - Date.parse(session.last_seen_at) >= touchMs) await updateSession(deps.db, session.id, { last_seen_at: now.toISOString() });
   };
-}
-
-async function hasSecurityKey(deps: Deps, userId: string): Promise<boolean> {
-  return (await deps.db.selectFrom('webauthn_credentials').select('id').where('user_id', '=', userId).limit(1).executeTakeFirst()) !== undefined;
 }
 
 /** The console's origin: the configured public URL, else the request's own host. */

@@ -1,7 +1,9 @@
 import type { ApiErrorBody } from '@coffre/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, apiError } from '../errors.js';
+import { DatabaseUnavailableError } from '../db/postgres.js';
 import { errorFields, type LogSink } from '../log.js';
+import { StoreUnavailableError } from '../store/object-store.js';
 
 export function errorBody(err: ApiError, requestId: string): ApiErrorBody {
   return {
@@ -18,6 +20,10 @@ export function errorBody(err: ApiError, requestId: string): ApiErrorBody {
 /** Maps anything thrown to the catalogue. Classification is by type and error code, never by message text. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // The database or the store is unreachable: nothing this request did was committed, and
+  // the same request may succeed in a moment (agents retry a 503). SQLITE_BUSY: another
+  // process held the embedded database's write lock longer than busy_timeout.
+  if (err instanceof DatabaseUnavailableError || err instanceof StoreUnavailableError || (err as { code?: unknown }).code === 'SQLITE_BUSY') return apiError('unavailable');
   const fe = err as Partial<FastifyError>;
   if (Array.isArray(fe.validation)) {
     return apiError('validation', {
@@ -36,6 +42,10 @@ export function errorHandler(log: LogSink) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply): void => {
     const api = toApiError(err);
     if (api.code === 'INTERNAL') log({ level: 'error', msg: 'request failed', reqId: req.id, ...errorFields(err) });
+    if (api.code === 'UNAVAILABLE') {
+      log({ level: 'warn', msg: 'backend unavailable', reqId: req.id, ...errorFields(err) });
+      void reply.header('retry-after', '5');
+    }
     void reply.code(api.status).type('application/json; charset=utf-8').send(errorBody(api, req.id));
   };
 }

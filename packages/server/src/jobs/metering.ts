@@ -1,8 +1,10 @@
+import { customerOrgs } from '../db/queries/orgs.js';
+import { listTiers } from '../db/queries/tiers.js';
+import { applyPendingTierOfCustomer, markTierExceededOfCustomer, protectedBytes, storedBytes, upsertUsageDay } from '../db/queries/usage.js';
 import { deliverOutbox } from '../mail/outbox.js';
 import { enqueueFor, recipientsFor } from '../mail/notify.js';
 import { MAIL_TIME_ZONE, tierExceededEmail } from '../mail/templates.js';
 import { localDate, nextMonth } from '../observatory/calendar.js';
-import { protectedBytes, storedBytes } from '../observatory/volumes.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
 /**
@@ -25,13 +27,13 @@ export class MeteringJob implements Job {
     const period = today.slice(0, 7);
     const items: JobItem[] = [];
     const counts = { customers: 0, tierChanges: 0, crossings: 0, emails: 0, sent: 0 };
-    const tiers = await ctx.db.selectFrom('tiers').selectAll().orderBy('limit_bytes').execute();
-    const customers = await ctx.db.selectFrom('orgs').selectAll().where('type', '=', 'customer').orderBy('name').execute();
+    const tiers = await listTiers(ctx.db);
+    const customers = await customerOrgs(ctx.db);
     for (let c of customers) {
       counts.customers++;
       // A change scheduled by an earlier crossing takes effect on its month.
       if (c.pending_tier_id && c.pending_tier_from && c.pending_tier_from <= today) {
-        await ctx.db.updateTable('orgs').set({ tier_id: c.pending_tier_id, pending_tier_id: null, pending_tier_from: null, updated_at: started.toISOString() }).where('id', '=', c.id).execute();
+        await applyPendingTierOfCustomer(ctx.db, c.id, c.pending_tier_id, started.toISOString());
         const to = tiers.find((t) => t.id === c.pending_tier_id);
         items.push({ id: c.id, outcome: 'changed', detail: `${c.name} moves to tier ${to?.name ?? c.pending_tier_id} from ${c.pending_tier_from}` });
         ctx.log({ level: 'info', msg: 'tier change applied', customerId: c.id, tier: to?.name, from: c.pending_tier_from });
@@ -41,11 +43,7 @@ export class MeteringJob implements Job {
       const prot = await protectedBytes(ctx.db, c.id);
       const stored = await storedBytes(ctx.db, c.id);
       const tier = tiers.find((t) => t.id === c.tier_id);
-      await ctx.db
-        .insertInto('usage_daily')
-        .values({ customer_id: c.id, date: today, protected_bytes: prot, stored_bytes: stored, tier_id: tier?.id ?? null, limit_bytes: tier ? Number(tier.limit_bytes) : null })
-        .onConflict((oc) => oc.columns(['customer_id', 'date']).doUpdateSet({ protected_bytes: prot, stored_bytes: stored, tier_id: tier?.id ?? null, limit_bytes: tier ? Number(tier.limit_bytes) : null }))
-        .execute();
+      await upsertUsageDay(ctx.db, { customer_id: c.id, date: today, protected_bytes: prot, stored_bytes: stored, tier_id: tier?.id ?? null, limit_bytes: tier ? Number(tier.limit_bytes) : null });
       if (!tier || prot <= Number(tier.limit_bytes) || c.tier_exceeded_period === period) continue;
 
       counts.crossings++;
@@ -53,11 +51,7 @@ export class MeteringJob implements Job {
       const larger = tiers.filter((t) => Number(t.limit_bytes) > Number(tier.limit_bytes));
       const next = larger.find((t) => Number(t.limit_bytes) >= prot) ?? larger.at(-1) ?? null;
       const from = `${nextMonth(today)}-01`;
-      await ctx.db
-        .updateTable('orgs')
-        .set({ tier_exceeded_period: period, pending_tier_id: next?.id ?? null, pending_tier_from: next ? from : null, updated_at: started.toISOString() })
-        .where('id', '=', c.id)
-        .execute();
+      await markTierExceededOfCustomer(ctx.db, c.id, { period, nextTierId: next?.id ?? null, from: next ? from : null, now: started.toISOString() });
       const recipients = await recipientsFor(ctx.db, c.id);
       const n = await enqueueFor(
         ctx.db,

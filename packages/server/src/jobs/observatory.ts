@@ -1,9 +1,12 @@
 import type { Database } from '../db/database.js';
+import { alertsOwingClosedEmail, alertsOwingOpenedEmail, closeAlert, markAlertClosedNotified, markAlertNotified, openAlert, openAlertsOf, type AlertRow } from '../db/queries/alerts.js';
+import { findMachine } from '../db/queries/machines.js';
+import { activeCustomerIds, findOrg } from '../db/queries/orgs.js';
 import type { AlertKind } from '../db/schema.js';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { alertClosedEmail, alertOpenedEmail, alertReminderEmail, type AlertEmailInput } from '../mail/templates.js';
-import { closeAlert, graceMs, openAlert, openAlertsOf, type AlertRow } from '../observatory/alerts.js';
+import { graceMs } from '../observatory/alerts.js';
 import { machineStates } from '../observatory/machine-states.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
@@ -31,13 +34,7 @@ export class ObservatoryJob implements Job {
   async run(ctx: JobContext): Promise<JobResult> {
     const started = ctx.clock();
     const now = started.toISOString();
-    const customers = await ctx.db.selectFrom('orgs').select('id').where('type', '=', 'customer').where('status', '=', 'active').execute();
-    const states = await machineStates(
-      ctx.db,
-      customers.map((c) => c.id),
-      started,
-      graceMs(ctx),
-    );
+    const states = await machineStates(ctx.db, await activeCustomerIds(ctx.db), started, graceMs(ctx));
     const open = new Map<string, AlertRow>();
     for (const a of await openAlertsOf(ctx.db)) if (a.machine_id) open.set(`${a.machine_id}/${a.kind}`, a);
 
@@ -94,15 +91,14 @@ export class ObservatoryJob implements Job {
     };
     // Openings and closings whose email is still owed, this run's or an interrupted run's:
     // enqueue (idempotent, keyed), then mark — a crash in between only enqueues again.
-    const owedOpen = await ctx.db.selectFrom('alerts').selectAll().where('closed_at', 'is', null).where('last_notified_at', 'is', null).where('machine_id', 'is not', null).execute();
+    const owedOpen = await alertsOwingOpenedEmail(ctx.db);
     for (const a of owedOpen) {
       await notify(a, 'opened');
-      await ctx.db.updateTable('alerts').set({ last_notified_at: now }).where('id', '=', a.id).execute();
+      await markAlertNotified(ctx.db, a.id, now);
     }
-    const owedClosed = await ctx.db.selectFrom('alerts').selectAll().where('closed_at', 'is not', null).where('closed_notified_at', 'is', null).where('machine_id', 'is not', null).execute();
-    for (const a of owedClosed) {
+    for (const a of await alertsOwingClosedEmail(ctx.db)) {
       await notify(a, 'closed');
-      await ctx.db.updateTable('alerts').set({ closed_notified_at: now }).where('id', '=', a.id).execute();
+      await markAlertClosedNotified(ctx.db, a.id, now);
     }
     // Reminders only for what the observatory still watches (an active customer's active
     // machine); the job runs daily, so "24 hours" allows a little slack (runs drift by
@@ -114,7 +110,7 @@ export class ObservatoryJob implements Job {
       if (started.getTime() - last < reminderMs * REMINDER_SLACK) continue;
       const n = a.reminders_sent + 1;
       await notify(a, 'reminder', n);
-      await ctx.db.updateTable('alerts').set({ last_notified_at: now, reminders_sent: n }).where('id', '=', a.id).execute();
+      await markAlertNotified(ctx.db, a.id, now, n);
       counts.reminders++;
       items.push({ id: a.id, outcome: 'changed', detail: `reminder ${n} for ${a.kind}` });
     }
@@ -127,8 +123,8 @@ export class ObservatoryJob implements Job {
 
 /** What an alert email says, from the alert row. */
 export async function emailInput(db: Database, a: AlertRow, publicUrl: string | null): Promise<AlertEmailInput> {
-  const c = await db.selectFrom('orgs').select('name').where('id', '=', a.customer_id).executeTakeFirst();
-  const m = a.machine_id ? await db.selectFrom('machines').select('name').where('id', '=', a.machine_id).executeTakeFirst() : undefined;
+  const c = await findOrg(db, a.customer_id);
+  const m = a.machine_id ? await findMachine(db, a.machine_id) : undefined;
   return {
     customerName: c?.name ?? a.customer_id,
     machineName: m?.name ?? null,

@@ -1,5 +1,7 @@
-import { dropAbandonedSessions } from '../gc/sessions.js';
+import { snapshotExists } from '../db/queries/snapshots.js';
+import { customersWithUploadSessions, dropAbandonedSessions } from '../db/queries/upload-sessions.js';
 import { isNotFound } from '../store/object-store.js';
+import type { CustomerId } from '../types.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
 /**
@@ -28,18 +30,17 @@ export class PurgeTempJob implements Job {
       if (o.modifiedAt >= cutoff) continue;
       const m = /^snapshots\/([^/]+)\/([^/]+)\.refs$/.exec(o.key);
       if (!m) continue;
-      const row = await ctx.db.selectFrom('snapshots').select('id').where('customer_id', '=', m[1]!).where('id', '=', m[2]!).executeTakeFirst();
-      if (row) continue;
+      if (await snapshotExists(ctx.db, m[1]! as CustomerId, m[2]!)) continue;
       await deleteQuietly(ctx, o.key);
       counts.orphanRefs++;
       counts.orphanBytes += o.size;
       items.push({ id: o.key, outcome: 'changed', detail: `removed unindexed reference list ${o.key}` });
     }
     // Upload sessions abandoned that long ago (garbage collection drops them sooner).
-    for (const c of await ctx.db.selectFrom('upload_sessions').select('customer_id').distinct().execute()) {
-      const n = await dropAbandonedSessions(ctx.db, c.customer_id, cutoff.toISOString());
+    for (const customerId of await customersWithUploadSessions(ctx.db)) {
+      const n = await dropAbandonedSessions(ctx.db, customerId, cutoff.toISOString());
       counts.abandonedSessions += n;
-      if (n > 0) items.push({ id: c.customer_id, outcome: 'changed', detail: `dropped ${n} abandoned upload session(s) of customer ${c.customer_id}` });
+      if (n > 0) items.push({ id: customerId, outcome: 'changed', detail: `dropped ${n} abandoned upload session(s) of customer ${customerId}` });
     }
     return { job: this.name, startedAt: started.toISOString(), finishedAt: ctx.clock().toISOString(), counts, items };
   }

@@ -1,11 +1,14 @@
 import type { Database } from '../db/database.js';
+import { openAlertCounts, openAlertsOfCustomer } from '../db/queries/alerts.js';
+import { activeOrgs } from '../db/queries/orgs.js';
+import { runCountsOfCustomerSince } from '../db/queries/runs.js';
+import { protectedBytes, storedBytes } from '../db/queries/usage.js';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { customerWeeklyEmail, MAIL_TIME_ZONE, resellerDailyEmail, type CustomerLine } from '../mail/templates.js';
-import { graceMs, openAlertCounts } from '../observatory/alerts.js';
+import { graceMs } from '../observatory/alerts.js';
 import { isoWeek, localDate } from '../observatory/calendar.js';
 import { customerRollup, machineStates, type MachineState } from '../observatory/machine-states.js';
-import { protectedBytes, storedBytes } from '../observatory/volumes.js';
 import { emailInput } from './observatory.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
@@ -30,7 +33,7 @@ export class ReportsJob implements Job {
     const week = isoWeek(day);
     const items: JobItem[] = [];
     const counts = { resellers: 0, customers: 0, emails: 0, unaddressed: 0, sent: 0 };
-    const orgs = await ctx.db.selectFrom('orgs').selectAll().where('status', '=', 'active').execute();
+    const orgs = await activeOrgs(ctx.db);
     const customers = orgs.filter((o) => o.type === 'customer');
     const states = await machineStates(
       ctx.db,
@@ -94,15 +97,9 @@ export class ReportsJob implements Job {
 
 async function weeklyInput(db: Database, c: { id: string; name: string }, states: readonly MachineState[], now: Date, week: string, publicUrl: string | null) {
   const from = new Date(now.getTime() - 7 * DAY_MS);
-  const runs = await db
-    .selectFrom('backup_runs')
-    .select(['result', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('customer_id', '=', c.id)
-    .where('received_at', '>=', from.toISOString())
-    .groupBy('result')
-    .execute();
-  const n = (r: string) => Number(runs.find((x) => x.result === r)?.n ?? 0);
-  const open = await db.selectFrom('alerts').selectAll().where('customer_id', '=', c.id).where('closed_at', 'is', null).orderBy('opened_at').execute();
+  const runs = await runCountsOfCustomerSince(db, c.id, from.toISOString());
+  const n = (r: string) => runs.get(r) ?? 0;
+  const open = await openAlertsOfCustomer(db, c.id);
   return {
     customerName: c.name,
     week,

@@ -1,3 +1,4 @@
+import { customerOrgs } from '../db/queries/orgs.js';
 import { moveToBin, planCustomer, purgeBin } from '../retention/retention.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
@@ -17,7 +18,7 @@ export class RetentionJob implements Job {
     const now = ctx.clock();
     const items: JobItem[] = [];
     const counts = { customers: 0, kept: 0, binned: 0, purged: 0, failed: 0 };
-    const customers = await ctx.db.selectFrom('orgs').select(['id', 'name']).where('type', '=', 'customer').orderBy('name').execute();
+    const customers = await customerOrgs(ctx.db);
     for (const c of customers) {
       counts.customers++;
       try {

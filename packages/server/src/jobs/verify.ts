@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import { PACK_HEADER_FIXED, packEntryCount, packHeaderSize, packIdOf, parsePackHeader, type PackEntry } from '@coffre/core';
+import { closePackAlertOfCustomer, closeAlert, hasOpenAlertOnSubject, openAlert, packAlertsWithoutPack } from '../db/queries/alerts.js';
+import { findOrg } from '../db/queries/orgs.js';
+import { findPack } from '../db/queries/packs.js';
+import { blobsOfPack, countPacks, countPacksVerifiedBefore, markPackVerified, packsToVerify } from '../db/queries/verify.js';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { alertOpenedEmail } from '../mail/templates.js';
 import { packKey } from '../object-keys.js';
-import { openAlert } from '../observatory/alerts.js';
 import { isNotFound } from '../store/object-store.js';
 import type { CustomerId } from '../types.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
@@ -33,55 +35,38 @@ export class VerifyJob implements Job {
     const period = ctx.settings.verifyPeriodDays;
     const items: JobItem[] = [];
     const counts = { packs: 0, verified: 0, blobs: 0, bytes: 0, mismatches: 0, alerts: 0, emails: 0, sent: 0 };
-    const total = Number((await ctx.db.selectFrom('packs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const total = await countPacks(ctx.db);
     counts.packs = total;
     const overdueBefore = new Date(started.getTime() - (period - 1) * DAY_MS).toISOString();
-    const overdue = Number(
-      (
-        await ctx.db
-          .selectFrom('packs')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where((eb) => eb.or([eb('verified_at', 'is', null), eb('verified_at', '<', overdueBefore)]))
-          .executeTakeFirstOrThrow()
-      ).n,
-    );
+    const overdue = await countPacksVerifiedBefore(ctx.db, overdueBefore);
     const budget = Math.max(Math.ceil(total / period), overdue);
-    const batch = await ctx.db
-      .selectFrom('packs')
-      .select(['customer_id', 'id', 'size', 'verified_at'])
-      .orderBy((eb) => eb.fn.coalesce('verified_at', eb.val('')))
-      .orderBy('created_at')
-      .limit(budget)
-      .execute();
+    const batch = await packsToVerify(ctx.db, budget);
 
     for (const p of batch) {
       let problem: string | null;
       try {
-        problem = await verifyPack(ctx, p.customer_id, p.id, Number(p.size), counts);
+        problem = await verifyPack(ctx, p.customer_id, p.id, p.size, counts);
       } catch (err) {
         // A read error (EIO…) is what verification exists to find: report it, go on.
         problem = `the pack could not be read (${(err as Error).message})`;
       }
-      const still = await ctx.db.selectFrom('packs').select('id').where('customer_id', '=', p.customer_id).where('id', '=', p.id).executeTakeFirst();
-      if (!still) continue; // removed by garbage collection meanwhile: nothing to verify any more
+      if (!(await findPack(ctx.db, p.customer_id as CustomerId, p.id))) continue; // removed by garbage collection meanwhile: nothing to verify any more
       if (problem === null) {
-        await ctx.db.updateTable('packs').set({ verified_at: now }).where('customer_id', '=', p.customer_id).where('id', '=', p.id).execute();
+        await markPackVerified(ctx.db, p.customer_id, p.id, now);
         counts.verified++;
         // Sound again (repaired from a copy): its integrity alert closes.
-        const closed = await ctx.db.updateTable('alerts').set({ closed_at: now }).where('subject', '=', `pack:${p.id}`).where('kind', '=', 'verify_mismatch').where('closed_at', 'is', null).executeTakeFirst();
-        if (Number(closed.numUpdatedRows) > 0) items.push({ id: p.id, outcome: 'changed', detail: `pack ${p.id} verifies again: its integrity alert is closed` });
+        if (await closePackAlertOfCustomer(ctx.db, p.customer_id, p.id, now)) items.push({ id: p.id, outcome: 'changed', detail: `pack ${p.id} verifies again: its integrity alert is closed` });
         continue;
       }
       counts.mismatches++;
       items.push({ id: p.id, outcome: 'failed', detail: `pack ${p.id} of customer ${p.customer_id}: ${problem}` });
       ctx.log({ level: 'error', msg: 'stored pack failed verification', customerId: p.customer_id, packId: p.id, problem });
       const subject = `pack:${p.id}`;
-      const open = await ctx.db.selectFrom('alerts').select('id').where('customer_id', '=', p.customer_id).where('subject', '=', subject).where('closed_at', 'is', null).executeTakeFirst();
-      if (open) continue;
+      if (await hasOpenAlertOnSubject(ctx.db, p.customer_id, subject)) continue;
       const alert = await openAlert(ctx.db, { customerId: p.customer_id, machineId: null, kind: 'verify_mismatch', now, since: now, errorCode: 'PACK_MISMATCH', subject, notifiedAt: now });
       if (!alert) continue;
       counts.alerts++;
-      const c = await ctx.db.selectFrom('orgs').select('name').where('id', '=', p.customer_id).executeTakeFirst();
+      const c = await findOrg(ctx.db, p.customer_id);
       const recipients = await recipientsFor(ctx.db, p.customer_id, { customer: false, reseller: true, operator: true });
       if (recipients.length === 0) items.push({ id: p.id, outcome: 'warning', detail: `nobody to email about pack ${p.id}: set the operator's alert address (org update operator --alert-email …)` });
       counts.emails += await enqueueFor(
@@ -98,15 +83,8 @@ export class VerifyJob implements Job {
       );
     }
     // Integrity alerts about packs that no longer exist (collected, or their customer gone) close.
-    const stale = await ctx.db
-      .selectFrom('alerts')
-      .select(['id', 'subject'])
-      .where('kind', '=', 'verify_mismatch')
-      .where('closed_at', 'is', null)
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('packs').select('packs.id').whereRef('packs.customer_id', '=', 'alerts.customer_id').where(sql<boolean>`'pack:' || packs.id = alerts.subject`))))
-      .execute();
-    for (const a of stale) {
-      await ctx.db.updateTable('alerts').set({ closed_at: now }).where('id', '=', a.id).where('closed_at', 'is', null).execute();
+    for (const a of await packAlertsWithoutPack(ctx.db)) {
+      await closeAlert(ctx.db, a.id, now);
       items.push({ id: a.id, outcome: 'changed', detail: `${a.subject ?? 'pack'} no longer stored: its integrity alert is closed` });
     }
     counts.sent = (await deliverOutbox(ctx.db, ctx.mailer, ctx.clock(), ctx.log)).sent;
@@ -133,16 +111,16 @@ async function verifyPack(ctx: JobContext, customerId: string, packId: string, s
     return `the pack header is unreadable (${(err as Error).message})`;
   }
   const byOffset = new Map(entries.map((e) => [e.offset, e]));
-  const chunks = await ctx.db.selectFrom('chunks').select(['id', 'offset', 'length', 'sha256']).where('customer_id', '=', customerId).where('pack_id', '=', packId).orderBy('offset').execute();
+  const chunks = await blobsOfPack(ctx.db, customerId, packId);
   for (const c of chunks) {
-    const e = byOffset.get(Number(c.offset));
-    if (!e || e.length !== Number(c.length) || e.sha256 !== c.sha256.toString('hex')) return 'the pack header and the index disagree about a blob';
+    const e = byOffset.get(c.offset);
+    if (!e || e.length !== c.length || e.sha256 !== c.sha256.toString('hex')) return 'the pack header and the index disagree about a blob';
   }
   let bad = 0;
   for (const c of chunks) {
     let blob: Buffer;
     try {
-      blob = await ctx.store.get(key, { offset: Number(c.offset), length: Number(c.length) });
+      blob = await ctx.store.get(key, { offset: c.offset, length: c.length });
     } catch (err) {
       if (isNotFound(err)) return 'the pack object is missing';
       throw err;

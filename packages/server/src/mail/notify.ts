@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.js';
+import { findOrg, operatorContact } from '../db/queries/orgs.js';
+import { enqueue } from '../db/queries/outbox.js';
 import type { Locale } from '../db/schema.js';
-import { enqueue } from './outbox.js';
 import type { RenderedEmail } from './templates.js';
 
 export interface Recipient {
@@ -17,15 +18,15 @@ export interface Recipient {
  */
 export async function recipientsFor(db: Database, customerId: string, opts: { customer?: boolean; reseller?: boolean; operator?: boolean } = {}): Promise<Recipient[]> {
   const out: Recipient[] = [];
-  const c = await db.selectFrom('orgs').select(['alert_email', 'locale', 'parent_id']).where('id', '=', customerId).executeTakeFirst();
+  const c = await findOrg(db, customerId);
   if (!c) return out;
   if ((opts.customer ?? true) && c.alert_email) out.push({ address: c.alert_email, locale: c.locale, role: 'customer' });
   if (opts.reseller ?? true) {
-    const p = c.parent_id ? await db.selectFrom('orgs').select(['alert_email', 'locale', 'type']).where('id', '=', c.parent_id).executeTakeFirst() : undefined;
+    const p = c.parent_id ? await findOrg(db, c.parent_id) : undefined;
     if (p?.type === 'reseller' && p.alert_email) out.push({ address: p.alert_email, locale: p.locale, role: 'reseller' });
   }
   if (opts.operator) {
-    const o = await db.selectFrom('orgs').select(['alert_email', 'locale']).where('type', '=', 'operator').executeTakeFirst();
+    const o = await operatorContact(db);
     if (o?.alert_email) out.push({ address: o.alert_email, locale: o.locale, role: 'operator' });
   }
   // One email per address even when two organisations share it.

@@ -1,7 +1,10 @@
 import { customerStatus, machineStatus, worstStatus, type BackupStatus, type MachineJobRecord, type MachineStatus, type RestoreTestSummary } from '@coffre/core';
-import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { MachineRow } from '../db/queries/machines.js';
+import { jobsOfMachines } from '../db/queries/machine-jobs.js';
+import { machinesOfCustomers, type MachineRow } from '../db/queries/machines.js';
+import { latestRestoreTestPerMachine } from '../db/queries/restore-tests.js';
+import { failedLatestRunPerJob, latestRunPerMachine, runTimesPerJob } from '../db/queries/runs.js';
+import { latestSnapshotTimePerMachine } from '../db/queries/snapshots.js';
 
 /** What the observatory, the dashboard and the customer page know about one machine. */
 export interface MachineState {
@@ -22,43 +25,15 @@ export interface MachineState {
  */
 export async function machineStates(db: Database, customerIds: readonly string[], now: Date, graceMs: number): Promise<MachineState[]> {
   if (customerIds.length === 0) return [];
-  const machines = (await db.selectFrom('machines').selectAll().where('customer_id', 'in', customerIds).orderBy('name').execute()) as MachineRow[];
+  const machines = await machinesOfCustomers(db, customerIds);
   if (machines.length === 0) return [];
-  const ids = machines.map((m) => m.id as string);
-  const jobs = await db.selectFrom('machine_jobs').selectAll().where('machine_id', 'in', ids).orderBy('name').execute();
-  const last = await db
-    .selectFrom('snapshots')
-    .select(['machine_id', (eb) => eb.fn.max('time').as('t')])
-    .where('customer_id', 'in', customerIds)
-    .where('deleted_at', 'is', null)
-    .groupBy('machine_id')
-    .execute();
-  const latest = await sql<{ machine_id: string; result: string; finished_at: string; error_code: string | null }>`
-    select r.machine_id, r.result, r.finished_at, r.error_code from backup_runs r
-    where r.customer_id in (${sql.join(customerIds)})
-      and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id)`.execute(db);
-
+  const jobs = await jobsOfMachines(db, machines.map((m) => m.id as string));
+  const lastOf = await latestSnapshotTimePerMachine(db, customerIds);
+  const latest = await latestRunPerMachine(db, customerIds);
   // Per job: its newest run (and whether it failed) and its newest success, by server time.
-  const perJob = await sql<{ machine_id: string; job_name: string | null; last_received: string; last_success: string | null }>`
-    select r.machine_id, r.job_name, max(r.received_at) as last_received,
-           max(case when r.result in ('success', 'partial') then r.received_at end) as last_success
-    from backup_runs r where r.customer_id in (${sql.join(customerIds)})
-    group by r.machine_id, r.job_name`.execute(db);
-  const failedRuns = await sql<{ machine_id: string; job_name: string | null; received_at: string }>`
-    select r.machine_id, r.job_name, r.received_at from backup_runs r
-    where r.customer_id in (${sql.join(customerIds)}) and r.result = 'failed'
-      and r.received_at = (select max(r2.received_at) from backup_runs r2 where r2.machine_id = r.machine_id and r2.job_name is r.job_name)`.execute(db);
-
-  const tests = await sql<{ machine_id: string; snapshot_id: string; finished_at: string; result: 'success' | 'failed'; sampled_files: number; compared_files: number; mismatches: number }>`
-    select t.machine_id, t.snapshot_id, t.finished_at, t.result, t.sampled_files, t.compared_files, t.mismatches from restore_tests t
-    where t.customer_id in (${sql.join(customerIds)})
-      and t.received_at = (select max(t2.received_at) from restore_tests t2 where t2.machine_id = t.machine_id)`.execute(db);
-  const testOf = new Map<string, RestoreTestSummary>(
-    tests.rows.map((t) => [
-      t.machine_id,
-      { snapshotId: t.snapshot_id, finishedAt: t.finished_at, result: t.result, sampledFiles: Number(t.sampled_files), comparedFiles: Number(t.compared_files), mismatches: Number(t.mismatches) },
-    ]),
-  );
+  const perJob = await runTimesPerJob(db, customerIds);
+  const failedRuns = await failedLatestRunPerJob(db, customerIds);
+  const testOf = await latestRestoreTestPerMachine(db, customerIds);
 
   const jobsOf = new Map<string, MachineJobRecord[]>();
   for (const j of jobs) {
@@ -66,15 +41,14 @@ export async function machineStates(db: Database, customerIds: readonly string[]
     list.push({ name: j.name, schedule: j.schedule, timezone: j.timezone });
     jobsOf.set(j.machine_id, list);
   }
-  const lastOf = new Map(last.map((r) => [r.machine_id, r.t as string]));
-  const runOf = new Map(latest.rows.map((r) => [r.machine_id, r]));
+  const runOf = new Map(latest.map((r) => [r.machine_id, r]));
   return machines.map((m) => {
     const machineJobs = jobsOf.get(m.id) ?? [];
     const lastSuccessAt = lastOf.get(m.id) ?? null;
     const run = runOf.get(m.id);
     const since = new Date(m.schedule_since ?? m.created_at);
     const schedules = m.revoked_at === null ? machineJobs : [];
-    const mineJobs = perJob.rows.filter((r) => r.machine_id === m.id);
+    const mineJobs = perJob.filter((r) => r.machine_id === m.id);
     // A machine whose runs name their job (the daemon) is judged job by job, so a frequent
     // job cannot hide a missed or failed one; one without (manual backups, older agents) by
     // its newest snapshot and newest run, as a whole.
@@ -88,7 +62,7 @@ export async function machineStates(db: Database, customerIds: readonly string[]
         const mine = mineJobs.find((r) => r.job_name === j.name);
         // The newest run of this job or of a manual backup decides "failed".
         const newest = [mine, manual].filter((x) => x !== undefined).sort((a, b) => (a!.last_received < b!.last_received ? 1 : -1))[0];
-        const newestFailed = newest !== undefined && failedRuns.rows.some((f) => f.machine_id === m.id && f.job_name === newest.job_name && f.received_at === newest.last_received);
+        const newestFailed = newest !== undefined && failedRuns.some((f) => f.machine_id === m.id && f.job_name === newest.job_name && f.received_at === newest.last_received);
         return machineStatus({ schedules: [j], lastSuccessAt: mine?.last_success ? new Date(mine.last_success) : null, latestRunFailed: newestFailed, since, graceMs, now });
       });
       const worst = worstStatus(each.map((e) => e.status));

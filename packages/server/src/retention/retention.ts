@@ -1,5 +1,17 @@
 import { DEFAULT_RETENTION, parseRetentionPolicy, planRetention, retentionCutoff, type RetentionDecision, type RetentionPolicy } from '@coffre/core';
 import type { Database } from '../db/database.js';
+import { LockName, writeTransaction } from '../db/engine.js';
+import {
+  binnedBefore,
+  binOfCustomer,
+  binSnapshotsOfCustomer,
+  customerPolicy,
+  liveSnapshotsOfCustomer,
+  machinePoliciesOfCustomer,
+  purgeBinnedSnapshotOfCustomer,
+  snapshotsOfCustomerById,
+  unbinSnapshotOfCustomer,
+} from '../db/queries/retention.js';
 import type { ServerSettings } from '../datadir.js';
 import { apiError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -48,10 +60,10 @@ export interface CustomerPlan {
 
 /** What retention would do to a customer's live snapshots now (the dry run's content). */
 export async function planCustomer(db: Database, customerId: string, now: Date, s: RetentionSettings): Promise<CustomerPlan> {
-  const org = await db.selectFrom('orgs').select('retention_json').where('id', '=', customerId).executeTakeFirst();
+  const org = await customerPolicy(db, customerId);
   if (!org) throw apiError('customerNotFound');
-  const machines = await db.selectFrom('machines').select(['id', 'name', 'retention_json']).where('customer_id', '=', customerId).orderBy('name').execute();
-  const snaps = await db.selectFrom('snapshots').select(['id', 'time', 'machine_id', 'hold_until']).where('customer_id', '=', customerId).where('deleted_at', 'is', null).execute();
+  const machines = await machinePoliciesOfCustomer(db, customerId);
+  const snaps = await liveSnapshotsOfCustomer(db, customerId);
   const held = new Map(snaps.filter((x) => x.hold_until !== null).map((x) => [x.id, x.hold_until!]));
   const out: CustomerPlan['decisions'][number][] = [];
   const plans: CustomerPlan['machines'][number][] = [];
@@ -87,21 +99,15 @@ export function isProtected(time: string, now: Date, protectDays: number, timeZo
  */
 export async function moveToBin(db: Database, customerId: string, ids: readonly string[], a: { by: string; reason: string; now: Date; protectDays: number; timeZone: string }): Promise<number> {
   if (ids.length === 0) return 0;
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx.selectFrom('snapshots').select(['id', 'time', 'deleted_at']).where('customer_id', '=', customerId).where('id', 'in', [...ids]).execute();
+  // The customer's snapshots: checked, then moved, with no commit, restore or purge in between.
+  return writeTransaction(db, [LockName.customer(customerId)], async (trx) => {
+    const rows = await snapshotsOfCustomerById(trx, customerId, ids);
     for (const id of ids) {
       const r = rows.find((x) => x.id === id);
       if (!r || r.deleted_at !== null) throw apiError('snapshotNotFound', { id });
       if (isProtected(r.time, a.now, a.protectDays, a.timeZone)) throw apiError('snapshotProtected', { id, protectDays: a.protectDays });
     }
-    const res = await trx
-      .updateTable('snapshots')
-      .set({ deleted_at: a.now.toISOString(), deleted_by: a.by, delete_reason: a.reason })
-      .where('customer_id', '=', customerId)
-      .where('id', 'in', [...ids])
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows);
+    return binSnapshotsOfCustomer(trx, customerId, ids, { now: a.now.toISOString(), by: a.by, reason: a.reason });
   });
 }
 
@@ -110,14 +116,9 @@ export async function moveToBin(db: Database, customerId: string, ids: readonly 
  * leaves it alone until then (it was restored for a reason — a restore on request, R7).
  */
 export async function restoreFromBin(db: Database, customerId: string, id: string, holdUntil: Date): Promise<void> {
-  const r = await db
-    .updateTable('snapshots')
-    .set({ deleted_at: null, deleted_by: null, delete_reason: null, hold_until: holdUntil.toISOString() })
-    .where('customer_id', '=', customerId)
-    .where('id', '=', id)
-    .where('deleted_at', 'is not', null)
-    .executeTakeFirst();
-  if (Number(r.numUpdatedRows) !== 1) throw apiError('snapshotNotInBin', { id });
+  // The customer's snapshots: ordered with retention's binning and the bin's purge.
+  const restored = await writeTransaction(db, [LockName.customer(customerId)], (trx) => unbinSnapshotOfCustomer(trx, customerId, id, holdUntil.toISOString()));
+  if (!restored) throw apiError('snapshotNotInBin', { id });
 }
 
 export interface BinEntry {
@@ -133,15 +134,7 @@ export interface BinEntry {
 }
 
 export async function listBin(db: Database, customerId: string, binDays: number): Promise<BinEntry[]> {
-  const rows = await db
-    .selectFrom('snapshots as s')
-    .innerJoin('machines as m', 'm.id', 's.machine_id')
-    .select(['s.id', 'm.name', 's.time', 's.deleted_at', 's.deleted_by', 's.delete_reason', 's.logical_size'])
-    .where('s.customer_id', '=', customerId)
-    .where('s.deleted_at', 'is not', null)
-    .orderBy('s.deleted_at', 'desc')
-    .orderBy('s.time', 'desc')
-    .execute();
+  const rows = await binOfCustomer(db, customerId);
   return rows.map((r) => ({
     id: r.id,
     machineName: r.name,
@@ -160,11 +153,12 @@ export async function listBin(db: Database, customerId: string, binDays: number)
  */
 export async function purgeBin(db: Database, store: ObjectStore, now: Date, binDays: number, log?: (e: { level: 'warn'; msg: string; snapshotId: string; error: string }) => void): Promise<{ customerId: string; id: string }[]> {
   const before = new Date(now.getTime() - binDays * DAY_MS).toISOString();
-  const rows = await db.selectFrom('snapshots').select(['customer_id', 'id']).where('deleted_at', 'is not', null).where('deleted_at', '<', before).execute();
+  const rows = await binnedBefore(db, before);
   const purged: { customerId: string; id: string }[] = [];
   for (const r of rows) {
-    const res = await db.deleteFrom('snapshots').where('customer_id', '=', r.customer_id).where('id', '=', r.id).where('deleted_at', '<', before).executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1) continue; // restored meanwhile
+    // The customer's snapshots: ordered with a restore from the bin and with GC's transactions.
+    const deleted = await writeTransaction(db, [LockName.customer(r.customer_id)], (trx) => purgeBinnedSnapshotOfCustomer(trx, r.customer_id, r.id, before));
+    if (!deleted) continue; // restored meanwhile
     try {
       await store.delete(snapshotRefsKey(r.customer_id as CustomerId, r.id));
     } catch (err) {

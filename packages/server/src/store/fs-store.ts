@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { ByteRange, ObjectStore, ObjectUpload, UploadOptions } from './object-store.js';
 import { InvalidRangeError, ObjectNotFoundError, ObjectStoreError, UploadStateError, validateKey, validatePrefix, validateRange } from './object-store.js';
+import { emptyStream, exactLengthStream } from './stream.js';
 
 /** Bytes an upload queues behind the write in flight before `write` makes its caller wait:
  *  at most about twice this much of an upload is in memory at any time. */
@@ -105,6 +107,37 @@ class FsStore implements ObjectStore {
       return buf;
     } finally {
       await fh.close();
+    }
+  }
+
+  /** Opens the file and checks the range against fstat of that handle before resolving; the
+   *  stream then reads through the same handle, so a concurrent delete or replace (a rename
+   *  over the key) cannot mix two objects. */
+  async getStream(key: string, range?: ByteRange): Promise<Readable> {
+    const file = this.file(key);
+    let fh;
+    try {
+      fh = await open(file, 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw new ObjectNotFoundError(key);
+      throw err;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new ObjectNotFoundError(key); // a directory: the prefix of other keys
+      const size = st.size;
+      if (range) validateRange(key, range, size);
+      const { offset, length } = range ?? { offset: 0, length: size };
+      if (length === 0) {
+        await fh.close();
+        return emptyStream();
+      }
+      // From here on the stream owns the handle and closes it when it ends or is destroyed.
+      const source = fh.createReadStream({ start: offset, end: offset + length - 1, autoClose: true });
+      return exactLengthStream(source, length, `reading ${key}`, (err) => new ObjectStoreError(`reading ${key} failed: ${err instanceof Error ? err.message : String(err)}`));
+    } catch (err) {
+      await fh.close();
+      throw err;
     }
   }
 

@@ -1,7 +1,10 @@
+import type { Readable } from 'node:stream';
+
 /**
  * The one storage backend interface (restic's `Backend`, reduced). Every implementation —
- * local filesystem, in-memory, later S3 — passes test/store-conformance.ts. Retries,
- * caching or fault injection are added by wrapping a store, never inside one.
+ * local filesystem (fs-store.ts), S3-compatible (s3-store.ts), and the in-memory one the
+ * tests use — passes test/store-conformance.ts. Retries, caching or fault injection are
+ * added by wrapping a store, never inside one.
  *
  * Keys follow one grammar for every store (see `validateKey`): slash-separated segments
  * of [a-z0-9._-], no empty segment, no segment starting with "." (so "." and ".." are
@@ -14,6 +17,16 @@ export interface ObjectStore {
   /** Whole object, or `range.length` bytes from `range.offset`. Throws ObjectNotFoundError,
    *  or InvalidRangeError when the range does not lie inside the object. */
   get(key: string, range?: ByteRange): Promise<Buffer>;
+  /**
+   * The same bytes as `get`, streamed, so that large objects are never held in memory.
+   * Every up-front failure rejects *before* the promise resolves (ObjectNotFoundError,
+   * InvalidRangeError, InvalidKeyError, or a store error), so a caller can still answer
+   * 404/416. The stream then yields exactly the object's (or the range's) bytes, from one
+   * version of the object even if it is replaced or deleted meanwhile, or is destroyed
+   * with an ObjectStoreError (never ends early without an error). The caller must consume
+   * or destroy it; destroying it releases what it holds (file handle, connection).
+   */
+  getStream(key: string, range?: ByteRange): Promise<Readable>;
   /** null when the object does not exist. */
   stat(key: string): Promise<{ size: number } | null>;
   /** Every object whose key starts with `prefix` (a plain string prefix, as in S3), with its
@@ -66,6 +79,14 @@ export interface ByteRange {
 /** Base of every store error, so callers can tell store failures from bugs. */
 export class ObjectStoreError extends Error {
   override readonly name: string = 'ObjectStoreError';
+}
+/**
+ * The store could not be reached or answered that it is temporarily unable to serve
+ * (network error, timeout, HTTP 5xx, throttling): the operation may succeed if retried
+ * later, so the server can answer a retryable 503 rather than a 500.
+ */
+export class StoreUnavailableError extends ObjectStoreError {
+  override readonly name = 'StoreUnavailableError';
 }
 export class ObjectNotFoundError extends ObjectStoreError {
   override readonly name = 'ObjectNotFoundError';

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
+import { engineOf } from '../engine.js';
 
 /**
  * Initial schema. Portable DDL only (SQLite and PostgreSQL): TEXT ids and ISO times,
@@ -74,19 +75,20 @@ export const initial: Migration = {
 
     // Raw 32-byte ids and hashes, clustered on the primary key (WITHOUT ROWID): 40 % of
     // the size of hex text with a rowid (docs/BENCHMARKS.md). PostgreSQL: bytea, and no
-    // WITHOUT ROWID clause (its tables are heaps), when that dialect is added.
-    await db.schema
+    // WITHOUT ROWID clause (its tables are heaps; the primary key is a separate b-tree).
+    // The SQL this produces on SQLite is unchanged since the migration was released.
+    const postgres = engineOf(db) === 'postgres';
+    const chunks = db.schema
       .createTable('chunks')
       .addColumn('customer_id', 'text', (c) => c.notNull())
-      .addColumn('id', 'blob', (c) => c.notNull())
+      .addColumn('id', postgres ? 'bytea' : 'blob', (c) => c.notNull())
       .addColumn('pack_id', 'text', (c) => c.notNull())
       .addColumn('offset', 'bigint', (c) => c.notNull())
       .addColumn('length', 'integer', (c) => c.notNull())
-      .addColumn('sha256', 'blob', (c) => c.notNull())
+      .addColumn('sha256', postgres ? 'bytea' : 'blob', (c) => c.notNull())
       .addPrimaryKeyConstraint('chunks_pk', ['customer_id', 'id'])
-      .addForeignKeyConstraint('chunks_pack_fk', ['customer_id', 'pack_id'], 'packs', ['customer_id', 'id'])
-      .modifyEnd(sql`without rowid`)
-      .execute();
+      .addForeignKeyConstraint('chunks_pack_fk', ['customer_id', 'pack_id'], 'packs', ['customer_id', 'id']);
+    await (postgres ? chunks : chunks.modifyEnd(sql`without rowid`)).execute();
     // Chunks of a pack: verify, repack and GC walk packs; also serves the foreign key.
     await db.schema.createIndex('chunks_pack_idx').on('chunks').columns(['customer_id', 'pack_id']).execute();
 

@@ -13,7 +13,8 @@ import { scaleOut } from './20261207T1000_scale_out.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
- * a released migration is never edited, only followed by a new one.
+ * a released migration is never edited, only followed by a new one (a change that keeps the
+ * SQL it runs on SQLite byte for byte, such as PostgreSQL's column types, is not an edit).
  */
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['20261126T1500_initial', initial],

@@ -32,3 +32,8 @@ export async function listCustomers(db: Database): Promise<(CustomerRow & { mach
     .execute();
   return rows.map((r) => ({ ...r, id: r.id as CustomerId, machines: Number(r.machines) }));
 }
+
+/** Platform-wide (GC visits every customer): every customer id, in id order. */
+export async function allCustomerIds(db: Database): Promise<CustomerId[]> {
+  return (await db.selectFrom('customers').select('id').orderBy('id').execute()).map((c) => c.id as CustomerId);
+}

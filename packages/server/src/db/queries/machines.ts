@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { apiError } from '../../errors.js';
 import type { CustomerId, MachineId } from '../../types.js';
 import type { Database } from '../database.js';
+import { LockName, writeTransaction } from '../engine.js';
 import type { MachinesTable } from '../schema.js';
 
 export type MachineRow = MachinesTable & { id: MachineId; customer_id: CustomerId };
@@ -45,7 +46,11 @@ export interface EnrollArgs {
  * claim (name taken) rolls back, leaving the token usable for another attempt.
  */
 export async function enrollMachine(db: Database, a: EnrollArgs): Promise<{ machine: MachineRow; customerName: string; reissued: boolean }> {
-  return db.transaction().execute(async (trx) => {
+  // A token's customer never changes: read it first, to know which customer's lock to take.
+  const holder = await db.selectFrom('enroll_tokens').select('customer_id').where('token_hash', '=', a.tokenHash).executeTakeFirst();
+  if (!holder) throw apiError('badEnrollToken');
+  // The customer's machines and enrollment tokens: the claim and the machine it creates (or re-keys) go together.
+  return writeTransaction(db, [LockName.customer(holder.customer_id)], async (trx) => {
     const claimed = await trx
       .updateTable('enroll_tokens')
       .set({ used_at: a.now })
@@ -161,4 +166,15 @@ export async function findMachine(db: Database, id: string): Promise<MachineRow 
 export async function revokeMachineById(db: Database, id: MachineId, now: string): Promise<MachineRow | undefined> {
   await db.updateTable('machines').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
   return findMachine(db, id);
+}
+
+/** Every machine of the given customers (revoked ones too), by name. */
+export async function machinesOfCustomers(db: Database, customerIds: readonly string[]): Promise<MachineRow[]> {
+  if (customerIds.length === 0) return [];
+  return (await db.selectFrom('machines').selectAll().where('customer_id', 'in', customerIds).orderBy('name').execute()) as MachineRow[];
+}
+
+/** A machine's daemon checked in: it is alive, and runs this agent version. */
+export async function recordHeartbeat(db: Database, machineId: MachineId, now: string, agentVersion: string): Promise<void> {
+  await db.updateTable('machines').set({ last_heartbeat_at: now, last_seen_at: now, agent_version: agentVersion }).where('id', '=', machineId).execute();
 }

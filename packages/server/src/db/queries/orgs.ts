@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { apiError } from '../../errors.js';
 import type { OrgId } from '../../types.js';
 import type { Database } from '../database.js';
+import { writeTransaction } from '../engine.js';
 import { OPERATOR_ORG_NAME } from '../migrations/20261126T2000_control_plane.js';
 import type { Locale, OrgsTable, OrgType } from '../schema.js';
 
@@ -29,7 +30,8 @@ export const PARENT_TYPES: Readonly<Record<Exclude<OrgType, 'operator'>, readonl
  * its repository. One transaction: there is never a customer without its organisation.
  */
 export async function createOrg(db: Database, o: NewOrg, now: string): Promise<OrgRow> {
-  return db.transaction().execute(async (trx) => {
+  // No lock: the parent's type never changes and the unique names decide a race (the loser inserts nothing and rolls back).
+  return writeTransaction(db, [], async (trx) => {
     const parent = await trx.selectFrom('orgs').selectAll().where('id', '=', o.parentId).executeTakeFirst();
     if (!parent) throw apiError('orgNotFound');
     if (!PARENT_TYPES[o.type].includes(parent.type)) throw apiError('badOrgParent');
@@ -133,4 +135,29 @@ export async function effectiveStatus(db: Database, org: OrgRow): Promise<'activ
     cur = cur.parent_id === null ? undefined : await findOrg(db, cur.parent_id);
   }
   return 'active';
+}
+
+/** Platform-wide (the observatory job): ids of the active customers. */
+export async function activeCustomerIds(db: Database): Promise<string[]> {
+  return (await db.selectFrom('orgs').select('id').where('type', '=', 'customer').where('status', '=', 'active').execute()).map((c) => c.id);
+}
+
+/** Platform-wide (metering and retention jobs): every customer organisation, by name. */
+export async function customerOrgs(db: Database): Promise<OrgRow[]> {
+  return (await db.selectFrom('orgs').selectAll().where('type', '=', 'customer').orderBy('name').execute()) as OrgRow[];
+}
+
+/** Platform-wide (the reports job): every active organisation. */
+export async function activeOrgs(db: Database): Promise<OrgRow[]> {
+  return (await db.selectFrom('orgs').selectAll().where('status', '=', 'active').execute()) as OrgRow[];
+}
+
+/** Platform-wide (the usage report): every organisation. */
+export async function allOrgs(db: Database): Promise<OrgRow[]> {
+  return (await db.selectFrom('orgs').selectAll().execute()) as OrgRow[];
+}
+
+/** The operator's alert address and language (undefined only in a database that was not migrated). */
+export async function operatorContact(db: Database): Promise<{ alert_email: string | null; locale: Locale } | undefined> {
+  return db.selectFrom('orgs').select(['alert_email', 'locale']).where('type', '=', 'operator').executeTakeFirst();
 }

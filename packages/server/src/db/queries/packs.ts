@@ -3,6 +3,7 @@ import { staleBefore } from '../../gc/cutoff.js';
 import type { CustomerId } from '../../types.js';
 import { pow2Batches, QueryTemplates, withParameters } from '../batch.js';
 import type { Database } from '../database.js';
+import { LockName, writeTransaction } from '../engine.js';
 
 /**
  * The pack id was removed from the index by GC (docs/GC.md): it may never be indexed again,
@@ -82,7 +83,8 @@ export async function indexPack(
   db: Database,
   a: { customerId: CustomerId; packId: string; size: number; entries: readonly PackEntry[]; now: string },
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
+  // The customer's index: the tombstone check and the indexing must not interleave with GC tombstoning this id.
+  return writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
     if (await isPackTombstoned(trx, a.customerId, a.packId)) throw new PackTombstonedError(a.packId);
     await trx
       .insertInto('packs')
@@ -197,7 +199,8 @@ export async function existingChunksTouched(db: Database, customerId: CustomerId
   }
   if (stale.length > 0) {
     const nowIso = now.toISOString();
-    const still = await db.transaction().execute(async (trx) => {
+    // The customer's index: the touch and the look-up again must not interleave with a GC deletion.
+    const still = await writeTransaction(db, [LockName.customer(customerId)], async (trx) => {
       await touchChunkRows(trx, customerId, stale, nowIso);
       return existingChunks(trx, customerId, stale);
     });

@@ -2,6 +2,7 @@ import type { KeySlot, RepoConfig } from '@coffre/core';
 import { apiError } from '../../errors.js';
 import type { CustomerId, MachineId } from '../../types.js';
 import type { Database } from '../database.js';
+import { LockName, writeTransaction } from '../engine.js';
 
 export const MAX_KEY_SLOTS = 32;
 
@@ -31,7 +32,8 @@ export async function initRepo(
   db: Database,
   a: { customerId: CustomerId; machineId: MachineId; config: RepoConfig; slotsJson: readonly { id: string; json: string }[]; now: string },
 ): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  // The customer's repository and key slots (the primary key decides a race; the lock keeps slots in order).
+  await writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
     const res = await trx
       .insertInto('repos')
       .values({ customer_id: a.customerId, config_json: JSON.stringify(a.config), created_at: a.now })
@@ -52,7 +54,8 @@ export async function initRepo(
  * position is the current count, which the unique (customer_id, seq) index guards.
  */
 export async function addKeySlot(db: Database, a: { customerId: CustomerId; machineId: MachineId; id: string; json: string; now: string }): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  // The customer's key slots: the new slot's seq is the count read here (read, decide, write).
+  await writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
     const repo = await trx.selectFrom('repos').select('customer_id').where('customer_id', '=', a.customerId).executeTakeFirst();
     if (!repo) throw apiError('repoMissing');
     const { n } = await trx

@@ -72,3 +72,15 @@ export async function deleteSnapshot(db: Database, customerId: CustomerId, id: s
   const r = await db.deleteFrom('snapshots').where('customer_id', '=', customerId).where('id', '=', id).executeTakeFirst();
   return Number(r.numDeletedRows) === 1;
 }
+
+/** Server time of each machine's newest live snapshot, over the given customers' machines. */
+export async function latestSnapshotTimePerMachine(db: Database, customerIds: readonly string[]): Promise<Map<string, string>> {
+  const rows = await db
+    .selectFrom('snapshots')
+    .select(['machine_id', (eb) => eb.fn.max('time').as('t')])
+    .where('customer_id', 'in', customerIds)
+    .where('deleted_at', 'is', null)
+    .groupBy('machine_id')
+    .execute();
+  return new Map(rows.map((r) => [r.machine_id, r.t as string]));
+}

@@ -1,5 +1,6 @@
 import type { AuthThrottleSettings } from '../../datadir.js';
 import type { Database } from '../database.js';
+import { LockName, writeTransaction } from '../engine.js';
 
 /**
  * Guessing protection for sign-in and second-factor checks (R14, R16). Two kinds of key:
@@ -28,7 +29,8 @@ export async function waitFor(db: Database, key: string, now: Date): Promise<num
 /** Records a failure and sets the next permitted attempt time. */
 export async function recordFailure(db: Database, settings: AuthThrottleSettings, kind: ThrottleKind, key: string, now: Date): Promise<void> {
   const limits = kind === 'account' ? { freeFailures: settings.accountFreeFailures, lockAfter: settings.accountLockAfter } : { freeFailures: settings.ipFreeFailures, lockAfter: settings.ipLockAfter };
-  await db.transaction().execute(async (trx) => {
+  // Read-modify-write of one counter: concurrent failures must each count (no lost update).
+  await writeTransaction(db, [LockName.throttle(key)], async (trx) => {
     const row = await trx.selectFrom('auth_throttle').selectAll().where('key', '=', key).executeTakeFirst();
     const windowStart = row && now.getTime() - Date.parse(row.window_start) < THROTTLE.windowMinutes * 60_000 ? row.window_start : now.toISOString();
     const failures = (row && windowStart === row.window_start ? row.failures : 0) + 1;

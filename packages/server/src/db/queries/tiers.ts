@@ -18,3 +18,8 @@ export async function listTiers(db: Database): Promise<TiersTable[]> {
 export async function findTierByName(db: Database, name: string): Promise<TiersTable | undefined> {
   return db.selectFrom('tiers').selectAll().where('name', '=', name).executeTakeFirst();
 }
+
+/** A tier of the price list (platform-wide, like every tier query). */
+export async function findTier(db: Database, id: string): Promise<TiersTable | undefined> {
+  return db.selectFrom('tiers').selectAll().where('id', '=', id).executeTakeFirst();
+}

@@ -3,7 +3,8 @@ import { apiError } from '../../errors.js';
 import type { Role } from '../../http/roles.js';
 import type { OrgId, UserId } from '../../types.js';
 import type { Database } from '../database.js';
-import type { Locale, UsersTable, WebauthnCredentialsTable } from '../schema.js';
+import { LockName, writeTransaction } from '../engine.js';
+import type { Locale, OrgStatus, OrgType, UsersTable, WebauthnCredentialsTable } from '../schema.js';
 
 export type UserRow = UsersTable & { id: UserId; org_id: OrgId; role: Role };
 
@@ -79,7 +80,8 @@ export async function claimTotpStep(db: Database, id: UserId, step: number): Pro
 }
 
 export async function replaceRecoveryCodes(db: Database, id: UserId, hashes: readonly string[], now: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  // The person's recovery codes, replaced as a whole: two replacements must not mix their codes.
+  await writeTransaction(db, [LockName.user(id)], async (trx) => {
     await trx.deleteFrom('recovery_codes').where('user_id', '=', id).execute();
     if (hashes.length > 0) await trx.insertInto('recovery_codes').values(hashes.map((h) => ({ user_id: id, code_hash: h, created_at: now, used_at: null }))).execute();
   });
@@ -102,7 +104,8 @@ export async function webauthnCredentials(db: Database, id: UserId): Promise<Web
 
 /** Removes every second factor (TOTP, security keys, recovery codes): the person enrols again at next sign-in. */
 export async function resetSecondFactors(db: Database, id: UserId, now: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  // The person's second factors, removed as a whole.
+  await writeTransaction(db, [LockName.user(id)], async (trx) => {
     await trx.updateTable('users').set({ totp_secret: null, totp_pending_secret: null, totp_confirmed_at: null, updated_at: now }).where('id', '=', id).execute();
     await trx.deleteFrom('webauthn_credentials').where('user_id', '=', id).execute();
     await trx.deleteFrom('recovery_codes').where('user_id', '=', id).execute();
@@ -118,4 +121,50 @@ export interface SecondFactorSummary {
 export async function secondFactors(db: Database, user: UserRow): Promise<SecondFactorSummary> {
   const keys = await db.selectFrom('webauthn_credentials').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', user.id).executeTakeFirstOrThrow();
   return { totp: user.totp_secret !== null, webauthn: Number(keys.n), recoveryCodesLeft: await recoveryCodesLeft(db, user.id) };
+}
+
+/** A signed-in person as every request needs them: the user with its organisation's type and status, and its parent's status. */
+export async function sessionUser(
+  db: Database,
+  userId: string,
+): Promise<
+  | (Pick<UsersTable, 'id' | 'email' | 'name' | 'role' | 'status' | 'org_id' | 'must_change_password' | 'totp_secret' | 'locale'> & { org_type: OrgType; org_status: OrgStatus; parent_status: OrgStatus | null })
+  | undefined
+> {
+  return db
+    .selectFrom('users as u')
+    .innerJoin('orgs as o', 'o.id', 'u.org_id')
+    .leftJoin('orgs as p', 'p.id', 'o.parent_id')
+    .select(['u.id', 'u.email', 'u.name', 'u.role', 'u.status', 'u.org_id', 'u.must_change_password', 'u.totp_secret', 'u.locale', 'o.type as org_type', 'o.status as org_status', 'p.status as parent_status'])
+    .where('u.id', '=', userId)
+    .executeTakeFirst();
+}
+
+/** Whether the person has at least one security key. */
+export async function hasSecurityKey(db: Database, userId: string): Promise<boolean> {
+  return (await db.selectFrom('webauthn_credentials').select('id').where('user_id', '=', userId).limit(1).executeTakeFirst()) !== undefined;
+}
+
+/** Platform-wide (first start): whether any person exists at all. */
+export async function anyUserExists(db: Database): Promise<boolean> {
+  return (await db.selectFrom('users').select('id').limit(1).executeTakeFirst()) !== undefined;
+}
+
+/** Adds a security key to the person's second factors. */
+export async function addWebauthnCredential(db: Database, userId: UserId, c: Omit<WebauthnCredentialsTable, 'user_id'>): Promise<void> {
+  await db
+    .insertInto('webauthn_credentials')
+    .values({ ...c, user_id: userId })
+    .execute();
+}
+
+/** Removes one of the person's security keys; false if they have no such key. */
+export async function deleteWebauthnCredentialOfUser(db: Database, userId: UserId, credentialId: string): Promise<boolean> {
+  const res = await db.deleteFrom('webauthn_credentials').where('id', '=', credentialId).where('user_id', '=', userId).executeTakeFirst();
+  return Number(res.numDeletedRows) === 1;
+}
+
+/** Records a use of one of the person's security keys (its signature counter moves on). */
+export async function recordWebauthnUse(db: Database, userId: string, credentialId: string, counter: number, now: string): Promise<void> {
+  await db.updateTable('webauthn_credentials').set({ counter, last_used_at: now }).where('id', '=', credentialId).where('user_id', '=', userId).execute();
 }

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { auditRequest } from '../../audit/record.js';
+import { insertAccessReview } from '../../db/queries/access-reviews.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
 import { accessReport } from './report.js';
 import { accessReportSchema, markReviewedSchema } from './schema.js';
@@ -17,10 +17,7 @@ export function registerAccessReviewRoutes(app: App, deps: Deps): void {
       const org = targetOrgOf(req);
       const now = deps.clock();
       const report = await accessReport(deps.db, org, now);
-      await deps.db
-        .insertInto('access_reviews')
-        .values({ id: randomUUID(), org_id: org.id, reviewed_by: p.userId, reviewed_at: now.toISOString(), report_json: JSON.stringify({ users: report.users, note: req.body?.note ?? null }) })
-        .execute();
+      await insertAccessReview(deps.db, org.id, { reviewedBy: p.userId, reviewedAt: now.toISOString(), reportJson: JSON.stringify({ users: report.users, note: req.body?.note ?? null }) });
       await auditRequest(deps, req, { action: 'access-review.mark', outcome: 'success', orgId: org.id, target: `org:${org.id}`, details: { users: report.users.length } });
       void reply.code(201);
       return accessReport(deps.db, org, now);

@@ -1,28 +1,13 @@
 import type { AccessReport } from '@coffre/core';
 import type { Database } from '../../db/database.js';
+import { lastReviewOfOrg, type LastReview } from '../../db/queries/access-reviews.js';
 import type { OrgRow } from '../../db/queries/orgs.js';
 import { listUsers, secondFactors } from '../../db/queries/users.js';
 
 /** Annex 3 §7.2.3: access is reviewed at least every six months. */
 export const REVIEW_PERIOD_DAYS = 182;
 
-export interface LastReview {
-  readonly reviewedAt: string;
-  readonly reviewedBy: string;
-  readonly reviewerName: string | null;
-}
-
-export async function lastReview(db: Database, orgId: string): Promise<LastReview | null> {
-  const r = await db
-    .selectFrom('access_reviews as a')
-    .leftJoin('users as u', 'u.id', 'a.reviewed_by')
-    .select(['a.reviewed_at', 'a.reviewed_by', 'u.name'])
-    .where('a.org_id', '=', orgId)
-    .orderBy('a.reviewed_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return r ? { reviewedAt: r.reviewed_at, reviewedBy: r.reviewed_by, reviewerName: r.name } : null;
-}
+export type { LastReview };
 
 /** When the next review is due: six months after the last one, or after the organisation's creation. */
 export function reviewDueAt(org: OrgRow, last: LastReview | null): string {
@@ -37,7 +22,7 @@ export function reviewOverdue(org: OrgRow, last: LastReview | null, now: Date): 
 /** The people of one organisation, their role, last sign-in and second-factor status. */
 export async function accessReport(db: Database, org: OrgRow, now: Date): Promise<AccessReport> {
   const users = await listUsers(db, [org.id]);
-  const last = await lastReview(db, org.id);
+  const last = await lastReviewOfOrg(db, org.id);
   return {
     org: { id: org.id, name: org.name, type: org.type },
     generatedAt: now.toISOString(),

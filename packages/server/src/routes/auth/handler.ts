@@ -9,7 +9,7 @@ import { effectiveStatus, findOrg } from '../../db/queries/orgs.js';
 import { findSessionByTokenHash, updateSession } from '../../db/queries/sessions.js';
 import { clearThrottle, throttleKey } from '../../db/queries/throttle.js';
 import { checkThrottle, countFailure } from '../../auth/throttling.js';
-import { claimTotpStep, findUser, findUserByEmail, normaliseEmail, updateUser, useRecoveryCode, webauthnCredentials, type UserRow } from '../../db/queries/users.js';
+import { claimTotpStep, findUser, findUserByEmail, normaliseEmail, recordWebauthnUse, updateUser, useRecoveryCode, webauthnCredentials, type UserRow } from '../../db/queries/users.js';
 import { apiError, type ReasonId } from '../../errors.js';
 import { userOf, type App, type Deps } from '../../http/context.js';
 import { clearedSessionCookie } from '../../http/cookies.js';
@@ -121,7 +121,7 @@ export function registerAuthRoutes(app: App, deps: Deps): void {
     if (!row) return fail(deps, req, user.email, 'auth.second-factor', 'webauthn-unknown-key', user.org_id, 'webauthnFailed');
     try {
       const { newCounter } = await verifyAuthentication(relyingParty(deps, req), req.body.response, challenge, storedCredential(row));
-      await deps.db.updateTable('webauthn_credentials').set({ counter: newCounter, last_used_at: deps.clock().toISOString() }).where('id', '=', row.id).execute();
+      await recordWebauthnUse(deps.db, user.id, row.id, newCounter, deps.clock().toISOString());
     } catch (e) {
       if (e instanceof WebAuthnError) return fail(deps, req, user.email, 'auth.second-factor', `webauthn: ${e.message}`, user.org_id, 'webauthnFailed');
       throw e;

@@ -1,6 +1,6 @@
 import type { ChunkIdsRequest, ChunksExistResponse, ChunksLocateResponse } from '@coffre/core';
 import { existingChunksTouched, locateChunks } from '../../db/queries/packs.js';
-import { openUploadSession } from '../../gc/sessions.js';
+import { openUploadSession } from '../../db/queries/upload-sessions.js';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { existsSchema, locateSchema } from './schema.js';
 

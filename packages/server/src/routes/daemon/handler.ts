@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { apiError } from '../../errors.js';
+import { recordHeartbeat } from '../../db/queries/machines.js';
+import { insertRestoreTest } from '../../db/queries/restore-tests.js';
 import { getSnapshot } from '../../db/queries/snapshots.js';
 import { isoNow } from '../../types.js';
 import { heartbeatSchema, reportRestoreTestSchema } from './schema.js';
@@ -21,7 +23,7 @@ export function registerDaemonRoutes(app: App, deps: Deps): void {
   app.post<{ Body: { agentVersion: string; startedAt?: string } }>('/heartbeat', { schema: heartbeatSchema, config: { action: 'heartbeat:write' } }, async (req) => {
     const m = machineOf(req);
     const now = isoNow(deps.clock);
-    await deps.db.updateTable('machines').set({ last_heartbeat_at: now, last_seen_at: now, agent_version: req.body.agentVersion }).where('id', '=', m.machineId).execute();
+    await recordHeartbeat(deps.db, m.machineId, now, req.body.agentVersion);
     return { serverTime: now };
   });
 
@@ -34,24 +36,20 @@ export function registerDaemonRoutes(app: App, deps: Deps): void {
     if (!snap) throw apiError('snapshotNotFound');
     if (b.result === 'success' && b.mismatches > 0) throw apiError('badRequest', { reason: 'a restore test with mismatches cannot be a success' });
     const id = randomUUID();
-    await deps.db
-      .insertInto('restore_tests')
-      .values({
-        id,
-        customer_id: m.customerId,
-        machine_id: m.machineId,
-        snapshot_id: b.snapshotId,
-        started_at: new Date(b.startedAt).toISOString(),
-        finished_at: new Date(b.finishedAt).toISOString(),
-        received_at: isoNow(deps.clock),
-        result: b.result,
-        sampled_files: b.sampledFiles,
-        compared_files: b.comparedFiles,
-        bytes: b.bytes,
-        mismatches: b.mismatches,
-        error_code: b.errorCode ?? null,
-      })
-      .execute();
+    await insertRestoreTest(deps.db, m.customerId, {
+      id,
+      machine_id: m.machineId,
+      snapshot_id: b.snapshotId,
+      started_at: new Date(b.startedAt).toISOString(),
+      finished_at: new Date(b.finishedAt).toISOString(),
+      received_at: isoNow(deps.clock),
+      result: b.result,
+      sampled_files: b.sampledFiles,
+      compared_files: b.comparedFiles,
+      bytes: b.bytes,
+      mismatches: b.mismatches,
+      error_code: b.errorCode ?? null,
+    });
     void reply.code(201);
     return { id };
   });

@@ -1,18 +1,19 @@
 import { type CustomerSummary, type DashboardResponse, type OrgSnapshotListResponse, type TierListResponse, type TierRecord, type UsageResponse } from '@coffre/core';
-import { listTiers } from '../../db/queries/tiers.js';
+import { findTier, listTiers } from '../../db/queries/tiers.js';
 import type { TiersTable } from '../../db/schema.js';
-import { sql } from 'kysely';
-import { protectedBytes, storedBytes } from '../../observatory/volumes.js';
 import type { Database } from '../../db/database.js';
+import { openAlertCounts } from '../../db/queries/alerts.js';
+import { liveSnapshotsForConsole, packBytesPerDayOfCustomer, snapshotSizesOfCustomer } from '../../db/queries/dashboard.js';
 import { listOrgs, subtreeIds, type OrgRow } from '../../db/queries/orgs.js';
+import { protectedBytes, storedBytes } from '../../db/queries/usage.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
 import { customerRollup, machineStates, type MachineState } from '../../observatory/machine-states.js';
-import { graceMs, openAlertCounts } from '../../observatory/alerts.js';
+import { graceMs } from '../../observatory/alerts.js';
 import { dashboardSchema, orgSnapshotsSchema, orgUsageSchema, tiersSchema } from './schema.js';
 
 async function summary(db: Database, c: OrgRow, parents: Map<string, OrgRow>, states: readonly MachineState[], openAlerts: number): Promise<CustomerSummary> {
   const { status, lastSuccessAt, activeMachines } = customerRollup(states);
-  const tier = c.tier_id ? await db.selectFrom('tiers').selectAll().where('id', '=', c.tier_id).executeTakeFirst() : undefined;
+  const tier = c.tier_id ? await findTier(db, c.tier_id) : undefined;
   const parent = c.parent_id ? parents.get(c.parent_id) : undefined;
   return {
     id: c.id,
@@ -58,16 +59,9 @@ export function registerDashboardRoutes(app: App, deps: Deps): void {
     { schema: orgSnapshotsSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } },
     async (req): Promise<OrgSnapshotListResponse> => {
       const org = targetOrgOf(req);
-      let q = deps.db
-        .selectFrom('snapshots as s')
-        .innerJoin('machines as m', 'm.id', 's.machine_id')
-        .select(['s.id', 's.time', 's.machine_id', 'm.name as machine_name', 's.logical_size', 's.ref_count', 's.parent'])
-        .where('s.customer_id', '=', org.id)
-        .where('s.deleted_at', 'is', null);
-      if (req.query.machineId) q = q.where('s.machine_id', '=', req.query.machineId);
-      const rows = await q.orderBy('s.time', 'desc').limit(1000).execute();
+      const rows = await liveSnapshotsForConsole(deps.db, org.id, req.query.machineId, 1000);
       return {
-        snapshots: rows.map((r) => ({ id: r.id, time: r.time, machineId: r.machine_id, machineName: r.machine_name, logicalSize: Number(r.logical_size), chunks: Number(r.ref_count), parent: r.parent })),
+        snapshots: rows.map((r) => ({ id: r.id, time: r.time, machineId: r.machine_id, machineName: r.machine_name, logicalSize: r.logical_size, chunks: r.ref_count, parent: r.parent })),
       };
     },
   );
@@ -75,16 +69,10 @@ export function registerDashboardRoutes(app: App, deps: Deps): void {
   app.get('/orgs/:orgId/usage', { schema: orgUsageSchema, config: { auth: 'user', action: 'machines:read', tenant: 'param:orgId' } }, async (req): Promise<UsageResponse> => {
     const org = targetOrgOf(req);
     // Stored: cumulative size of packs by day of upload. Protected: per day, the newest snapshot of each machine.
-    const packs = await deps.db
-      .selectFrom('packs')
-      .select([sql<string>`substr(created_at, 1, 10)`.as('day'), (eb) => eb.fn.sum<number>('size').as('bytes')])
-      .where('customer_id', '=', org.id)
-      .groupBy(sql`substr(created_at, 1, 10)`)
-      .orderBy('day')
-      .execute();
+    const packs = await packBytesPerDayOfCustomer(deps.db, org.id);
     let cumulative = 0;
-    const stored = packs.map((p) => ({ date: p.day, bytes: (cumulative += Number(p.bytes)) }));
-    const snaps = await deps.db.selectFrom('snapshots').select(['time', 'machine_id', 'logical_size']).where('customer_id', '=', org.id).orderBy('time').execute();
+    const stored = packs.map((p) => ({ date: p.day, bytes: (cumulative += p.bytes) }));
+    const snaps = await snapshotSizesOfCustomer(deps.db, org.id);
     const latest = new Map<string, number>();
     const byDay = new Map<string, number>();
     for (const s of snaps) {

@@ -12,7 +12,7 @@ import { registrationOptions, verifyRegistration, WebAuthnError } from '../../au
 import { checkThrottle, countFailure } from '../../auth/throttling.js';
 import { elevateCurrentSession } from '../../auth/session-service.js';
 import { findSessionByTokenHash, listSessions, revokeSession, revokeUserSessions, updateSession } from '../../db/queries/sessions.js';
-import { findUser, replaceRecoveryCodes, secondFactors, updateUser, webauthnCredentials, type UserRow } from '../../db/queries/users.js';
+import { addWebauthnCredential, deleteWebauthnCredentialOfUser, findUser, replaceRecoveryCodes, secondFactors, updateUser, webauthnCredentials, type UserRow } from '../../db/queries/users.js';
 import { apiError } from '../../errors.js';
 import { userOf, type App, type Deps } from '../../http/context.js';
 import { hashSecret } from '../../secrets.js';
@@ -158,19 +158,15 @@ export function registerMeRoutes(app: App, deps: Deps): void {
     }
     const before = await secondFactors(deps.db, user);
     const now = deps.clock().toISOString();
-    await deps.db
-      .insertInto('webauthn_credentials')
-      .values({
-        id: cred.id,
-        user_id: user.id,
-        public_key: Buffer.from(cred.publicKey).toString('base64url'),
-        counter: cred.counter,
-        transports: JSON.stringify(cred.transports),
-        name: req.body.name ?? 'security key',
-        created_at: now,
-        last_used_at: null,
-      })
-      .execute();
+    await addWebauthnCredential(deps.db, user.id, {
+      id: cred.id,
+      public_key: Buffer.from(cred.publicKey).toString('base64url'),
+      counter: cred.counter,
+      transports: JSON.stringify(cred.transports),
+      name: req.body.name ?? 'security key',
+      created_at: now,
+      last_used_at: null,
+    });
     const csrfToken = await elevateCurrentSession(deps, req, reply);
     await updateUser(deps.db, user.id, { last_login_at: now }, now);
     const first = !(before.totp || before.webauthn > 0);
@@ -181,8 +177,7 @@ export function registerMeRoutes(app: App, deps: Deps): void {
 
   app.delete<{ Params: { credentialId: string } }>('/me/webauthn/:credentialId', { schema: webauthnDeleteSchema, config: full }, async (req) => {
     const { user } = await me(req);
-    const res = await deps.db.deleteFrom('webauthn_credentials').where('id', '=', req.params.credentialId).where('user_id', '=', user.id).executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1) throw apiError('credentialNotFound');
+    if (!(await deleteWebauthnCredentialOfUser(deps.db, user.id, req.params.credentialId))) throw apiError('credentialNotFound');
     await auditRequest(deps, req, { action: 'user.second-factor.remove', outcome: 'success', target: `user:${user.id}`, details: { method: 'webauthn' } });
     return { ok: true };
   });

@@ -1,6 +1,7 @@
 import type { OrgListResponse, OrgRecord } from '@coffre/core';
 import { auditRequest } from '../../audit/record.js';
-import { lastReview, reviewOverdue } from '../access-review/report.js';
+import { reviewOverdue } from '../access-review/report.js';
+import { lastReviewOfOrg } from '../../db/queries/access-reviews.js';
 import { createOrg, listOrgs, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../../db/queries/orgs.js';
 import type { Locale } from '../../db/schema.js';
 import { apiError } from '../../errors.js';
@@ -49,7 +50,7 @@ export function registerOrgRoutes(app: App, deps: Deps): void {
     const now = deps.clock();
     return {
       orgs: await Promise.all(
-        orgs.map(async (o) => ({ ...presentOrg(o), accessReviewOverdue: reviewOverdue(o, await lastReview(deps.db, o.id), now) })),
+        orgs.map(async (o) => ({ ...presentOrg(o), accessReviewOverdue: reviewOverdue(o, await lastReviewOfOrg(deps.db, o.id), now) })),
       ),
     };
   });
@@ -83,7 +84,7 @@ export function registerOrgRoutes(app: App, deps: Deps): void {
 
   app.get('/orgs/:orgId', { schema: getOrgSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'param:orgId' } }, async (req) => {
     const o = targetOrgOf(req);
-    return { ...presentOrg(o), accessReviewOverdue: reviewOverdue(o, await lastReview(deps.db, o.id), deps.clock()) };
+    return { ...presentOrg(o), accessReviewOverdue: reviewOverdue(o, await lastReviewOfOrg(deps.db, o.id), deps.clock()) };
   });
 
   app.patch<{ Body: ContactBody }>('/orgs/:orgId', { schema: updateOrgSchema, config: { auth: 'user', action: 'orgs:update', tenant: 'param:orgId' } }, async (req) => {

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { isCoffreError, MAX_PACK_SIZE, type PackEntry, type PackUploadResponse } from '@coffre/core';
 import { existingChunksTouched, findPack, indexPack, isPackTombstoned, PackTombstonedError } from '../../db/queries/packs.js';
-import { openUploadSession } from '../../gc/sessions.js';
-import { findTombstone } from '../../gc/state.js';
+import { findTombstone } from '../../db/queries/tombstones.js';
+import { openUploadSession } from '../../db/queries/upload-sessions.js';
 import { apiError } from '../../errors.js';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { packKey } from '../../object-keys.js';
@@ -152,6 +152,9 @@ export async function registerPackRoutes(app: App, deps: Deps): Promise<void> {
    * GET /packs/:id — whole pack (200) or one byte range (206); only the caller's customer's
    * packs. A pack GC has just repacked is still served until its object is deleted (after
    * a delay, docs/GC.md), so restores that located chunks before the move still work.
+   * Streamed from the store, never buffered: the store checks the object and the range
+   * before the first byte (so 404/416 can still be answered), and exactly Content-Length
+   * bytes follow, or the connection is cut.
    */
   app.get<{ Params: { id: string } }>('/packs/:id', { schema: getPackSchema, config: { action: 'packs:read' } }, async (req, reply) => {
     const p = machineOf(req);
@@ -168,19 +171,18 @@ export async function registerPackRoutes(app: App, deps: Deps): Promise<void> {
       throw apiError('badRange', { size: pack.size });
     }
     const key = packKey(p.customerId, req.params.id);
-    const read = async (r?: { offset: number; length: number }): Promise<Buffer> => {
-      try {
-        return await deps.store.get(key, r);
-      } catch (err) {
-        if (isNotFound(err)) throw apiError('packNotFound'); // deleted by GC meanwhile
-        throw err;
-      }
-    };
-    if (range === null) return reply.send(await read());
-    const data = await read(range);
-    return reply
-      .code(206)
-      .header('content-range', `bytes ${range.offset}-${range.offset + range.length - 1}/${pack.size}`)
-      .send(data);
+    // The whole pack is read as the range of its indexed size, so the body always matches
+    // the Content-Length sent (an object shorter than its index entry fails before any byte).
+    const wanted = range ?? { offset: 0, length: pack.size };
+    let body: Readable;
+    try {
+      body = await deps.store.getStream(key, wanted);
+    } catch (err) {
+      if (isNotFound(err)) throw apiError('packNotFound'); // deleted by GC meanwhile
+      throw err;
+    }
+    void reply.header('content-length', String(wanted.length));
+    if (range === null) return reply.send(body);
+    return reply.code(206).header('content-range', `bytes ${range.offset}-${range.offset + range.length - 1}/${pack.size}`).send(body);
   });
 }

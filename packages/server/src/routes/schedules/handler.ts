@@ -1,8 +1,10 @@
 import { isCoffreError, parseSchedule, type AlertListResponse, type MachineJobRecord } from '@coffre/core';
+import { LockName, writeTransaction } from '../../db/engine.js';
+import { listAlerts } from '../../db/queries/alerts.js';
+import { replaceMachineJobs } from '../../db/queries/machine-jobs.js';
 import { subtreeIds } from '../../db/queries/orgs.js';
 import { apiError } from '../../errors.js';
 import { machineOf, targetOrgOf, type App, type Deps } from '../../http/context.js';
-import { listAlerts } from '../../observatory/alerts.js';
 import { isoNow } from '../../types.js';
 import { listAlertsSchema, reportJobsSchema } from './schema.js';
 
@@ -23,16 +25,8 @@ export function registerScheduleRoutes(app: App, deps: Deps): void {
       }
     }
     const now = isoNow(deps.clock);
-    await deps.db.transaction().execute(async (trx) => {
-      const current = await trx.selectFrom('machines').select('schedule_since').where('id', '=', m.machineId).executeTakeFirstOrThrow();
-      await trx.deleteFrom('machine_jobs').where('machine_id', '=', m.machineId).execute();
-      if (jobs.length > 0) await trx.insertInto('machine_jobs').values(jobs.map((j) => ({ machine_id: m.machineId, ...j }))).execute();
-      await trx
-        .updateTable('machines')
-        .set({ schedule_reported_at: now, schedule_since: jobs.length === 0 ? null : (current.schedule_since ?? now) })
-        .where('id', '=', m.machineId)
-        .execute();
-    });
+    // The machine's jobs, replaced as a whole: two reports at once must not mix their lists.
+    await writeTransaction(deps.db, [LockName.machine(m.machineId)], (trx) => replaceMachineJobs(trx, m.machineId, jobs, now));
     return { jobs };
   });
 

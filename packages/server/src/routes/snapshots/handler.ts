@@ -1,7 +1,8 @@
 import { decodeRefs, isCoffreError, sha256Hex, type ChunkId, type SnapshotCommitRequest, type SnapshotCommitResponse, type SnapshotListResponse, type SnapshotRecord } from '@coffre/core';
+import { LockName, writeTransaction } from '../../db/engine.js';
+import { gcEpoch } from '../../db/queries/gc.js';
 import { existingChunks } from '../../db/queries/packs.js';
-import { closeUploadSession } from '../../gc/sessions.js';
-import { gcEpoch } from '../../gc/state.js';
+import { closeUploadSession } from '../../db/queries/upload-sessions.js';
 import { getSnapshot, insertSnapshot, listSnapshots, snapshotExists } from '../../db/queries/snapshots.js';
 import { auditRequest } from '../../audit/record.js';
 import { apiError } from '../../errors.js';
@@ -42,7 +43,7 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
    * chunks are checked outside any transaction (the slow part), then the row is inserted
    * in a transaction that first compares the customer's GC epoch with the one read before
    * the check. GC bumps it in every transaction that deletes chunk rows, and re-reads the
-   * snapshot rows in that same transaction; both take the database's write lock, so
+   * snapshot rows in that same transaction; both hold the customer's lock, so
    * either GC sees this snapshot before deleting anything, or this commit sees the epoch
    * moved and checks its chunks again, under the lock, and refuses if one is gone.
    */
@@ -66,9 +67,10 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
       const refsKey = snapshotRefsKey(p.customerId, manifest.id);
       await deps.store.put(refsKey, refs.bytes);
       const time = isoNow(deps.clock);
-      const outcome = await deps.db.transaction().execute(async (trx): Promise<{ missing: string[] } | { exists: true } | { ok: true }> => {
+      // The customer's index: ordered with GC's deleting transactions (docs/GC.md §Commit race).
+      const outcome = await writeTransaction(deps.db, [LockName.customer(p.customerId)], async (trx): Promise<{ missing: string[] } | { exists: true } | { ok: true }> => {
         if ((await gcEpoch(trx, p.customerId)) !== epoch) {
-          // GC deleted chunk rows since the check: check again, under the write lock.
+          // GC deleted chunk rows since the check: check again, under the customer's lock.
           const gone = missingOf(await existingChunks(trx, p.customerId, refs.ids));
           if (gone.length > 0) return { missing: gone };
         }

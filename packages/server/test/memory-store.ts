@@ -1,5 +1,6 @@
-import type { ByteRange, ObjectStore, ObjectUpload, UploadOptions } from './object-store.js';
-import { ObjectNotFoundError, UploadStateError, validateKey, validatePrefix, validateRange } from './object-store.js';
+import { Readable } from 'node:stream';
+import type { ByteRange, ObjectStore, ObjectUpload, UploadOptions } from '../src/store/object-store.js';
+import { ObjectNotFoundError, UploadStateError, validateKey, validatePrefix, validateRange } from '../src/store/object-store.js';
 
 export interface MemoryStoreOptions {
   /** Test seam: runs after the new content is prepared and before it becomes visible.
@@ -7,8 +8,8 @@ export interface MemoryStoreOptions {
   readonly beforeCommit?: (key: string) => Promise<void> | void;
 }
 
-/** In-memory store for tests and tools. Copies on the way in and out, so callers can
- *  never mutate stored bytes through a Buffer they hold. */
+/** In-memory store, for tests only (production stores persist). Copies on the way in and
+ *  out, so callers can never mutate stored bytes through a Buffer they hold. */
 export function createMemoryStore(opts: MemoryStoreOptions = {}): ObjectStore {
   return new MemoryStore(opts);
 }
@@ -33,6 +34,11 @@ class MemoryStore implements ObjectStore {
     if (!range) return Buffer.from(obj);
     validateRange(key, range, obj.length);
     return Buffer.from(obj.subarray(range.offset, range.offset + range.length));
+  }
+
+  async getStream(key: string, range?: ByteRange): Promise<Readable> {
+    const data = await this.get(key, range);
+    return Readable.from(data.length === 0 ? [] : [data], { objectMode: false });
   }
 
   async stat(key: string): Promise<{ size: number } | null> {

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import type { Database } from '../db/database.js';
-import type { CustomerId, MachineId } from '../types.js';
-import { SESSION_IDLE_MS } from './config.js';
-import { staleBefore, type SessionTimes } from './cutoff.js';
+import { SESSION_IDLE_MS } from '../../gc/config.js';
+import { staleBefore, type SessionTimes } from '../../gc/cutoff.js';
+import type { CustomerId, MachineId } from '../../types.js';
+import type { Database } from '../database.js';
 
 /**
  * Upload sessions (docs/GC.md §Upload sessions): one per machine, opened by the first
@@ -26,6 +26,7 @@ export async function openUploadSession(db: Database, customerId: CustomerId, ma
   if (row && row.last_seen_at >= openSince && row.last_seen_at >= staleBefore(now)) return;
   // New, abandoned, or due for a refresh. An open session keeps its start (a racing
   // request of the same machine can never move it later); an abandoned one starts anew.
+  // One upsert whose new values are computed from the stored row, so it needs no lock.
   await db
     .insertInto('upload_sessions')
     .values({ customer_id: customerId, machine_id: machineId, started_at: iso, last_seen_at: iso })
@@ -49,8 +50,13 @@ export async function uploadSessions(db: Database, customerId: string): Promise<
   return rows.map((r) => ({ startedAt: r.started_at, lastSeenAt: r.last_seen_at }));
 }
 
-/** Removes sessions abandoned before `before` (an abandoned session never holds GC back; this only tidies). */
+/** Removes sessions of the customer abandoned before `before` (an abandoned session never holds GC back; this only tidies). */
 export async function dropAbandonedSessions(db: Database, customerId: string, before: string): Promise<number> {
   const r = await db.deleteFrom('upload_sessions').where('customer_id', '=', customerId).where('last_seen_at', '<', before).executeTakeFirst();
   return Number(r.numDeletedRows);
+}
+
+/** Platform-wide (the purge-temp job): every customer that has an upload session row. */
+export async function customersWithUploadSessions(db: Database): Promise<string[]> {
+  return (await db.selectFrom('upload_sessions').select('customer_id').distinct().execute()).map((r) => r.customer_id);
 }
