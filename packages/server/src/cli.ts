@@ -42,7 +42,8 @@ import { BackendConfigError, resolveBackends } from './backends/config.js';
 import { DirLockedError } from './backends/dir-lock.js';
 import { BackendError } from './backends/open.js';
 import { smtpTransport } from './mail/transport.js';
-import { isApiError } from './errors.js';
+import { apiError, isApiError } from './errors.js';
+import { findCustomerByName } from './db/queries/customers.js';
 import { isValidName } from './names.js';
 import { DEFAULT_LISTEN, parseListen } from './listen.js';
 import { certificateFingerprint } from './tls.js';
@@ -591,7 +592,8 @@ function buildProgram(): Command {
     .requiredOption('--data-dir <dir>', 'data directory')
     .option('--json', 'print the result as JSON')
     .option('--dry-run', 'report what would be done, change nothing (gc, retention)')
-    .action(async (name: string, opts: { dataDir: string; json?: boolean; dryRun?: boolean }) => {
+    .option('--customer <name>', 'only this customer (gc, verify, retention, metering)', nameArg('customer'))
+    .action(async (name: string, opts: { dataDir: string; json?: boolean; dryRun?: boolean; customer?: string }) => {
       const j = findJob(name);
       if (j && opts.dryRun && !j.supportsDryRun) {
         hint(`coffre-server: error: job ${q(name)} has no dry run (jobs with one: ${allJobs().filter((x) => x.supportsDryRun).map((x) => x.name).join(', ')})`);
@@ -606,8 +608,9 @@ function buildProgram(): Command {
       const r = await withAdmin(opts.dataDir, async (ctx) => {
         const url = smtpUrl(ctx.dataDir.settings);
         const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
+        const only = opts.customer === undefined ? undefined : [(await findCustomerByName(ctx.db, opts.customer))?.id ?? missingCustomer(opts.customer)];
         try {
-          return await j.run({ db: ctx.db, store: ctx.store, audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer, dryRun: opts.dryRun ?? false });
+          return await j.run({ ...(only ? { onlyCustomers: only } : {}), db: ctx.db, store: ctx.store, audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer, dryRun: opts.dryRun ?? false });
         } finally {
           mailer?.close();
         }
@@ -657,6 +660,10 @@ async function migrateStorageCommand(opts: { dataDir: string; toDatabase: string
   out(`Rows: ${Object.entries(r.rows).filter(([, n]) => n > 0).map(([t, n]) => `${t} ${n}`).join(', ')}.`);
   out(`${q(path.resolve(opts.dataDir))}/server.json now names them: start the server as before (coffre-server start --data-dir ${q(path.resolve(opts.dataDir))}).`);
   out(`The embedded copy (${r.from.database}, ${r.from.store}) is left as it was; delete it once the new backends are backed up.`);
+}
+
+function missingCustomer(name: string): never {
+  throw apiError('customerNotFound', { name });
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, type LogEvent, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import { migrationProvider } from './migrations/index.js';
 import { createPgPool, DatabaseUnavailableError, redactDatabaseUrl } from './postgres.js';
 import type { DB } from './schema.js';
@@ -24,14 +24,19 @@ export function describeDatabase(t: DatabaseTarget): string {
  * schema; two processes starting at once on one PostgreSQL database migrate it once
  * (Kysely's migrator holds an advisory lock).
  */
-export async function openDatabase(target: string | DatabaseTarget): Promise<{ db: Database; migrations: MigrationReport }> {
+export async function openDatabase(target: string | DatabaseTarget, opts: OpenOptions = {}): Promise<{ db: Database; migrations: MigrationReport }> {
   const t: DatabaseTarget = typeof target === 'string' ? { kind: 'sqlite', file: target } : target;
-  return t.kind === 'sqlite' ? openSqlite(t.file) : openPostgres(t.url);
+  return t.kind === 'sqlite' ? openSqlite(t.file, opts) : openPostgres(t.url, opts);
 }
 
-async function openPostgres(url: string): Promise<{ db: Database; migrations: MigrationReport }> {
+export interface OpenOptions {
+  /** Sees every query run (tests: query plans of per-customer work). */
+  readonly log?: (e: LogEvent) => void;
+}
+
+async function openPostgres(url: string, opts: OpenOptions): Promise<{ db: Database; migrations: MigrationReport }> {
   const pool = createPgPool({ url });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), ...(opts.log ? { log: opts.log } : {}) });
   try {
     await sql`select 1`.execute(db);
     const migrations = await migrate(db);
@@ -53,7 +58,7 @@ export { DatabaseUnavailableError };
  * a file it costs a create/write/unlink in /var/tmp per transaction (~20 % of indexing a pack).
  * journal_size_limit truncates the WAL after checkpoints (it otherwise keeps its peak size).
  */
-async function openSqlite(file: string): Promise<{ db: Database; migrations: MigrationReport }> {
+async function openSqlite(file: string, opts: OpenOptions): Promise<{ db: Database; migrations: MigrationReport }> {
   const sqlite = new SQLite(file);
   try {
     sqlite.pragma('journal_mode = WAL');
@@ -67,7 +72,7 @@ async function openSqlite(file: string): Promise<{ db: Database; migrations: Mig
     sqlite.close();
     throw err;
   }
-  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }), ...(opts.log ? { log: opts.log } : {}) });
   try {
     const migrations = await migrate(db);
     return { db, migrations };

@@ -29,7 +29,7 @@ export class GcJob implements Job {
       ...gcOptionsFromEnv(),
     };
     if (ctx.dryRun) options.dryRun = true;
-    const r = await runGc({ db: ctx.db, store: ctx.store, clock: ctx.clock, log: ctx.log }, options);
+    const r = await runGc({ db: ctx.db, store: ctx.store, clock: ctx.clock, log: ctx.log }, { ...options, ...(ctx.onlyCustomers ? { customerIds: ctx.onlyCustomers } : {}) });
     return { job: this.name, startedAt: r.startedAt, finishedAt: r.finishedAt, counts: { ...r.counts, dryRun: r.dryRun ? 1 : 0 }, items: r.items };
   }
 }

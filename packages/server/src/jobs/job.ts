@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.js';
+import { allCustomerIds } from '../db/queries/customers.js';
 import type { ServerSettings } from '../datadir.js';
 import type { LogSink } from '../log.js';
 import type { MailTransport } from '../mail/transport.js';
@@ -20,6 +21,14 @@ export interface JobContext {
   readonly mailer: MailTransport | null;
   /** Report what would be done, change nothing (jobs with `supportsDryRun`). */
   readonly dryRun?: boolean;
+  /** Per-customer jobs (gc, verify, retention, metering) work on these customers only (`job run --customer`); default: all. */
+  readonly onlyCustomers?: readonly string[];
+}
+
+/** The customers a per-customer job works on: every one, or `ctx.onlyCustomers`. */
+export async function customersForJob(ctx: Pick<JobContext, 'db' | 'onlyCustomers'>): Promise<string[]> {
+  const all = await allCustomerIds(ctx.db);
+  return ctx.onlyCustomers ? all.filter((c) => ctx.onlyCustomers!.includes(c)) : all;
 }
 
 /** One item a job looked at (a machine, an alert, a snapshot…) and what it did with it. */

@@ -28,7 +28,7 @@ export class MeteringJob implements Job {
     const items: JobItem[] = [];
     const counts = { customers: 0, tierChanges: 0, crossings: 0, emails: 0, sent: 0 };
     const tiers = await listTiers(ctx.db);
-    const customers = await customerOrgs(ctx.db);
+    const customers = (await customerOrgs(ctx.db)).filter((c) => !ctx.onlyCustomers || ctx.onlyCustomers.includes(c.id));
     for (let c of customers) {
       counts.customers++;
       // A change scheduled by an earlier crossing takes effect on its month.

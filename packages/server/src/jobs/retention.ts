@@ -18,9 +18,20 @@ export class RetentionJob implements Job {
     const now = ctx.clock();
     const items: JobItem[] = [];
     const counts = { customers: 0, kept: 0, binned: 0, purged: 0, failed: 0 };
-    const customers = await customerOrgs(ctx.db);
+    const customers = (await customerOrgs(ctx.db)).filter((c) => !ctx.onlyCustomers || ctx.onlyCustomers.includes(c.id));
+    const purged: { customerId: string; id: string }[] = [];
     for (const c of customers) {
       counts.customers++;
+      // The bin first (what binned before today's plan has had its recycleBinDays), one customer at a time.
+      if (!ctx.dryRun) {
+        try {
+          purged.push(...(await purgeBin(ctx.db, ctx.store, c.id, now, ctx.settings.recycleBinDays, ctx.log)));
+        } catch (err) {
+          counts.failed++;
+          items.push({ id: c.id, outcome: 'failed', detail: `${c.name}: emptying the recycle bin: ${(err as Error).message}` });
+          ctx.log({ level: 'error', msg: 'recycle bin purge failed for a customer', customerId: c.id, error: (err as Error).message });
+        }
+      }
       try {
         const plan = await planCustomer(ctx.db, c.id, now, ctx.settings);
         const remove = plan.decisions.filter((d) => d.action === 'remove');
@@ -59,7 +70,6 @@ export class RetentionJob implements Job {
       }
     }
     if (ctx.dryRun) return { job: this.name, startedAt: now.toISOString(), finishedAt: ctx.clock().toISOString(), counts: { ...counts, dryRun: 1 }, items };
-    const purged = await purgeBin(ctx.db, ctx.store, now, ctx.settings.recycleBinDays, ctx.log);
     counts.purged = purged.length;
     for (const p of purged) items.push({ id: p.id, outcome: 'changed', detail: `snapshot ${p.id.slice(0, 8)} left the recycle bin for good` });
     if (purged.length > 0) {

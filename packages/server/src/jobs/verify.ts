@@ -1,24 +1,25 @@
 import { createHash } from 'node:crypto';
 import { PACK_HEADER_FIXED, packEntryCount, packHeaderSize, packIdOf, parsePackHeader, type PackEntry } from '@coffre/core';
-import { closePackAlertOfCustomer, closeAlert, hasOpenAlertOnSubject, openAlert, packAlertsWithoutPack } from '../db/queries/alerts.js';
+import { closePackAlertOfCustomer, closeAlert, hasOpenAlertOnSubject, openAlert, packAlertsWithoutPackOfCustomer } from '../db/queries/alerts.js';
 import { findOrg } from '../db/queries/orgs.js';
 import { findPack } from '../db/queries/packs.js';
-import { blobsOfPack, countPacks, countPacksVerifiedBefore, markPackVerified, packsToVerify } from '../db/queries/verify.js';
+import { blobsOfPack, countPacksOfCustomer, countPacksOfCustomerVerifiedBefore, markPackVerified, packsToVerifyOfCustomer } from '../db/queries/verify.js';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { alertOpenedEmail } from '../mail/templates.js';
 import { packKey } from '../object-keys.js';
 import { isNotFound } from '../store/object-store.js';
 import type { CustomerId } from '../types.js';
-import type { Job, JobContext, JobItem, JobResult } from './job.js';
+import { customersForJob, type Job, type JobContext, type JobItem, type JobResult } from './job.js';
 
 const DAY_MS = 86_400_000;
 
 /**
  * Verification of stored data (R6, R22), without any key: re-reads stored packs and checks
- * each blob against the SHA-256 recorded when it was uploaded. A rolling schedule: each
- * daily run checks the packs verified longest ago (never-verified first), at least 1/period
- * of them and every pack that would otherwise pass the period, so a full pass completes
+ * each blob against the SHA-256 recorded when it was uploaded. A rolling schedule, customer
+ * by customer (the cost of a customer's share follows its own packs): each daily run checks
+ * the customer's packs verified longest ago (never-verified first), at least 1/period of
+ * them and every pack that would otherwise pass the period, so a full pass completes
  * within `verifyPeriodDays` (default 30). A mismatch or a missing object opens a
  * `verify_mismatch` alert for the customer (one per pack) and emails the operator and the
  * reseller; the pack is checked again on the next run. A pack garbage collection removed in
@@ -35,13 +36,31 @@ export class VerifyJob implements Job {
     const period = ctx.settings.verifyPeriodDays;
     const items: JobItem[] = [];
     const counts = { packs: 0, verified: 0, blobs: 0, bytes: 0, mismatches: 0, alerts: 0, emails: 0, sent: 0 };
-    const total = await countPacks(ctx.db);
-    counts.packs = total;
     const overdueBefore = new Date(started.getTime() - (period - 1) * DAY_MS).toISOString();
-    const overdue = await countPacksVerifiedBefore(ctx.db, overdueBefore);
-    const budget = Math.max(Math.ceil(total / period), overdue);
-    const batch = await packsToVerify(ctx.db, budget);
+    for (const customerId of await customersForJob(ctx)) {
+      const total = await countPacksOfCustomer(ctx.db, customerId);
+      counts.packs += total;
+      const overdue = await countPacksOfCustomerVerifiedBefore(ctx.db, customerId, overdueBefore);
+      const budget = Math.max(Math.ceil(total / period), overdue);
+      await this.customer(ctx, customerId, await packsToVerifyOfCustomer(ctx.db, customerId, budget), { now, started, counts, items });
+      // Integrity alerts about packs that no longer exist (collected meanwhile) close.
+      for (const a of await packAlertsWithoutPackOfCustomer(ctx.db, customerId)) {
+        await closeAlert(ctx.db, a.id, now);
+        items.push({ id: a.id, outcome: 'changed', detail: `${a.subject ?? 'pack'} no longer stored: its integrity alert is closed` });
+      }
+    }
+    counts.sent = (await deliverOutbox(ctx.db, ctx.mailer, ctx.clock(), ctx.log)).sent;
+    return { job: this.name, startedAt: now, finishedAt: ctx.clock().toISOString(), counts, items };
+  }
 
+  private async customer(
+    ctx: JobContext,
+    customerId: string,
+    batch: readonly { customer_id: string; id: string; size: number }[],
+    run: { now: string; started: Date; counts: { verified: number; blobs: number; bytes: number; mismatches: number; alerts: number; emails: number }; items: JobItem[] },
+  ): Promise<void> {
+    const { now, started, counts, items } = run;
+    void customerId;
     for (const p of batch) {
       let problem: string | null;
       try {
@@ -82,13 +101,6 @@ export class VerifyJob implements Job {
         started,
       );
     }
-    // Integrity alerts about packs that no longer exist (collected, or their customer gone) close.
-    for (const a of await packAlertsWithoutPack(ctx.db)) {
-      await closeAlert(ctx.db, a.id, now);
-      items.push({ id: a.id, outcome: 'changed', detail: `${a.subject ?? 'pack'} no longer stored: its integrity alert is closed` });
-    }
-    counts.sent = (await deliverOutbox(ctx.db, ctx.mailer, ctx.clock(), ctx.log)).sent;
-    return { job: this.name, startedAt: now, finishedAt: ctx.clock().toISOString(), counts, items };
   }
 }
 

@@ -2,7 +2,7 @@ import { DEFAULT_RETENTION, parseRetentionPolicy, planRetention, retentionCutoff
 import type { Database } from '../db/database.js';
 import { LockName, writeTransaction } from '../db/engine.js';
 import {
-  binnedBefore,
+  binnedBeforeOfCustomer,
   binOfCustomer,
   binSnapshotsOfCustomer,
   customerPolicy,
@@ -148,12 +148,20 @@ export async function listBin(db: Database, customerId: string, binDays: number)
 }
 
 /**
- * Empties the bin of what has been there longer than `binDays`: the snapshot row, then its
- * reference list. From then on garbage collection may reclaim the chunks only it needed.
+ * Empties the customer's bin of what has been there longer than `binDays`: the snapshot
+ * row, then its reference list. From then on garbage collection may reclaim the chunks only
+ * it needed.
  */
-export async function purgeBin(db: Database, store: ObjectStore, now: Date, binDays: number, log?: (e: { level: 'warn'; msg: string; snapshotId: string; error: string }) => void): Promise<{ customerId: string; id: string }[]> {
+export async function purgeBin(
+  db: Database,
+  store: ObjectStore,
+  customerId: string,
+  now: Date,
+  binDays: number,
+  log?: (e: { level: 'warn'; msg: string; snapshotId: string; error: string }) => void,
+): Promise<{ customerId: string; id: string }[]> {
   const before = new Date(now.getTime() - binDays * DAY_MS).toISOString();
-  const rows = await binnedBefore(db, before);
+  const rows = await binnedBeforeOfCustomer(db, customerId, before);
   const purged: { customerId: string; id: string }[] = [];
   for (const r of rows) {
     // The customer's snapshots: ordered with a restore from the bin and with GC's transactions.

@@ -140,13 +140,16 @@ export async function closePackAlertOfCustomer(db: Database, customerId: string,
   return Number(closed.numUpdatedRows) > 0;
 }
 
-/** Platform-wide (the verify job): open integrity alerts about a pack its customer no longer has. */
-export async function packAlertsWithoutPack(db: Database): Promise<{ id: string; subject: string | null }[]> {
+/** The customer's open integrity alerts about a pack it no longer has (subject "pack:<id>"; the pack looked up by its key). */
+export async function packAlertsWithoutPackOfCustomer(db: Database, customerId: string): Promise<{ id: string; subject: string | null }[]> {
   return db
     .selectFrom('alerts')
     .select(['id', 'subject'])
+    .where('customer_id', '=', customerId)
     .where('kind', '=', 'verify_mismatch')
     .where('closed_at', 'is', null)
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('packs').select('packs.id').whereRef('packs.customer_id', '=', 'alerts.customer_id').where(sql<boolean>`'pack:' || packs.id = alerts.subject`))))
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('packs').select('packs.id').whereRef('packs.customer_id', '=', 'alerts.customer_id').where(sql<boolean>`packs.id = substr(alerts.subject, 6)`))),
+    )
     .execute();
 }

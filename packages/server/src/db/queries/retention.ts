@@ -82,9 +82,9 @@ export async function binOfCustomer(
     .execute();
 }
 
-/** Platform-wide (the bin's purge): every snapshot binned before `before`, of any customer. */
-export async function binnedBefore(db: Database, before: string): Promise<{ customer_id: string; id: string }[]> {
-  return db.selectFrom('snapshots').select(['customer_id', 'id']).where('deleted_at', 'is not', null).where('deleted_at', '<', before).execute();
+/** The customer's snapshots binned before `before` (index snapshots_customer_bin_idx). */
+export async function binnedBeforeOfCustomer(db: Database, customerId: string, before: string): Promise<{ customer_id: string; id: string }[]> {
+  return db.selectFrom('snapshots').select(['customer_id', 'id']).where('customer_id', '=', customerId).where('deleted_at', 'is not', null).where('deleted_at', '<', before).execute();
 }
 
 /** Deletes one of the customer's snapshot rows if it is still binned before `before`; false if restored meanwhile. */

@@ -1,35 +1,50 @@
 import type { Database } from '../database.js';
 
 /**
- * The verify job's queries (jobs/verify.ts). Choosing what to verify is platform-wide (a
- * rolling pass over every customer's packs); what it reads and marks then names the pack's customer.
+ * The verify job's queries (jobs/verify.ts), one customer at a time: what a run costs
+ * follows each customer's own packs (index packs_verify_idx), not the platform's.
  */
 
-/** Platform-wide: how many packs are stored. */
-export async function countPacks(db: Database): Promise<number> {
-  return Number((await db.selectFrom('packs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+/** How many packs the customer stores. */
+export async function countPacksOfCustomer(db: Database, customerId: string): Promise<number> {
+  return Number((await db.selectFrom('packs').select((eb) => eb.fn.countAll<number>().as('n')).where('customer_id', '=', customerId).executeTakeFirstOrThrow()).n);
 }
 
-/** Platform-wide: how many packs were never verified or last verified before `before`. */
-export async function countPacksVerifiedBefore(db: Database, before: string): Promise<number> {
+/** How many of the customer's packs were never verified or last verified before `before`. */
+export async function countPacksOfCustomerVerifiedBefore(db: Database, customerId: string, before: string): Promise<number> {
   const r = await db
     .selectFrom('packs')
     .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('customer_id', '=', customerId)
     .where((eb) => eb.or([eb('verified_at', 'is', null), eb('verified_at', '<', before)]))
     .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
-/** Platform-wide: the `limit` packs verified longest ago (never verified first), oldest created first among equals. */
-export async function packsToVerify(db: Database, limit: number): Promise<{ customer_id: string; id: string; size: number; verified_at: string | null }[]> {
-  const rows = await db
+/** The customer's `limit` packs verified longest ago: never verified first (oldest created first), then by last verification. */
+export async function packsToVerifyOfCustomer(db: Database, customerId: string, limit: number): Promise<{ customer_id: string; id: string; size: number; verified_at: string | null }[]> {
+  if (limit <= 0) return [];
+  const never = await db
     .selectFrom('packs')
     .select(['customer_id', 'id', 'size', 'verified_at'])
-    .orderBy((eb) => eb.fn.coalesce('verified_at', eb.val('')))
+    .where('customer_id', '=', customerId)
+    .where('verified_at', 'is', null)
     .orderBy('created_at')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({ ...r, size: Number(r.size) }));
+  const rest =
+    never.length >= limit
+      ? []
+      : await db
+          .selectFrom('packs')
+          .select(['customer_id', 'id', 'size', 'verified_at'])
+          .where('customer_id', '=', customerId)
+          .where('verified_at', 'is not', null)
+          .orderBy('verified_at')
+          .orderBy('created_at')
+          .limit(limit - never.length)
+          .execute();
+  return [...never, ...rest].map((r) => ({ ...r, size: Number(r.size) }));
 }
 
 /** Records that one of the customer's packs verified at `now`. */
