@@ -25,8 +25,9 @@ export function s3Env(): Record<string, string> {
   };
 }
 
-// Child processes (servers, CLIs) inherit the S3 settings.
+// Child processes (servers, CLIs) inherit the S3 settings. The SDK is pinned for Node 20: its notice about later versions is noise here.
 for (const [k, v] of Object.entries(s3Env())) process.env[k] ??= v;
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const unreachable = (what: string, err: unknown): Error =>
   new Error(`${what} is not reachable (${(err as Error).message}); start the test services with: bash scripts/services/start-postgres.sh and bash scripts/services/start-swift-s3.sh (scripts/test.sh does it)`);

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SmtpSink, TestAgent, TestServer, expectCode, tempDir, type ReceivedEmail } from '../src/kit.js';
+import { flipObjectByte, packObjects, serverObjects } from '../src/objects.js';
 
 /**
  * Every kind of email with real processes (issue 5, points 2, 3 and 8): a real SMTP server
@@ -48,7 +49,7 @@ describe('emails through a real SMTP server', { timeout: 180_000 }, () => {
 
   before(async () => {
     // Reminders every ~4 seconds instead of a day; the console's address for the links.
-    writeFileSync(join(dir, 'server.json'), JSON.stringify({ v: 1, alertReminderHours: 0.001, publicUrl: 'https://sauvegarde.example.fr', smtp: { url: null, from: 'Sauvegardes <sauvegardes@infogerance.example>' } }));
+    writeFileSync(join(dir, 'server.json'), JSON.stringify({ v: 1, alertReminderHours: 0.003, publicUrl: 'https://sauvegarde.example.fr', smtp: { url: null, from: 'Sauvegardes <sauvegardes@infogerance.example>' } }));
     // Initialise the data directory (and its TLS pair, which the SMTP sink reuses for STARTTLS).
     expectCode(await new TestServerCli(dir).run(['tier', 'list']), 0, 'init');
     sink = await SmtpSink.start({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem') });
@@ -99,7 +100,8 @@ describe('emails through a real SMTP server', { timeout: 180_000 }, () => {
   });
 
   test('while it lasts, a reminder follows', async () => {
-    await new Promise((r) => setTimeout(r, 4000)); // alertReminderHours = 0.001 (3.6 s)
+    // alertReminderHours = 0.003 (10.8 s): long enough for the previous test's second run (each CLI run opens the backends) to come before it.
+    await new Promise((r) => setTimeout(r, 11_000));
     const counts = await job('observatory');
     assert.equal(counts.reminders, 1);
     const mails = await fresh(2);
@@ -165,17 +167,16 @@ describe('emails through a real SMTP server', { timeout: 180_000 }, () => {
   test('a stored pack that no longer matches its checksums: the reseller and the operator are told', async () => {
     expectCode(await server.admin(['org', 'update', 'operator', '--alert-email', 'exploitation@coffre.example']), 0, 'operator address');
     // Flip one byte in the middle of one stored pack, as a failing disk would.
-    const packs = readdirSync(join(dir, 'objects', 'packs'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.'));
-    assert.ok(packs.length > 0);
-    const file = join(packs[0]!.parentPath, packs[0]!.name);
-    const bytes = readFileSync(file);
-    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
-    writeFileSync(file, bytes);
+    const objects = serverObjects(dir);
+    const [pack] = await packObjects(objects);
+    assert.ok(pack);
+    await flipObjectByte(objects, pack.key, Math.floor(pack.size / 2));
+    const packId = pack.key.slice(pack.key.lastIndexOf('/') + 1);
     const r = await server.admin(['job', 'run', 'verify', '--json']);
     expectCode(r, 1, 'verify finds the damage (exit 1)');
     const res = JSON.parse(r.stdout) as { counts: Record<string, number>; items: { outcome: string; detail: string }[] };
     assert.equal(res.counts.mismatches, 1);
-    assert.match(res.items.find((i) => i.outcome === 'failed')!.detail, new RegExp(`pack ${packs[0]!.name}`));
+    assert.match(res.items.find((i) => i.outcome === 'failed')!.detail, new RegExp(`pack ${packId}`));
     const mails = await fresh(2);
     assert.equal(to(mails, 'support@alpes.example').subject, '[coffre] Alert: integrity check failed — Cabinet Durand');
     const op = to(mails, 'exploitation@coffre.example');

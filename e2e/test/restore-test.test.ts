@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestAgent, TestServer, expectCode, tempDir } from '../src/kit.js';
 import { signUp, type PeopleClient } from '../src/people.js';
+import { flipObjectByte, packObjects, serverObjects } from '../src/objects.js';
 
 interface RestoreTestJson {
   snapshot: string;
@@ -31,32 +32,6 @@ interface LastRestoreTest {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The largest stored pack (the one holding the random file's data). */
-function largestPack(dataDir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/^[0-9a-f]{64}$/.test(n)) out.push(p);
-    }
-  };
-  walk(join(dataDir, 'objects', 'packs'));
-  return out.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
-}
-
-function flipByte(file: string, offset: number): () => void {
-  const fd = openSync(file, 'r+');
-  const b = Buffer.alloc(1);
-  readSync(fd, b, 0, 1, offset);
-  writeSync(fd, Buffer.from([b[0]! ^ 0x01]), 0, 1, offset);
-  closeSync(fd);
-  return () => {
-    const f = openSync(file, 'r+');
-    writeSync(f, b, 0, 1, offset);
-    closeSync(f);
-  };
-}
 
 /**
  * `coffre restore-test [SNAPSHOT] [--sample PERCENT] [--json]` with real processes (issue 5,
@@ -183,8 +158,10 @@ describe('coffre restore-test', { timeout: 180_000 }, () => {
   });
 
   test('a tampered pack on the server: the file cannot be restored, exit 12 naming it', async () => {
-    const pack = largestPack(server.dataDir);
-    const undo = flipByte(pack, Math.floor(statSync(pack).size / 2));
+    // The largest stored pack holds the random file's data.
+    const objects = serverObjects(server.dataDir);
+    const [pack] = await packObjects(objects);
+    const undo = await flipObjectByte(objects, pack!.key, Math.floor(pack!.size / 2));
     try {
       const r = await restoreTest(['latest', '--sample', '100']);
       expectCode(r, 12, 'restore-test over a damaged pack');
@@ -195,7 +172,7 @@ describe('coffre restore-test', { timeout: 180_000 }, () => {
       assert.equal(seen?.result, 'failed');
       assert.deepEqual(readdirSync(tmp), []);
     } finally {
-      undo();
+      await undo();
     }
     expectCode(await restoreTest(['--sample', '100']), 0, 'after the repair');
   });

@@ -1,39 +1,13 @@
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { COFFRE, TestAgent, TestServer, expectCode, startWithAgent, tempDir } from '../src/kit.js';
 import { describeTree, diffTrees } from '../src/tree.js';
 import { commitCraftedSnapshot, dirNode, fileNode } from '../src/craft.js';
-
-function packFiles(dataDir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/^[0-9a-f]{64}$/.test(n)) out.push(p);
-    }
-  };
-  if (existsSync(join(dataDir, 'objects', 'packs'))) walk(join(dataDir, 'objects', 'packs'));
-  return out;
-}
-
-function flipByte(file: string, offset: number): () => void {
-  const fd = openSync(file, 'r+');
-  const b = Buffer.alloc(1);
-  readSync(fd, b, 0, 1, offset);
-  const orig = b[0]!;
-  writeSync(fd, Buffer.from([orig ^ 0x01]), 0, 1, offset);
-  closeSync(fd);
-  return () => {
-    const f = openSync(file, 'r+');
-    writeSync(f, Buffer.from([orig]), 0, 1, offset);
-    closeSync(f);
-  };
-}
+import { flipObjectByte, packObjects, serverObjects } from '../src/objects.js';
 
 describe('tampered or corrupted data on the server', () => {
   let server: TestServer;
@@ -55,8 +29,9 @@ describe('tampered or corrupted data on the server', () => {
   });
 
   test('a flipped byte in file data: verify --read-data and restore fail and name the file', async () => {
-    const [pack] = packFiles(server.dataDir).sort((a, b) => statSync(b).size - statSync(a).size);
-    const undo = flipByte(pack!, Math.floor(statSync(pack!).size / 2));
+    const objects = serverObjects(server.dataDir);
+    const [pack] = await packObjects(objects);
+    const undo = await flipObjectByte(objects, pack!.key, Math.floor(pack!.size / 2));
     try {
       const v = await agent.run(['verify', '--read-data']);
       assert.equal(v.code, 12, v.stderr);
@@ -69,17 +44,18 @@ describe('tampered or corrupted data on the server', () => {
       assert.equal(readFileSync(join(target, src, 'a-ordonnance.txt'), 'utf8'), 'ordonnance\n'.repeat(100), 'intact files are restored');
       rmSync(target, { recursive: true, force: true });
     } finally {
-      undo();
+      await undo();
     }
     expectCode(await agent.run(['verify', '--read-data']), 0, 'verify after repair');
   });
 
   test('a flipped byte anywhere in a pack header is detected by verify and restore', async () => {
-    for (const pack of packFiles(server.dataDir)) {
-      const count = readFileSync(pack).readUInt32BE(8);
+    const objects = serverObjects(server.dataDir);
+    for (const pack of await packObjects(objects)) {
+      const count = (await objects.get(pack.key)).readUInt32BE(8);
       // Flip the SHA-256 field of each entry in turn (offset 12 + 80 i + 44).
       for (let i = 0; i < count; i++) {
-        const undo = flipByte(pack, 12 + 80 * i + 44);
+        const undo = await flipObjectByte(objects, pack.key, 12 + 80 * i + 44);
         try {
           const v = await agent.run(['verify', '--read-data']);
           assert.equal(v.code, 12, `entry ${i}: ${v.stdout}${v.stderr}`);
@@ -88,19 +64,17 @@ describe('tampered or corrupted data on the server', () => {
           assert.notEqual(r.code, 0, `restore with header entry ${i} damaged`);
           rmSync(target, { recursive: true, force: true });
         } finally {
-          undo();
+          await undo();
         }
       }
     }
   });
 
   test('a flipped byte in a snapshot reference list is detected', async () => {
-    const refsDir = join(server.dataDir, 'objects', 'snapshots');
-    const refs: string[] = [];
-    const walk = (d: string) => readdirSync(d).forEach((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : n.endsWith('.refs') && refs.push(join(d, n))));
-    walk(refsDir);
+    const objects = serverObjects(server.dataDir);
+    const refs = (await objects.list('snapshots/')).filter((o) => o.key.endsWith('.refs'));
     assert.equal(refs.length, 1);
-    const undo = flipByte(refs[0]!, 5);
+    const undo = await flipObjectByte(objects, refs[0]!.key, 5);
     try {
       const v = await agent.run(['verify']);
       assert.equal(v.code, 12, v.stderr);
@@ -109,7 +83,7 @@ describe('tampered or corrupted data on the server', () => {
       assert.equal(r.code, 12, r.stderr);
       rmSync(target, { recursive: true, force: true });
     } finally {
-      undo();
+      await undo();
     }
   });
 });
@@ -167,8 +141,9 @@ describe('interrupted processes', () => {
     for (let i = 0; i < 8; i++) writeFileSync(join(src, `big-${i}.bin`), randomBytes(12 * 1024 * 1024));
     const child = spawn(COFFRE, ['backup', src], { env: { ...process.env, ...agent.env() }, stdio: 'ignore' });
     // Kill it once at least one pack is stored (or after 15 s at most).
-    const before = packFiles(server.dataDir).length;
-    for (let t = 0; t < 300 && packFiles(server.dataDir).length <= before && child.exitCode === null; t++) await new Promise((r) => setTimeout(r, 50));
+    const objects = serverObjects(server.dataDir);
+    const before = (await packObjects(objects)).length;
+    for (let t = 0; t < 300 && (await packObjects(objects)).length <= before && child.exitCode === null; t++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
     expectCode(await agent.run(['backup', src]), 0, 'backup after the kill');
@@ -191,7 +166,8 @@ describe('interrupted processes', () => {
     for (let i = 0; i < 8; i++) writeFileSync(join(src, `big-${i}.bin`), randomBytes(12 * 1024 * 1024));
     const child = spawn(COFFRE, ['backup', src], { env: { ...process.env, ...agent.env() }, stdio: 'ignore' });
     const exit = new Promise<number>((r) => child.once('close', (c) => r(c ?? 1)));
-    for (let t = 0; t < 300 && packFiles(server.dataDir).length === 0; t++) await new Promise((r) => setTimeout(r, 20));
+    const objects = serverObjects(server.dataDir);
+    for (let t = 0; t < 300 && (await packObjects(objects)).length === 0; t++) await new Promise((r) => setTimeout(r, 20));
     await server.stop('SIGKILL');
     const code = await exit;
     assert.equal(code, 13, 'the agent reports the server as unreachable');

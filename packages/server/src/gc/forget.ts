@@ -1,9 +1,9 @@
-import { dataDirPaths } from '../datadir.js';
-import { openDatabase, type Database } from '../db/database.js';
+import { openBackends } from '../backends/open.js';
+import { initDataDir } from '../datadir.js';
+import type { Database } from '../db/database.js';
 import { LockName, writeTransaction } from '../db/engine.js';
 import { deleteSnapshot } from '../db/queries/snapshots.js';
 import { snapshotRefsKey } from '../object-keys.js';
-import { createFsStore } from '../store/fs-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { stderrLog } from '../log.js';
 import { systemClock, type CustomerId } from '../types.js';
@@ -24,20 +24,18 @@ export async function forgetSnapshot(ctx: { readonly db: Database; readonly stor
 }
 
 /**
- * GC tools on a data directory, for tests and scripts that run next to a server (SQLite
- * WAL): forget snapshots, run GC. Call `close` after.
+ * GC tools on a data directory, for tests and scripts that run next to a server, on the
+ * backends it is configured for: forget snapshots, run GC. Call `close` after.
  */
 export async function openGcTools(dataDir: string): Promise<{
   forgetSnapshot(customerId: string, snapshotId: string): Promise<boolean>;
   runGc(opts?: GcOptions): Promise<GcReport>;
   close(): Promise<void>;
 }> {
-  const paths = dataDirPaths(dataDir);
-  const { db } = await openDatabase(paths.db);
-  const store = createFsStore(paths.objects);
+  const { db, store, close } = await openBackends(await initDataDir(dataDir));
   return {
     forgetSnapshot: (customerId, snapshotId) => forgetSnapshot({ db, store }, customerId as CustomerId, snapshotId),
     runGc: (opts) => runGc({ db, store, clock: systemClock, log: stderrLog }, opts),
-    close: () => db.destroy(),
+    close,
   };
 }
