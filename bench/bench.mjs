@@ -9,6 +9,8 @@
 //   BENCH_SEED    (default 12648430)
 //   BENCH_KEEP=1  keep repositories and restored trees after the run
 //   BENCH_STEP_TIMEOUT  seconds per measured step (default 3600)
+//   BENCH_BACKEND=postgres-s3  also run coffre on PostgreSQL + S3 (tool coffre-pg-s3,
+//                 next to the embedded coffre); BENCH_PG_URL, BENCH_S3_* (bench/backends.mjs)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +19,7 @@ import console from 'node:console';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SEED, GENERATOR_VERSION, generateMixed, generateSmall, mutate } from './datasets.mjs';
-import { duBytes, machineBusySeconds, run, runMeasured, stopGroup, syncDisks, tailFile } from './measure.mjs';
+import { machineBusySeconds, run, runMeasured, stopGroup, syncDisks, tailFile } from './measure.mjs';
 import { ADAPTERS } from './tools.mjs';
 import { NOISY_SHARE, STEPS, renderReport } from './report.mjs';
 
@@ -41,10 +43,19 @@ function readConfig() {
   const scale = Number(process.env.BENCH_SCALE || 1);
   if (!(scale > 0)) throw new Error(`BENCH_SCALE must be a positive number, got "${process.env.BENCH_SCALE}"`);
   const tools = (process.env.BENCH_TOOLS || 'coffre,restic,borg').split(',').map((s) => s.trim()).filter(Boolean);
+  const backend = (process.env.BENCH_BACKEND || '').trim();
+  if (!['', 'embedded', 'postgres-s3'].includes(backend)) {
+    throw new Error(`BENCH_BACKEND must be postgres-s3 (or unset / embedded), got "${backend}"`);
+  }
+  // coffre on PostgreSQL + S3 runs as a second coffre, right after the embedded one.
+  if (backend === 'postgres-s3' && !tools.includes('coffre-pg-s3')) {
+    const at = tools.indexOf('coffre');
+    tools.splice(at >= 0 ? at + 1 : 0, 0, 'coffre-pg-s3');
+  }
   for (const t of tools) if (!ADAPTERS[t]) throw new Error(`unknown tool "${t}" in BENCH_TOOLS (known: ${Object.keys(ADAPTERS)})`);
   const dir = path.resolve(process.env.BENCH_DIR || path.join(HERE, 'work'));
   return {
-    scale, tools, dir, seed: Number(process.env.BENCH_SEED || DEFAULT_SEED), keep: process.env.BENCH_KEEP === '1',
+    scale, tools, dir, backend: backend || 'embedded', seed: Number(process.env.BENCH_SEED || DEFAULT_SEED), keep: process.env.BENCH_KEEP === '1',
     stepTimeoutMs: Number(process.env.BENCH_STEP_TIMEOUT || 3600) * 1000,
   };
 }
@@ -145,7 +156,9 @@ async function main() {
   const results = {
     schema: 1,
     started_at: new Date().toISOString(),
-    config: { scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, bench_dir: cfg.dir, generator_version: GENERATOR_VERSION },
+    config: {
+      scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, backend: cfg.backend, bench_dir: cfg.dir, generator_version: GENERATOR_VERSION,
+    },
     machine: machineInfo(cfg.dir),
     tools: {},
     datasets: {},
@@ -159,12 +172,13 @@ async function main() {
     `${results.machine.kernel}, node ${results.machine.node}, fs ${results.machine.filesystem}`);
 
   // ---- tools
+  let anyFailure = false;
   const active = [];
   for (const name of cfg.tools) {
     const a = ADAPTERS[name];
     let d;
     try {
-      d = a.detect(ctx);
+      d = await a.detect(ctx);
     } catch (e) {
       d = { available: false, reason: e.message };
     }
@@ -175,6 +189,8 @@ async function main() {
       results.notes.push(...(d.notes || []));
     } else {
       banner(`${name} SKIPPED: ${d.reason}`);
+      // Asked for explicitly (BENCH_BACKEND=postgres-s3) but its services are down: the run fails.
+      if (d.required) anyFailure = true;
     }
   }
   if (!active.length) throw new Error('no tool available to benchmark');
@@ -214,7 +230,6 @@ async function main() {
   const inst = {};
   const broken = {};
   const restoreRoot = path.join(cfg.dir, 'restore');
-  let anyFailure = false;
 
   const openRepo = async (tool, set) => {
     const key = `${tool}-${set}`;
@@ -222,7 +237,7 @@ async function main() {
       const t = performance.now();
       inst[key] = await ADAPTERS[tool].open(ctx, set);
       inst[key].setup_ms = Math.round(performance.now() - t);
-      inst[key].prevStored = duBytes(inst[key].repo);
+      inst[key].prevStored = await ADAPTERS[tool].storedBytes(inst[key]);
       results.repositories[key] = { path: inst[key].repo, setup_ms: inst[key].setup_ms, ...(inst[key].info || {}) };
     } catch (e) {
       broken[key] = `setup failed: ${e.message}`;
@@ -236,14 +251,31 @@ async function main() {
     const key = `${tool}-${set}`;
     const i = inst[key];
     if (!i) return;
-    const mem = await ADAPTERS[tool].close(i, ctx);
-    if (tool === 'coffre') {
-      results.coffre_server[set] = {
-        port: i.port, fingerprint: i.fingerprint, log: i.logFile, setup_ms: i.setup_ms,
+    let mem = null;
+    try {
+      mem = await ADAPTERS[tool].close(i, ctx, { keep: cfg.keep });
+    } catch (e) {
+      anyFailure = true;
+      banner(`${tool}: closing the ${set} repository failed: ${e.message.split('\n')[0]}`);
+    }
+    if (tool.startsWith('coffre')) {
+      // The embedded coffre keeps its historical key (the set name); other coffre back ends are TOOL/SET.
+      results.coffre_server[tool === 'coffre' ? set : `${tool}/${set}`] = {
+        tool, set, port: i.port, fingerprint: i.fingerprint, log: i.logFile, setup_ms: i.setup_ms,
         peak_rss_kib: mem ? mem.max_hwm_kib : null, peak_rss_sum_kib: mem ? mem.sum_hwm_kib : null,
         processes: mem ? mem.processes : null,
+        ...(i.final ? { backend_at_end: i.final } : {}),
       };
-      log(`[coffre] server (${set}) peak RSS at end: ${mem ? (mem.max_hwm_kib / 1024).toFixed(1) : '?'} MiB`);
+      log(`[${tool}] server (${set}) peak RSS at end: ${mem ? (mem.max_hwm_kib / 1024).toFixed(1) : '?'} MiB`);
+      if (i.final && i.final.database_bytes != null) {
+        const steps = results.steps.filter((r) => r.tool === tool && r.dataset === set && r.backend_stats);
+        results.notes.push(`${tool} (${set}): PostgreSQL database ${i.info.database} (pg_database_size) ` +
+          `${fmtMiB(i.info.database_at_setup && i.info.database_at_setup.database_bytes)} empty (migrated, one customer), ` +
+          `${steps.map((r) => `${fmtMiB(r.backend_stats.database_bytes)} after ${r.step}`).join(', ')}; ` +
+          `chunks + packs with their indexes ${fmtMiB(i.final.chunks_bytes + i.final.packs_bytes)} for ` +
+          `${i.final.chunk_rows} chunk rows; ${i.final.objects} objects (${fmtMiB(i.final.objects_bytes)}) under ` +
+          `${i.info.store}` + (i.final.deleted_objects != null ? ' (database dropped and objects deleted after the run)' : ''));
+      }
     }
     if (!cfg.keep) {
       fs.rmSync(i.repo, { recursive: true, force: true });
@@ -290,13 +322,17 @@ async function main() {
     const busy0 = machineBusySeconds();
     const self0 = process.cpuUsage();
     const srv0 = adapter.serverCpuSeconds ? adapter.serverCpuSeconds(i) : null;
+    const svc0 = adapter.servicesCpuSeconds ? adapter.servicesCpuSeconds() : null;
     const r = await runMeasured({ ...c, logBase, timeoutMs: cfg.stepTimeoutMs });
     const busy = machineBusySeconds() - busy0;
     const self = process.cpuUsage(self0);
     const srv1 = adapter.serverCpuSeconds ? adapter.serverCpuSeconds(i) : null;
+    const svc1 = adapter.servicesCpuSeconds ? adapter.servicesCpuSeconds() : null;
     rec.server_cpu_s = srv0 != null && srv1 != null ? Math.round((srv1 - srv0) * 100) / 100 : null;
-    // CPU time that neither the tool, its server nor the harness used: other work on the machine.
-    const other = busy - (r.user_s || 0) - (r.sys_s || 0) - (rec.server_cpu_s || 0) - (self.user + self.system) / 1e6;
+    if (svc0 != null && svc1 != null) rec.services_cpu_s = Math.round((svc1 - svc0) * 100) / 100;
+    // CPU time that neither the tool, its server (and its PostgreSQL / S3) nor the harness used: other work on the machine.
+    const other = busy - (r.user_s || 0) - (r.sys_s || 0) - (rec.server_cpu_s || 0) - (rec.services_cpu_s || 0) -
+      (self.user + self.system) / 1e6;
     rec.other_cpu_s = Math.round(Math.max(0, other) * 100) / 100;
     rec.other_cpu_share = r.wall_ms > 0 ? Math.round((rec.other_cpu_s / (r.wall_ms / 1000 * results.machine.nproc)) * 1000) / 1000 : null;
     const ts = performance.now();
@@ -309,7 +345,14 @@ async function main() {
       rec.tool_summary = null;
     }
     if (step.kind === 'backup') {
-      rec.stored_bytes = adapter.storedBytes(i);
+      rec.stored_bytes = await adapter.storedBytes(i);
+      if (adapter.backendStats) {
+        try {
+          rec.backend_stats = await adapter.backendStats(i);
+        } catch (e) {
+          rec.backend_stats = { error: e.message };
+        }
+      }
       rec.stored_delta_bytes = rec.stored_bytes != null && i.prevStored != null ? rec.stored_bytes - i.prevStored : null;
       i.prevStored = rec.stored_bytes;
     }
@@ -382,8 +425,9 @@ async function main() {
   }
   results.finished_at = new Date().toISOString();
   results.total_s = Math.round(performance.now() - t0) / 1000;
-  const { markdown, targets } = renderReport(results);
+  const { markdown, targets, targetsBy } = renderReport(results);
   results.targets = targets;
+  if (targetsBy['coffre-pg-s3']) results.targets_pg_s3 = targetsBy['coffre-pg-s3'];
   fs.writeFileSync(path.join(cfg.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(path.join(cfg.dir, 'results.md'), markdown);
   log(`\n${markdown}`);

@@ -18,7 +18,9 @@ export const RSS_RATIO_TARGET = 1.5;
 export const RSS_ABS_TARGET_MIB = 300;
 /** A step is flagged as noisy when other processes used more than this share of all CPUs. */
 export const NOISY_SHARE = 0.1;
-const TOOL_ORDER = ['coffre', 'restic', 'borg'];
+const TOOL_ORDER = ['coffre', 'coffre-pg-s3', 'restic', 'borg'];
+/** The coffre variants whose targets are evaluated (the embedded one first). */
+export const COFFRE_TOOLS = ['coffre', 'coffre-pg-s3'];
 
 const MiB = 1048576;
 const f1 = (x) => (x == null ? '–' : x.toFixed(1));
@@ -37,16 +39,16 @@ function metrics(rec) {
   };
 }
 
-/** Evaluate coffre's targets against restic. */
-export function evaluateTargets(results) {
-  const get = (tool, step) => results.steps.find((s) => s.tool === tool && s.step === step);
+/** Evaluate coffre's targets against restic (`tool`: which coffre, embedded by default). */
+export function evaluateTargets(results, tool = 'coffre') {
+  const get = (t, step) => results.steps.find((s) => s.tool === t && s.step === step);
   const targets = [];
-  const ran = results.steps.some((s) => s.tool === 'coffre');
+  const ran = results.steps.some((s) => s.tool === tool);
   if (!ran || !results.steps.some((s) => s.tool === 'restic')) return targets;
   let coffreMaxRss = null;
   let resticMaxRss = null;
   for (const st of STEPS) {
-    const c = metrics(get('coffre', st.id));
+    const c = metrics(get(tool, st.id));
     const r = metrics(get('restic', st.id));
     const failed = !c;
     const rw = c && r ? ratio(c.wall, r.wall) : null;
@@ -86,6 +88,8 @@ function targetNote(targets, step, metric) {
 
 export function renderReport(results) {
   const targets = evaluateTargets(results);
+  const targetsBy = {};
+  for (const t of COFFRE_TOOLS) if (results.steps.some((s) => s.tool === t)) targetsBy[t] = t === 'coffre' ? targets : evaluateTargets(results, t);
   const m = results.machine;
   const L = [];
   L.push(`## coffre benchmark results (BENCH_SCALE=${results.config.scale})`);
@@ -123,18 +127,27 @@ export function renderReport(results) {
         L.push(`| ${st.label} | ${rec.tool} | **${why}** | | | | | | | |`);
         continue;
       }
-      const isC = rec.tool === 'coffre';
-      const rw = base ? f2(ratio(v.wall, base.wall)) + (isC ? targetNote(targets, st.id, 'wall time') : '') : '–';
-      const rr = base ? f2(ratio(v.rss, base.rss)) + (isC ? targetNote(targets, st.id, 'agent peak RSS') : '') : '–';
+      const tt = targetsBy[rec.tool];
+      const rw = base ? f2(ratio(v.wall, base.wall)) + (tt ? targetNote(tt, st.id, 'wall time') : '') : '–';
+      const rr = base ? f2(ratio(v.rss, base.rss)) + (tt ? targetNote(tt, st.id, 'agent peak RSS') : '') : '–';
       let rs = '–';
-      if (st.kind === 'backup' && base) rs = f2(ratio(v.stored, base.stored)) + (isC ? targetNote(targets, st.id, 'stored size') : '');
+      if (st.kind === 'backup' && base) rs = f2(ratio(v.stored, base.stored)) + (tt ? targetNote(tt, st.id, 'stored size') : '');
       let wall = f2(v.wall);
       if (rec.other_cpu_share > NOISY_SHARE) wall += ' †';
       if (rec.verify && !rec.verify.ok) wall += ' **MISMATCH**';
-      const cpu = f1(v.cpu) + (rec.server_cpu_s != null ? ` (+${f1(rec.server_cpu_s)} server)` : '');
+      const cpu = f1(v.cpu) + (rec.server_cpu_s != null ? ` (+${f1(rec.server_cpu_s)} server` +
+        `${rec.services_cpu_s != null ? `, +${f1(rec.services_cpu_s)} pg/s3` : ''})` : '');
+      let stored = st.kind === 'backup' ? f1(v.stored) : '–';
+      if (st.kind === 'backup' && rec.tool === 'coffre-pg-s3') stored += ' ‡';
       L.push(`| ${st.label} | ${rec.tool} | ${wall} | ${rw} | ${cpu} | ${f1(v.rss)} | ${rr} | ` +
-        `${st.kind === 'backup' ? f1(v.stored) : '–'} | ${st.kind === 'backup' ? f1(v.delta) : '–'} | ${rs} |`);
+        `${stored} | ${st.kind === 'backup' ? f1(v.delta) : '–'} | ${rs} |`);
     }
+  }
+  if (results.steps.some((r) => r.tool === 'coffre-pg-s3')) {
+    L.push('');
+    L.push('‡ coffre-pg-s3: stored = bytes of the objects under its S3 prefix; its PostgreSQL database is not included ' +
+      '(its size is in the notes). coffre (embedded): the whole data dir, SQLite database included. "+N pg/s3" = CPU of ' +
+      'the PostgreSQL and Swift processes during the step.');
   }
   if (results.steps.some((r) => r.other_cpu_share > NOISY_SHARE)) {
     L.push('');
@@ -150,24 +163,28 @@ export function renderReport(results) {
       `${v.mode_mismatches ?? '?'} mode and ${v.file_mtime_mismatches ?? '?'} file-mtime differences)`);
   }
   const srv = results.coffre_server || {};
-  for (const [set, s] of Object.entries(srv)) {
-    L.push(`- coffre server (${set} repository, same machine): peak RSS ${s.peak_rss_kib ? f1(s.peak_rss_kib / 1024) : '?'} MiB ` +
+  for (const [key, s] of Object.entries(srv)) {
+    const name = s.tool && s.tool !== 'coffre' ? `${s.tool} server` : 'coffre server';
+    L.push(`- ${name} (${s.set || key} repository, same machine): peak RSS ${s.peak_rss_kib ? f1(s.peak_rss_kib / 1024) : '?'} MiB ` +
       `(VmHWM; sum over its process tree ${s.peak_rss_sum_kib ? f1(s.peak_rss_sum_kib / 1024) : '?'} MiB)`);
   }
   L.push('');
-  if (targets.length) {
-    L.push('### coffre targets (ratio = coffre / restic)');
+  const evaluated = Object.entries(targetsBy).filter(([, ts]) => ts.length);
+  for (const [tool, ts] of evaluated) {
+    L.push(`### ${tool} targets (ratio = ${tool} / restic)`);
     L.push('');
-    L.push('| Step | Metric | coffre / restic | Target | Status |');
+    L.push(`| Step | Metric | ${tool} / restic | Target | Status |`);
     L.push('|---|---|---:|---|---|');
-    for (const t of targets) {
+    for (const t of ts) {
       const extra = t.value_mib != null ? ` (${f1(t.value_mib)} MiB)` : '';
       L.push(`| ${t.step} | ${t.metric} | ${f2(t.ratio)}${extra} | ${t.target} | ${met(t.met)} |`);
     }
-    const n = targets.filter((t) => t.met).length;
+    const n = ts.filter((t) => t.met).length;
     L.push('');
-    L.push(`${n} of ${targets.length} coffre targets met.`);
-  } else {
+    L.push(`${n} of ${ts.length} ${tool} targets met.`);
+    L.push('');
+  }
+  if (!evaluated.length) {
     L.push('coffre targets not evaluated (coffre or restic was not run).');
   }
   L.push('');
@@ -177,7 +194,7 @@ export function renderReport(results) {
     'of the tool process tree (GNU time %M); coffre CPU also shows the server\'s CPU during the step; stored = du -sb of the repository (coffre: server data dir) after the step; ' +
     'Δ stored = growth during the step.');
   L.push('');
-  return { markdown: L.join('\n'), targets };
+  return { markdown: L.join('\n'), targets, targetsBy };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

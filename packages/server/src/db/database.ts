@@ -68,6 +68,13 @@ async function openSqlite(file: string, opts: OpenOptions): Promise<{ db: Databa
     sqlite.pragma('temp_store = MEMORY');
     // The WAL file is reused, never shrunk, unless limited: keep it small after checkpoints.
     sqlite.pragma('journal_size_limit = 4194304');
+    // The chunk index is keyed by random ids: every insert and lookup lands on a leaf page
+    // of its own. A 64 MiB page cache keeps the interior pages of a 10-million-row index,
+    // and reading through a memory map (up to 2 GiB, file-backed pages the kernel may drop)
+    // turns leaf reads into page-cache hits instead of a read(2) each
+    // (docs/BENCHMARKS.md, "the chunk index at scale"). Writes still go through the WAL.
+    sqlite.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+    sqlite.pragma(`mmap_size = ${SQLITE_MMAP_BYTES}`);
   } catch (err) {
     sqlite.close();
     throw err;
@@ -102,6 +109,11 @@ class ImmediateSqliteDialect extends SqliteDialect {
     return new ImmediateSqliteDriver(this.cfg);
   }
 }
+
+/** SQLite page cache per connection, KiB. */
+export const SQLITE_CACHE_KIB = 65_536;
+/** SQLite memory-mapped reads, bytes (SQLite caps it at its compile-time maximum). */
+export const SQLITE_MMAP_BYTES = 2 ** 31;
 
 /** Prepared statements kept per connection; far more than the distinct queries the server runs. */
 export const STATEMENT_CACHE_SIZE = 200;
