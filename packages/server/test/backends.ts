@@ -45,17 +45,35 @@ export async function freshDatabaseUrl(prefix = 'coffre_t'): Promise<string> {
   return u.toString();
 }
 
+/** Drops a database made by `freshDatabaseUrl` (its connections are closed first). */
+export async function dropDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`not a test database name: ${name}`);
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${name} with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A client of the test S3 service (the caller destroys it). */
+export function testS3Client(): S3Client {
+  return new S3Client({
+    region: process.env.AWS_REGION!,
+    endpoint: S3_ENDPOINT,
+    forcePathStyle: true,
+    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID!, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY! },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
 let bucketReady: Promise<void> | null = null;
 export function ensureTestBucket(): Promise<void> {
   bucketReady ??= (async () => {
-    const s3 = new S3Client({
-      region: process.env.AWS_REGION!,
-      endpoint: S3_ENDPOINT,
-      forcePathStyle: true,
-      credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID!, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY! },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const s3 = testS3Client();
     try {
       await s3.send(new CreateBucketCommand({ Bucket: S3_BUCKET }));
     } catch (err) {

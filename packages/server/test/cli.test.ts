@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { EnrollResponse, MachineRecord } from '@coffre/core';
+import { prepareDataDir } from './backends.js';
 import { CLI_ENTRY, httpsRequest, runCli, tempDir } from './kit.js';
 
 const CLI = CLI_ENTRY;
@@ -40,6 +41,7 @@ describe('coffre-server CLI', () => {
 
   it('start prints the URL then the fingerprint, serves HTTPS, and stops cleanly on SIGTERM', async () => {
     const dataDir = path.join(tmp.dir, 'start');
+    await prepareDataDir(dataDir);
     const { child, lines } = await startServerProcess(dataDir);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
@@ -73,6 +75,7 @@ describe('coffre-server CLI', () => {
 
   it('enroll-token create initialises a fresh data dir and prints only the token', async () => {
     const dataDir = path.join(tmp.dir, 'fresh');
+    await prepareDataDir(dataDir); // with postgres-s3: only server.json naming the database and store
     const created = await run(['customer', 'create', 'Cabinet Neuf', '--data-dir', dataDir]);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /^[0-9a-f-]{36}\n$/);
@@ -86,6 +89,7 @@ describe('coffre-server CLI', () => {
 
   it('reports errors on one stderr line with exit 1, usage errors with exit 2', async () => {
     const dataDir = path.join(tmp.dir, 'errors');
+    await prepareDataDir(dataDir);
     assert.equal((await run(['customer', 'create', 'Doublon', '--data-dir', dataDir])).code, 0);
     const dup = await run(['customer', 'create', 'Doublon', '--data-dir', dataDir]);
     assert.equal(dup.code, 1);

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import SQLite from 'better-sqlite3';
+import { openAdmin } from '../src/admin/index.js';
+import { AUDIT_HEAD_KEY } from '../src/audit/head.js';
+import type { Database } from '../src/db/database.js';
+import { onPostgresS3, prepareDataDir } from './backends.js';
 import { tempDir, runCli } from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
@@ -30,6 +33,7 @@ describe('control plane CLI: organisations, people, audit trail', () => {
   before(async () => {
     tmp = await tempDir('coffre-control-cli-');
     dir = path.join(tmp.dir, 'data');
+    await prepareDataDir(dir);
   });
   after(() => tmp.cleanup());
 
@@ -148,31 +152,25 @@ describe('control plane CLI: organisations, people, audit trail', () => {
   });
 
   describe('tampering with the database is detected and the first bad entry named (exit 4)', () => {
-    /** Runs `fn` on a copy-free direct handle to the database, like an attacker with file access. */
-    function tamper(fn: (db: SQLite.Database) => void): void {
-      const db = new SQLite(path.join(dir, 'coffre.db'));
+    /** Runs `fn` on a direct handle to the data dir's database (SQLite or PostgreSQL), like an attacker with access to it. */
+    async function tamper<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+      const admin = await openAdmin(dir);
       try {
-        fn(db);
+        return await fn(admin.db);
       } finally {
-        db.close();
+        await admin.close();
       }
     }
-    const rows = (): { seq: number; hash: string; action: string; details_json: string | null }[] => {
-      const db = new SQLite(path.join(dir, 'coffre.db'), { readonly: true });
-      try {
-        return db.prepare('select seq, hash, action, details_json from audit_log order by seq').all() as never;
-      } finally {
-        db.close();
-      }
-    };
+    const rows = (): Promise<{ seq: number; hash: string; action: string; details_json: string | null }[]> =>
+      tamper((db) => db.selectFrom('audit_log').select(['seq', 'hash', 'action', 'details_json']).orderBy('seq').execute());
     const verify = async (): Promise<{ code: number | null; verdict: { ok: boolean; firstBad?: { seq: number; problem: string } } }> => {
       const r = await cli('audit', 'verify', '--json');
       return { code: r.code, verdict: JSON.parse(r.stdout) as never };
     };
 
     it('a modified entry', async () => {
-      const target = rows()[2]!;
-      tamper((db) => db.prepare('update audit_log set action = ? where seq = ?').run('org.read', target.seq));
+      const target = (await rows())[2]!;
+      await tamper((db) => db.updateTable('audit_log').set({ action: 'org.read' }).where('seq', '=', target.seq).execute());
       const { code, verdict } = await verify();
       assert.equal(code, 4);
       assert.equal(verdict.ok, false);
@@ -180,61 +178,64 @@ describe('control plane CLI: organisations, people, audit trail', () => {
       const human = await cli('audit', 'verify');
       assert.equal(human.code, 4);
       assert.match(human.stdout, new RegExp(`BROKEN at entry #${target.seq}`));
-      tamper((db) => db.prepare('update audit_log set action = ? where seq = ?').run(target.action, target.seq));
+      await tamper((db) => db.updateTable('audit_log').set({ action: target.action }).where('seq', '=', target.seq).execute());
       assert.equal((await verify()).code, 0, 'restoring the original content heals the chain');
     });
 
     it('a deleted entry', async () => {
-      const all = rows();
+      const all = await rows();
       const victim = all[3]!;
-      const saved = (() => {
-        const db = new SQLite(path.join(dir, 'coffre.db'), { readonly: true });
-        try {
-          return db.prepare('select * from audit_log where seq = ?').get(victim.seq) as Record<string, unknown>;
-        } finally {
-          db.close();
-        }
-      })();
-      tamper((db) => db.prepare('delete from audit_log where seq = ?').run(victim.seq));
+      const saved = await tamper((db) => db.selectFrom('audit_log').selectAll().where('seq', '=', victim.seq).executeTakeFirstOrThrow());
+      await tamper((db) => db.deleteFrom('audit_log').where('seq', '=', victim.seq).execute());
       const { code, verdict } = await verify();
       assert.equal(code, 4);
       assert.ok(verdict.firstBad!.seq === victim.seq || verdict.firstBad!.seq === victim.seq + 1, `names the gap: ${JSON.stringify(verdict.firstBad)}`);
-      tamper((db) => {
-        const cols = Object.keys(saved);
-        db.prepare(`insert into audit_log (${cols.join(',')}) values (${cols.map(() => '?').join(',')})`).run(...cols.map((c) => saved[c]));
-      });
+      await tamper((db) => db.insertInto('audit_log').values(saved).execute());
       assert.equal((await verify()).code, 0);
     });
 
     it('an inserted entry and reordered entries', async () => {
       // Insert: shift nothing, forge a row at the end that does not chain.
-      const last = rows().at(-1)!;
-      tamper((db) =>
+      const last = (await rows()).at(-1)!;
+      await tamper((db) =>
         db
-          .prepare(
-            `insert into audit_log (seq, time, actor_type, actor_id, actor_label, org_id, action, target, ip, user_agent, request_id, outcome, details_json, prev_hash, hash)
-             values (?, ?, 'cli', 'root', 'root', null, 'user.create', null, null, null, null, 'success', null, ?, ?)`,
-          )
-          .run(last.seq + 1, new Date().toISOString(), 'f'.repeat(64), 'e'.repeat(64)),
+          .insertInto('audit_log')
+          .values({
+            seq: last.seq + 1,
+            time: new Date().toISOString(),
+            actor_type: 'cli',
+            actor_id: 'root',
+            actor_label: 'root',
+            org_id: null,
+            action: 'user.create',
+            target: null,
+            ip: null,
+            user_agent: null,
+            request_id: null,
+            outcome: 'success',
+            details_json: null,
+            prev_hash: 'f'.repeat(64),
+            hash: 'e'.repeat(64),
+          })
+          .execute(),
       );
       let r = await verify();
       assert.equal(r.code, 4);
       assert.equal(r.verdict.firstBad?.seq, last.seq + 1);
-      tamper((db) => db.prepare('delete from audit_log where seq = ?').run(last.seq + 1));
+      await tamper((db) => db.deleteFrom('audit_log').where('seq', '=', last.seq + 1).execute());
 
       // Reorder: swap the contents of two entries (keeping their seq numbers).
-      const [a, b] = [rows()[4]!, rows()[5]!];
-      tamper((db) => {
-        const get = db.prepare('select * from audit_log where seq = ?');
-        const ra = get.get(a.seq) as Record<string, unknown>;
-        const rb = get.get(b.seq) as Record<string, unknown>;
-        const cols = Object.keys(ra).filter((c) => c !== 'seq');
-        const put = db.prepare(`update audit_log set ${cols.map((c) => `${c} = ?`).join(', ')} where seq = ?`);
-        db.transaction(() => {
-          put.run(...cols.map((c) => rb[c]), a.seq);
-          put.run(...cols.map((c) => ra[c]), b.seq);
-        })();
-      });
+      const all = await rows();
+      const [a, b] = [all[4]!, all[5]!];
+      await tamper((db) =>
+        db.transaction().execute(async (trx) => {
+          const get = (seq: number) => trx.selectFrom('audit_log').selectAll().where('seq', '=', seq).executeTakeFirstOrThrow();
+          const { seq: _a, ...ra } = await get(a.seq);
+          const { seq: _b, ...rb } = await get(b.seq);
+          await trx.updateTable('audit_log').set(rb).where('seq', '=', a.seq).execute();
+          await trx.updateTable('audit_log').set(ra).where('seq', '=', b.seq).execute();
+        }),
+      );
       r = await verify();
       assert.equal(r.code, 4);
       assert.equal(r.verdict.firstBad?.seq, a.seq);
@@ -243,13 +244,24 @@ describe('control plane CLI: organisations, people, audit trail', () => {
     it('a truncated tail is caught by the head kept outside the database', async () => {
       // Heal first: rebuild by swapping back is fiddly, so start a fresh data dir.
       const fresh = path.join(tmp.dir, 'fresh');
+      await prepareDataDir(fresh);
       const c = (...args: string[]) => run([...args, '--data-dir', fresh]);
       for (let i = 0; i < 3; i++) assert.equal((await c('customer', 'create', `Client ${i}`)).code, 0);
-      const head = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(path.join(fresh, 'audit-head.json'), 'utf8'))) as { seq: number };
-      assert.equal((await stat(path.join(fresh, 'audit-head.json'))).mode & 0o777, 0o600);
-      const db = new SQLite(path.join(fresh, 'coffre.db'));
-      db.prepare('delete from audit_log where seq = ?').run(head.seq);
-      db.close();
+      const admin = await openAdmin(fresh);
+      try {
+        let head: { seq: number };
+        if (onPostgresS3) {
+          // With PostgreSQL the head is an object in the shared store (every instance advances it).
+          head = JSON.parse((await admin.store.get(AUDIT_HEAD_KEY)).toString('utf8')) as { seq: number };
+        } else {
+          // Embedded: a private file in the data directory.
+          head = JSON.parse(await readFile(path.join(fresh, 'audit-head.json'), 'utf8')) as { seq: number };
+          assert.equal((await stat(path.join(fresh, 'audit-head.json'))).mode & 0o777, 0o600);
+        }
+        await admin.db.deleteFrom('audit_log').where('seq', '=', head.seq).execute();
+      } finally {
+        await admin.close();
+      }
       const r = await c('audit', 'verify', '--json');
       assert.equal(r.code, 4, r.stdout);
       assert.match(r.stdout, /head/);

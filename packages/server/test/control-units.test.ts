@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { openDatabase } from '../src/db/database.js';
 import { clearThrottle, recordFailure, throttleKey, waitFor } from '../src/db/queries/throttle.js';
 import { DEFAULT_AUTH_THROTTLE } from '../src/datadir.js';
 import type { OrgRow } from '../src/db/queries/orgs.js';
@@ -9,7 +7,7 @@ import { mayGrant, ROLE_ACTIONS, ROLES, ROLES_BY_ORG_TYPE, roleAllows, USER_ACTI
 import { reviewDueAt, reviewOverdue } from '../src/routes/access-review/report.js';
 import { newTemporaryPassword } from '../src/secrets.js';
 import { ServerKeys } from '../src/auth/server-key.js';
-import { tempDir } from './kit.js';
+import { testDatabase } from './kit.js';
 
 describe('roles', () => {
   it('the auditor holds no permission that changes anything', () => {
@@ -45,8 +43,8 @@ describe('roles', () => {
 
 describe('guessing protection (throttle)', () => {
   it('free failures, then doubling delays, then a 15-minute lock; success clears the account key', async () => {
-    const tmp = await tempDir();
-    const { db } = await openDatabase(path.join(tmp.dir, 'coffre.db'));
+    const t = await testDatabase();
+    const db = t.db;
     try {
       const key = throttleKey('account', 'Someone@Example.fr');
       assert.equal(key, 'account:someone@example.fr');
@@ -63,13 +61,12 @@ describe('guessing protection (throttle)', () => {
       await clearThrottle(db, key);
       assert.equal(await waitFor(db, key, at(11)), 0);
     } finally {
-      await db.destroy();
-      await tmp.cleanup();
+      await t.close();
     }
   });
   it('failures older than the window are forgotten', async () => {
-    const tmp = await tempDir();
-    const { db } = await openDatabase(path.join(tmp.dir, 'coffre.db'));
+    const t = await testDatabase();
+    const db = t.db;
     try {
       const key = throttleKey('ip', '10.0.0.1');
       const t0 = Date.parse('2026-03-02T09:00:00Z');
@@ -78,8 +75,7 @@ describe('guessing protection (throttle)', () => {
       await recordFailure(db, DEFAULT_AUTH_THROTTLE, 'ip', key, new Date(t0 + 16 * 60_000));
       assert.equal(await waitFor(db, key, new Date(t0 + 16 * 60_000)), 0, 'a new window starts from one failure');
     } finally {
-      await db.destroy();
-      await tmp.cleanup();
+      await t.close();
     }
   });
 });

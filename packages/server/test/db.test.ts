@@ -1,191 +1,191 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { ChunkId, PackEntry } from '@coffre/core';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { openDatabase, withStatementCache } from '../src/db/database.js';
+import { createPgPool } from '../src/db/postgres.js';
 import { CHUNK_INSERT_BATCH, CHUNK_LOOKUP_BATCH, existingChunks, indexPack, locateChunks } from '../src/db/queries/packs.js';
 import type { CustomerId } from '../src/types.js';
 import { MIGRATIONS, migrationProvider } from '../src/db/migrations/index.js';
 import type { DB } from '../src/db/schema.js';
-import { tempDir } from './kit.js';
+import { testDatabase, testDatabaseTarget } from './kit.js';
 
 describe('metadata database', () => {
-  it('runs every migration on a fresh file, then none on reopen, keeping the data', async () => {
-    const tmp = await tempDir();
+  it('runs every migration on a fresh database, then none on reopen, keeping the data', async () => {
+    const t = await testDatabase();
     try {
-      const file = path.join(tmp.dir, 'coffre.db');
-      const first = await openDatabase(file);
-      assert.deepEqual(first.migrations.applied, MIGRATIONS.map(([name]) => name));
-      const tables = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`.execute(first.db);
-      assert.deepEqual(
-        tables.rows.map((r) => r.name),
-        [
-          'access_reviews',
-          'alerts',
-          'audit_anchor',
-          'audit_log',
-          'auth_throttle',
-          'backup_runs',
-          'chunks',
-          'customers',
-          'enroll_tokens',
-          'gc_epochs',
-          'gc_lease',
-          'gc_orphans',
-          'installation',
-          'job_leases',
-          'job_ticks',
-          'key_slots',
-          'machine_jobs',
-          'machines',
-          'orgs',
-          'outbox',
-          'pack_tombstones',
-          'packs',
-          'recovery_codes',
-          'repos',
-          'restore_tests',
-          'sessions',
-          'snapshots',
-          'tiers',
-          'upload_sessions',
-          'usage_daily',
-          'users',
-          'webauthn_credentials',
-        ],
-      );
-      await first.db.insertInto('customers').values({ id: 'c1', name: 'Cabinet A', created_at: '2026-01-01T00:00:00.000Z' }).execute();
-      await first.db.destroy();
+      assert.deepEqual(t.migrations.applied, MIGRATIONS.map(([name]) => name));
+      const tables = (await t.db.introspection.getTables()).map((x) => x.name).filter((n) => !n.startsWith('kysely_')).sort();
+      assert.deepEqual(tables, [
+        'access_reviews',
+        'alerts',
+        'audit_anchor',
+        'audit_log',
+        'auth_throttle',
+        'backup_runs',
+        'chunks',
+        'customers',
+        'enroll_tokens',
+        'gc_epochs',
+        'gc_lease',
+        'gc_orphans',
+        'installation',
+        'job_leases',
+        'job_ticks',
+        'key_slots',
+        'machine_jobs',
+        'machines',
+        'orgs',
+        'outbox',
+        'pack_tombstones',
+        'packs',
+        'recovery_codes',
+        'repos',
+        'restore_tests',
+        'sessions',
+        'snapshots',
+        'tiers',
+        'upload_sessions',
+        'usage_daily',
+        'users',
+        'webauthn_credentials',
+      ]);
+      await t.db.insertInto('customers').values({ id: 'c1', name: 'Cabinet A', created_at: '2026-01-01T00:00:00.000Z' }).execute();
+      await t.db.destroy();
 
-      const second = await openDatabase(file);
+      const second = await t.open();
       assert.deepEqual(second.migrations.applied, []);
       const rows = await second.db.selectFrom('customers').select('name').execute();
       assert.deepEqual(rows, [{ name: 'Cabinet A' }]);
-      await second.db.destroy();
     } finally {
-      await tmp.cleanup();
+      await t.close();
     }
   });
 
   it('the control-plane migration gives every existing customer an organisation under the operator', async () => {
-    const tmp = await tempDir();
+    const t = await testDatabaseTarget();
     try {
-      const file = path.join(tmp.dir, 'coffre.db');
-      const raw = new Kysely<DB>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
+      // The first migration alone, with a plain Kysely of the engine.
+      const raw = new Kysely<DB>({
+        dialect: t.target.kind === 'sqlite' ? new SqliteDialect({ database: new SQLite(t.target.file) }) : new PostgresDialect({ pool: createPgPool({ url: t.target.url }) }),
+      });
       const migrator = new Migrator({ db: raw, provider: migrationProvider });
       const r = await migrator.migrateTo(MIGRATIONS[0]![0]);
       assert.equal(r.error, undefined);
       await raw.insertInto('customers').values({ id: 'c-old', name: 'Cabinet Ancien', created_at: '2026-01-01T00:00:00.000Z' }).execute();
       await raw.destroy();
 
-      const { db, migrations } = await openDatabase(file);
-      assert.deepEqual(migrations.applied, MIGRATIONS.slice(1).map(([name]) => name));
-      const orgs = await db.selectFrom('orgs').select(['id', 'name', 'type', 'parent_id', 'status']).orderBy('type').execute();
-      assert.equal(orgs.length, 2);
-      const op = orgs.find((o) => o.type === 'operator')!;
-      assert.deepEqual(orgs.find((o) => o.type === 'customer'), { id: 'c-old', name: 'Cabinet Ancien', type: 'customer', parent_id: op.id, status: 'active' });
-      await db.destroy();
-    } finally {
-      await tmp.cleanup();
-    }
-  });
-
-  it('opens in WAL mode with foreign keys enforced and temp storage in memory', async () => {
-    const tmp = await tempDir();
-    try {
-      const { db } = await openDatabase(path.join(tmp.dir, 'coffre.db'));
+      const { db, migrations } = await openDatabase(t.target);
       try {
-        const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
-        assert.equal(mode.rows[0]?.journal_mode, 'wal');
-        const temp = await sql<{ temp_store: number }>`pragma temp_store`.execute(db);
-        assert.equal(temp.rows[0]?.temp_store, 2, 'statement journals in memory');
-        await assert.rejects(
-          db.insertInto('machines')
-            .values({ id: 'm1', customer_id: 'no-such-customer', name: 'x', hostname: 'h', os: 'o', agent_version: 'v', credential_hash: 'h1', created_at: 't', last_seen_at: null, revoked_at: null })
-            .execute(),
-          /FOREIGN KEY/,
-        );
+        assert.deepEqual(migrations.applied, MIGRATIONS.slice(1).map(([name]) => name));
+        const orgs = await db.selectFrom('orgs').select(['id', 'name', 'type', 'parent_id', 'status']).orderBy('type').execute();
+        assert.equal(orgs.length, 2);
+        const op = orgs.find((o) => o.type === 'operator')!;
+        assert.deepEqual(orgs.find((o) => o.type === 'customer'), { id: 'c-old', name: 'Cabinet Ancien', type: 'customer', parent_id: op.id, status: 'active' });
       } finally {
         await db.destroy();
       }
     } finally {
-      await tmp.cleanup();
+      await t.drop();
+    }
+  });
+
+  it('SQLite opens in WAL mode with temp storage in memory', async () => {
+    // SQLite only (its pragmas), whatever the selected backend.
+    const t = await testDatabase('sqlite');
+    try {
+      const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(t.db);
+      assert.equal(mode.rows[0]?.journal_mode, 'wal');
+      const temp = await sql<{ temp_store: number }>`pragma temp_store`.execute(t.db);
+      assert.equal(temp.rows[0]?.temp_store, 2, 'statement journals in memory');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('enforces foreign keys', async () => {
+    const t = await testDatabase();
+    try {
+      await assert.rejects(
+        t.db
+          .insertInto('machines')
+          .values({ id: 'm1', customer_id: 'no-such-customer', name: 'x', hostname: 'h', os: 'o', agent_version: 'v', credential_hash: 'h1', created_at: 't', last_seen_at: null, revoked_at: null })
+          .execute(),
+        // SQLite: "FOREIGN KEY constraint failed"; PostgreSQL: "… violates foreign key constraint …".
+        /FOREIGN KEY constraint|violates foreign key constraint/,
+      );
+    } finally {
+      await t.close();
     }
   });
 
   it('enforces unique customer names and machine names per customer', async () => {
-    const tmp = await tempDir();
+    const t = await testDatabase();
     try {
-      const { db } = await openDatabase(path.join(tmp.dir, 'coffre.db'));
-      try {
-        const t = '2026-01-01T00:00:00.000Z';
-        await db.insertInto('customers').values([{ id: 'a', name: 'A', created_at: t }, { id: 'b', name: 'B', created_at: t }]).execute();
-        await assert.rejects(db.insertInto('customers').values({ id: 'c', name: 'A', created_at: t }).execute(), /UNIQUE/);
-        const machine = (id: string, customer: string, hash: string) => ({ id, customer_id: customer, name: 'poste', hostname: 'h', os: 'o', agent_version: 'v', credential_hash: hash, created_at: t, last_seen_at: null, revoked_at: null });
-        await db.insertInto('machines').values(machine('m1', 'a', 'h1')).execute();
-        await db.insertInto('machines').values(machine('m2', 'b', 'h2')).execute(); // same name, other customer: fine
-        await assert.rejects(db.insertInto('machines').values(machine('m3', 'a', 'h3')).execute(), /UNIQUE/);
-      } finally {
-        await db.destroy();
-      }
+      const db = t.db;
+      // SQLite: "UNIQUE constraint failed"; PostgreSQL: "duplicate key value violates unique constraint".
+      const unique = /UNIQUE constraint|violates unique constraint/;
+      const at = '2026-01-01T00:00:00.000Z';
+      await db.insertInto('customers').values([{ id: 'a', name: 'A', created_at: at }, { id: 'b', name: 'B', created_at: at }]).execute();
+      await assert.rejects(db.insertInto('customers').values({ id: 'c', name: 'A', created_at: at }).execute(), unique);
+      const machine = (id: string, customer: string, hash: string) => ({ id, customer_id: customer, name: 'poste', hostname: 'h', os: 'o', agent_version: 'v', credential_hash: hash, created_at: at, last_seen_at: null, revoked_at: null });
+      await db.insertInto('machines').values(machine('m1', 'a', 'h1')).execute();
+      await db.insertInto('machines').values(machine('m2', 'b', 'h2')).execute(); // same name, other customer: fine
+      await assert.rejects(db.insertInto('machines').values(machine('m3', 'a', 'h3')).execute(), unique);
     } finally {
-      await tmp.cleanup();
+      await t.close();
     }
   });
 
   it('indexes packs of every batch-boundary size exactly, and finds them again', async () => {
-    const tmp = await tempDir();
+    const t = await testDatabase();
     try {
-      const { db } = await openDatabase(path.join(tmp.dir, 'coffre.db'));
-      try {
-        const customer = 'c1' as CustomerId;
-        const now = '2026-01-01T00:00:00.000Z';
-        await db.insertInto('customers').values({ id: customer, name: 'A', created_at: now }).execute();
-        const all: PackEntry[] = [];
-        const packOf = new Map<string, string>();
-        for (const n of [1, 3, CHUNK_INSERT_BATCH - 1, CHUNK_INSERT_BATCH, CHUNK_INSERT_BATCH + 1, 2 * CHUNK_INSERT_BATCH + 77]) {
-          const packId = randomBytes(32).toString('hex');
-          let offset = 12 + 80 * n;
-          const entries = Array.from({ length: n }, (_, i) => {
-            const e = { id: randomBytes(32).toString('hex') as ChunkId, offset, length: 100 + i, sha256: randomBytes(32).toString('hex') };
-            offset += e.length;
-            return e;
-          });
-          assert.equal(await indexPack(db, { customerId: customer, packId, size: offset, entries, now }), n);
-          assert.equal(await indexPack(db, { customerId: customer, packId, size: offset, entries, now }), 0, 'idempotent');
-          for (const e of entries) packOf.set(e.id, packId);
-          all.push(...entries);
-        }
-        const rows = await db.selectFrom('chunks').selectAll().where('customer_id', '=', customer).execute();
-        assert.equal(rows.length, all.length);
-        // Ids and hashes are stored as raw 32-byte BLOBs.
-        const byId = new Map(rows.map((r) => [r.id.toString('hex'), r]));
-        for (const e of all) {
-          const r = byId.get(e.id);
-          assert.ok(r && r.id.length === 32 && r.sha256.length === 32);
-          assert.deepEqual(r && { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256.toString('hex') }, { pack: packOf.get(e.id), offset: e.offset, length: e.length, sha256: e.sha256 });
-        }
-
-        const unknown = Array.from({ length: CHUNK_LOOKUP_BATCH + 3 }, () => randomBytes(32).toString('hex'));
-        const asked = [...all.map((e) => e.id), ...unknown, all[0]!.id];
-        const present = await existingChunks(db, customer, asked);
-        assert.deepEqual([...present].sort(), all.map((e) => e.id).sort());
-        const located = await locateChunks(db, customer, asked);
-        assert.equal(located.size, all.length);
-        for (const e of all) assert.deepEqual(located.get(e.id), { pack: packOf.get(e.id), offset: e.offset, length: e.length });
-        assert.equal((await existingChunks(db, 'other' as CustomerId, asked)).size, 0, 'scoped to the customer');
-      } finally {
-        await db.destroy();
+      const db = t.db;
+      const customer = 'c1' as CustomerId;
+      const now = '2026-01-01T00:00:00.000Z';
+      await db.insertInto('customers').values({ id: customer, name: 'A', created_at: now }).execute();
+      const all: PackEntry[] = [];
+      const packOf = new Map<string, string>();
+      for (const n of [1, 3, CHUNK_INSERT_BATCH - 1, CHUNK_INSERT_BATCH, CHUNK_INSERT_BATCH + 1, 2 * CHUNK_INSERT_BATCH + 77]) {
+        const packId = randomBytes(32).toString('hex');
+        let offset = 12 + 80 * n;
+        const entries = Array.from({ length: n }, (_, i) => {
+          const e = { id: randomBytes(32).toString('hex') as ChunkId, offset, length: 100 + i, sha256: randomBytes(32).toString('hex') };
+          offset += e.length;
+          return e;
+        });
+        assert.equal(await indexPack(db, { customerId: customer, packId, size: offset, entries, now }), n);
+        assert.equal(await indexPack(db, { customerId: customer, packId, size: offset, entries, now }), 0, 'idempotent');
+        for (const e of entries) packOf.set(e.id, packId);
+        all.push(...entries);
       }
+      const rows = await db.selectFrom('chunks').selectAll().where('customer_id', '=', customer).execute();
+      assert.equal(rows.length, all.length);
+      // Ids and hashes are stored as raw 32-byte BLOBs.
+      const byId = new Map(rows.map((r) => [r.id.toString('hex'), r]));
+      for (const e of all) {
+        const r = byId.get(e.id);
+        assert.ok(r && r.id.length === 32 && r.sha256.length === 32);
+        assert.deepEqual(r && { pack: r.pack_id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256.toString('hex') }, { pack: packOf.get(e.id), offset: e.offset, length: e.length, sha256: e.sha256 });
+      }
+
+      const unknown = Array.from({ length: CHUNK_LOOKUP_BATCH + 3 }, () => randomBytes(32).toString('hex'));
+      const asked = [...all.map((e) => e.id), ...unknown, all[0]!.id];
+      const present = await existingChunks(db, customer, asked);
+      assert.deepEqual([...present].sort(), all.map((e) => e.id).sort());
+      const located = await locateChunks(db, customer, asked);
+      assert.equal(located.size, all.length);
+      for (const e of all) assert.deepEqual(located.get(e.id), { pack: packOf.get(e.id), offset: e.offset, length: e.length });
+      assert.equal((await existingChunks(db, 'other' as CustomerId, asked)).size, 0, 'scoped to the customer');
     } finally {
-      await tmp.cleanup();
+      await t.close();
     }
   });
 
   it('reuses prepared statements (LRU), but never one that is still being iterated', async () => {
+    // The SQLite driver's statement cache, whatever the selected backend.
     const sqlite = new SQLite(':memory:');
     const cached = withStatementCache(sqlite, 2);
     try {

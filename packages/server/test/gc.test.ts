@@ -3,7 +3,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { BlobCodec, decodeRefs, encodeRefs, PackBuilder, verifyPack, type ChunkId, type ChunkLocation, type ChunksExistResponse, type ChunksLocateResponse, type Subkeys } from '@coffre/core';
 import { sql } from 'kysely';
-import { dataDirPaths } from '../src/datadir.js';
 import { GC_DEFAULTS, gcOptionsFromEnv, SESSION_IDLE_MS, TOUCH_GRANULARITY_MS } from '../src/gc/config.js';
 import { gcCutoff } from '../src/gc/cutoff.js';
 import { forgetSnapshot } from '../src/gc/forget.js';
@@ -11,7 +10,6 @@ import { runGc, type GcOptions, type GcReport, type GcStep } from '../src/gc/gc.
 import { IdSet } from '../src/gc/idset.js';
 import { findJob } from '../src/jobs/index.js';
 import { packKey, snapshotRefsKey } from '../src/object-keys.js';
-import { createFsStore } from '../src/store/fs-store.js';
 import type { ObjectStore } from '../src/store/object-store.js';
 import type { CustomerId } from '../src/types.js';
 import { assertError, buildCustomer, buildPack, enrollMachine, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
@@ -113,7 +111,7 @@ interface Fx {
 async function fixture(ts: TestServer): Promise<Fx> {
   const c = await buildCustomer(ts);
   const m = await enrollMachine(ts, c.name);
-  const store = createFsStore(dataDirPaths(ts.dataDir).objects);
+  const store = ts.admin.store;
   const customerId = m.customerId as CustomerId;
   return {
     ts,

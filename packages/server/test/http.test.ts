@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { HealthResponse } from '@coffre/core';
 import { COFFRE_VERSION } from '@coffre/core';
 import { adminCreateEnrollToken } from '../src/admin/index.js';
-import { assertError, buildCustomer, buildPack, testKeys, type HttpResponse, type TestMachine, type TestServer, serverWithMachine } from './kit.js';
+import { assertError, buildCustomer, buildPack, eventually, testKeys, type HttpResponse, type TestMachine, type TestServer, serverWithMachine } from './kit.js';
 
 function assertSecurityHeaders(res: HttpResponse): void {
   assert.match(String(res.headers['strict-transport-security']), /max-age=\d+/);
@@ -66,6 +66,8 @@ describe('HTTP surface', () => {
     const { credential } = res.json<{ credential: string }>();
     await ts.request('GET', '/machines', { token: credential });
     await ts.request('GET', '/machines', { token: `cfm_${'z'.repeat(43)}` });
+    // The line is written once the response has gone out, which may be after the client read it.
+    await eventually('the third request is logged', async () => ts.logs.length - before >= 3);
     const lines = ts.logs.slice(before).map((e) => JSON.stringify(e));
     assert.equal(lines.length, 3, 'one line per request');
     for (const line of lines) {

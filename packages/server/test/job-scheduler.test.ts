@@ -5,13 +5,13 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Cron } from 'croner';
 import { initDataDir, JOB_NAMES, type ServerSettings } from '../src/datadir.js';
-import { openDatabase, type Database } from '../src/db/database.js';
+import type { Database } from '../src/db/database.js';
 import { acquireLease, claimTick, readLease, releaseLease } from '../src/db/queries/leases.js';
 import { allJobs } from '../src/jobs/index.js';
 import type { Job, JobContext, JobResult } from '../src/jobs/job.js';
 import { JOBS_TIME_ZONE, JobScheduler, SCHEDULER_LEASE, scheduledTime, type JobSchedulerOptions } from '../src/jobs/scheduler.js';
 import type { LogEntry } from '../src/log.js';
-import { eventually, tempDir } from './kit.js';
+import { eventually, testDatabase } from './kit.js';
 
 function fakeJob(name: string, body: () => Promise<void>, opts: { failedItems?: number } = {}): Job & { runs: number } {
   const job = {
@@ -46,21 +46,20 @@ class Wall {
 const live = new Set<JobScheduler>();
 
 /**
- * One SQLite database file opened by `handles` separate connections (as separate server
- * processes would); `close` stops the schedulers made meanwhile and removes it.
+ * One database of the selected engine (an SQLite file, or a PostgreSQL database) opened by
+ * `handles` separate handles (as separate server processes would); `close` stops the
+ * schedulers made meanwhile and removes it.
  */
 async function sharedDatabase(handles = 2): Promise<{ dbs: Database[]; close: () => Promise<void> }> {
-  const tmp = await tempDir('coffre-sched-db-');
-  const file = path.join(tmp.dir, 'coffre.db');
-  const dbs: Database[] = [];
-  for (let i = 0; i < handles; i++) dbs.push((await openDatabase(file)).db);
+  const t = await testDatabase();
+  const dbs: Database[] = [t.db];
+  for (let i = 1; i < handles; i++) dbs.push((await t.open()).db);
   return {
     dbs,
     close: async () => {
       for (const s of live) await s.stop(0, { release: false });
       live.clear();
-      for (const db of dbs) await db.destroy();
-      await tmp.cleanup();
+      await t.close();
     },
   };
 }

@@ -8,12 +8,13 @@ import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import type { IncomingHttpHeaders } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import {
   BlobCodec,
   chunkId,
@@ -35,9 +36,12 @@ import {
 import { adminCreateCustomer, adminCreateEnrollToken, openAdmin, type AdminContext } from '../src/admin/index.js';
 import type { LogEntry } from '../src/log.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../src/server.js';
-import type { ServerSettings } from '../src/datadir.js';
+import { dataDirPaths, type ServerSettings } from '../src/datadir.js';
+import { openDatabase, type Database, type DatabaseTarget, type MigrationReport } from '../src/db/database.js';
 import type { JobContext } from '../src/jobs/job.js';
-import { prepareDataDir } from './backends.js';
+import type { ObjectStore } from '../src/store/object-store.js';
+import type { S3Store } from '../src/store/s3-store.js';
+import { dropDatabase, freshDatabaseUrl, onPostgresS3, prepareDataDir, testS3Client } from './backends.js';
 
 export async function tempDir(prefix = 'coffre-server-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
@@ -122,6 +126,8 @@ export async function testServer(opts: Pick<StartServerOptions, 'wrapStore' | 'c
     close: async () => {
       await server.close();
       await admin.close();
+      const database = admin.dataDir.settings.database;
+      if (database !== null) await dropDatabase(database); // a fresh one per test server (prepareDataDir)
       await tmp.cleanup();
     },
   };
@@ -281,5 +287,165 @@ export function jobContext(ts: TestServer, settings: Partial<ServerSettings> = {
     settings: { ...ts.admin.dataDir.settings, ...settings },
     log: (e) => void ts.logs.push(e),
     mailer: null,
+  };
+}
+
+/** The S3 store `store` is, or null (the filesystem store, a test double…). */
+export function s3StoreOf(store: ObjectStore): S3Store | null {
+  const s = store as Partial<S3Store>;
+  return typeof s.bucket === 'string' && typeof s.prefix === 'string' && typeof s.partSize === 'number' && typeof s.describe === 'function' ? (store as S3Store) : null;
+}
+
+/** What an upload in progress (or abandoned) leaves in the store until it is committed or aborted. */
+export interface PendingUpload {
+  /** The temp file (relative to the objects directory), or `KEY?uploadId=ID` of a multipart upload. */
+  readonly name: string;
+  readonly bytes: number;
+  /** What the store's purgeTemporary compares with its cutoff: the file's mtime, or the later of the upload's start and its last part. */
+  readonly lastWrite: Date;
+}
+
+/** The S3 multipart uploads in progress under `store`'s prefix, with their parts' sizes and times. */
+async function multipartUploads(store: S3Store): Promise<PendingUpload[]> {
+  const base = store.prefix === '' ? '' : `${store.prefix}/`;
+  const s3 = testS3Client();
+  try {
+    const out: PendingUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const res = await s3.send(new ListMultipartUploadsCommand({ Bucket: store.bucket, Prefix: base, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      for (const u of res.Uploads ?? []) {
+        if (!u.Key?.startsWith(base) || !u.UploadId) continue;
+        let bytes = 0;
+        let last = u.Initiated?.getTime() ?? 0;
+        let marker: string | undefined;
+        let gone = false;
+        for (;;) {
+          let parts;
+          try {
+            parts = await s3.send(new ListPartsCommand({ Bucket: store.bucket, Key: u.Key, UploadId: u.UploadId, PartNumberMarker: marker }));
+          } catch (err) {
+            if ((err as { name?: string }).name !== 'NoSuchUpload') throw err;
+            gone = true; // completed or aborted since it was listed
+            break;
+          }
+          for (const p of parts.Parts ?? []) {
+            bytes += p.Size ?? 0;
+            last = Math.max(last, p.LastModified?.getTime() ?? 0);
+          }
+          if (parts.IsTruncated !== true || !parts.NextPartNumberMarker) break;
+          marker = parts.NextPartNumberMarker;
+        }
+        if (!gone) out.push({ name: `${u.Key.slice(base.length)}?uploadId=${u.UploadId}`, bytes, lastWrite: new Date(last) });
+      }
+      if (res.IsTruncated !== true || !res.NextKeyMarker) break;
+      [keyMarker, uploadIdMarker] = [res.NextKeyMarker, res.NextUploadIdMarker];
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
+ * Uploads in progress (or left behind) in the test server's store: on the filesystem store
+ * its dot-prefixed temp files, on S3 the bucket's in-progress multipart uploads under the
+ * store's prefix. A store that buffers a small upload and sends it in one request has
+ * nothing pending meanwhile.
+ */
+export async function pendingUploads(ts: TestServer): Promise<PendingUpload[]> {
+  const s3 = s3StoreOf(ts.admin.store);
+  if (s3) return multipartUploads(s3);
+  const root = dataDirPaths(ts.dataDir).objects;
+  const out: PendingUpload[] = [];
+  for (const f of (await filesUnder(root)).filter((f) => path.basename(f).startsWith('.'))) {
+    try {
+      const s = await stat(path.join(root, f));
+      out.push({ name: f, bytes: s.size, lastWrite: s.mtime });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // committed or removed meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Leaves `size` bytes of an upload of `key` that never completes, as a crashed server would:
+ * a temp file next to where the object would go (named as the filesystem store names them),
+ * or a multipart upload with one part. Returns its name as `pendingUploads` lists it.
+ */
+export async function abandonUpload(ts: TestServer, key: string, size: number): Promise<string> {
+  const store = s3StoreOf(ts.admin.store);
+  if (store) {
+    const bucketKey = store.prefix === '' ? key : `${store.prefix}/${key}`;
+    const s3 = testS3Client();
+    try {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: store.bucket, Key: bucketKey }));
+      await s3.send(new UploadPartCommand({ Bucket: store.bucket, Key: bucketKey, UploadId, PartNumber: 1, Body: randomBytes(size), ContentLength: size }));
+      return `${key}?uploadId=${UploadId}`;
+    } finally {
+      s3.destroy();
+    }
+  }
+  const rel = path.posix.join(path.posix.dirname(key), `.tmp-${path.posix.basename(key)}-${randomBytes(6).toString('hex')}`);
+  const file = path.join(dataDirPaths(ts.dataDir).objects, rel);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, randomBytes(size));
+  return rel;
+}
+
+/** The database engine of the selected backend (test/backends.ts). */
+export type Engine = 'sqlite' | 'postgres';
+export const TEST_ENGINE: Engine = onPostgresS3 ? 'postgres' : 'sqlite';
+
+/** Where a fresh, empty test database is (nothing opened yet); `drop` removes it. */
+export async function testDatabaseTarget(engine: Engine = TEST_ENGINE): Promise<{ engine: Engine; target: DatabaseTarget; drop(): Promise<void> }> {
+  if (engine === 'postgres') {
+    const url = await freshDatabaseUrl();
+    return { engine, target: { kind: 'postgres', url }, drop: () => dropDatabase(url) };
+  }
+  const tmp = await tempDir('coffre-db-test-');
+  return { engine, target: { kind: 'sqlite', file: path.join(tmp.dir, 'coffre.db') }, drop: tmp.cleanup };
+}
+
+export interface TestDatabase {
+  readonly engine: Engine;
+  readonly target: DatabaseTarget;
+  /** Opened (and migrated) by `testDatabase`. */
+  readonly db: Database;
+  readonly migrations: MigrationReport;
+  /** Another handle on the same database (as another server process would have); closed by `close`. */
+  open(): Promise<{ db: Database; migrations: MigrationReport }>;
+  /** Closes every handle and removes the database. */
+  close(): Promise<void>;
+}
+
+/** A fresh metadata database of the selected engine (or the one given), opened with `openDatabase`. */
+export async function testDatabase(engine: Engine = TEST_ENGINE): Promise<TestDatabase> {
+  const t = await testDatabaseTarget(engine);
+  const handles: Database[] = [];
+  const open = async (): Promise<{ db: Database; migrations: MigrationReport }> => {
+    const opened = await openDatabase(t.target);
+    handles.push(opened.db);
+    return opened;
+  };
+  let first: { db: Database; migrations: MigrationReport };
+  try {
+    first = await open();
+  } catch (err) {
+    await t.drop().catch(() => undefined);
+    throw err;
+  }
+  return {
+    engine,
+    target: t.target,
+    db: first.db,
+    migrations: first.migrations,
+    open,
+    close: async () => {
+      for (const h of handles.splice(0)) await h.destroy().catch(() => undefined); // a handle the test destroyed already
+      await t.drop();
+    },
   };
 }

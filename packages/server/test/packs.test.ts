@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PACK_MAGIC, PACK_VERSION, type ChunksExistResponse, type ChunksLocateResponse, type PackUploadResponse, type Subkeys } from '@coffre/core';
-import { createFsStore } from '../src/store/fs-store.js';
-import { dataDirPaths } from '../src/datadir.js';
 import { packKey } from '../src/object-keys.js';
 import type { CustomerId } from '../src/types.js';
 import {
@@ -13,7 +10,7 @@ import {
   buildPack,
   countRows,
   eventually,
-  filesUnder,
+  pendingUploads,
   testKeys,
   collectResponse,
   type HttpResponse,
@@ -48,7 +45,7 @@ describe('chunks and packs', () => {
     assert.deepEqual(await exists([unknown, ...pack.chunkIds, pack.chunkIds[0]!]), [false, true, true, true, true]);
     assert.deepEqual(await locate([pack.chunkIds[1]!, unknown]), [{ pack: pack.id, offset: pack.entries[1]!.offset, length: pack.entries[1]!.length }, null]);
 
-    const stored = await createFsStore(dataDirPaths(ts.dataDir).objects).get(packKey(m.customerId as CustomerId, pack.id));
+    const stored = await ts.admin.store.get(packKey(m.customerId as CustomerId, pack.id));
     assert.ok(stored.equals(pack.data), 'the stored object must be the uploaded pack');
   });
 
@@ -72,7 +69,7 @@ describe('chunks and packs', () => {
     assertError(await m.request('PUT', `/packs/${pack.id}`, { body: bad }), 422, 'INTEGRITY');
     assert.deepEqual(await exists(pack.chunkIds), [false, false, false]);
     assert.deepEqual({ packs: await countRows(ts, 'packs'), chunks: await countRows(ts, 'chunks') }, before);
-    assert.equal(await createFsStore(dataDirPaths(ts.dataDir).objects).stat(packKey(m.customerId as CustomerId, pack.id)), null);
+    assert.equal(await ts.admin.store.stat(packKey(m.customerId as CustomerId, pack.id)), null);
   });
 
   it('refuses a valid pack uploaded under another id (422)', async () => {
@@ -191,23 +188,25 @@ describe('streamed pack uploads', () => {
   });
   after(() => ts.close());
 
-  const objects = () => dataDirPaths(ts.dataDir).objects;
-  const tempFiles = async () => (await filesUnder(objects())).filter((f) => path.basename(f).startsWith('.'));
-  const stored = (id: string) => createFsStore(objects()).stat(packKey(m.customerId as CustomerId, id));
+  const stored = (id: string) => ts.admin.store.stat(packKey(m.customerId as CustomerId, id));
+  const storedData = (id: string) => ts.admin.store.get(packKey(m.customerId as CustomerId, id));
   const counts = async () => ({ packs: await countRows(ts, 'packs'), chunks: await countRows(ts, 'chunks') });
   const exists = async (ids: string[]) => (await m.request('POST', '/chunks/exists', { json: { ids } })).json<ChunksExistResponse>().exists;
   /** ~2.6 MiB over 40 blobs: many network chunks, blob boundaries inside them. */
   const bigPack = (): TestPack => buildPack(keys, Array.from({ length: 40 }, () => randomBytes(64 * 1024)));
 
-  /** Nothing of `pack` is stored or indexed, and no temp file is left. */
+  /** ~10 MiB over 160 blobs: more than one part of the S3 store (8 MiB), so an upload in progress is a multipart upload there. */
+  const hugePack = (): TestPack => buildPack(keys, Array.from({ length: 160 }, () => randomBytes(64 * 1024)));
+
+  /** Nothing of `pack` is stored or indexed, and no pending upload (temp file, multipart upload) is left. */
   async function assertNothingLeft(pack: TestPack, before: { packs: number; chunks: number }): Promise<void> {
     assert.deepEqual(await counts(), before);
     assert.equal(await stored(pack.id), null);
-    assert.deepEqual(await tempFiles(), []);
+    assert.deepEqual(await pendingUploads(ts), []);
     assert.ok((await exists(pack.chunkIds)).every((e) => !e));
   }
 
-  it('stores a multi-MiB pack sent in irregular pieces without Content-Length, and leaves no temp file', async () => {
+  it('stores a multi-MiB pack sent in irregular pieces without Content-Length, and leaves no pending upload', async () => {
     const pack = bigPack();
     const { req, response } = rawPut(ts, m, `/packs/${pack.id}`);
     await writeInPieces(req, pack.data);
@@ -215,40 +214,46 @@ describe('streamed pack uploads', () => {
     const res = await response;
     assert.equal(res.status, 200, res.body.toString());
     assert.deepEqual(res.json<PackUploadResponse>(), { id: pack.id, chunks: 40, newChunks: 40 });
-    assert.ok((await createFsStore(objects()).get(packKey(m.customerId as CustomerId, pack.id))).equals(pack.data));
-    assert.deepEqual(await tempFiles(), []);
+    assert.ok((await storedData(pack.id)).equals(pack.data));
+    assert.deepEqual(await pendingUploads(ts), []);
   });
 
-  it('refuses a pack whose middle blob is corrupted (422): no object, no temp file, nothing indexed', async () => {
-    const pack = bigPack();
+  it('refuses a pack whose blob deep inside is corrupted (422): no object, no pending upload, nothing indexed', async () => {
+    const pack = hugePack();
     const before = await counts();
     const bad = Buffer.from(pack.data);
-    const middle = pack.entries[20]!;
-    bad[middle.offset + Math.floor(middle.length / 2)]! ^= 0x80;
+    // Past the first 8 MiB: on S3 the upload is a multipart upload by then, which must be aborted.
+    const deep = pack.entries[130]!;
+    assert.ok(deep.offset > 8 << 20);
+    bad[deep.offset + Math.floor(deep.length / 2)]! ^= 0x80;
     const err = assertError(await m.request('PUT', `/packs/${pack.id}`, { body: bad }), 422, 'INTEGRITY');
-    assert.match(String(err.details?.reason), new RegExp(middle.id.slice(0, 12)));
+    assert.match(String(err.details?.reason), new RegExp(deep.id.slice(0, 12)));
     await assertNothingLeft(pack, before);
     // The intact pack goes through afterwards.
     assert.equal((await m.request('PUT', `/packs/${pack.id}`, { body: pack.data })).status, 200);
   });
 
-  it('cleans up when the client aborts mid-upload: no temp file, no object, nothing indexed', async () => {
-    const pack = bigPack();
+  it('cleans up when the client aborts mid-upload: no pending upload, no object, nothing indexed', async () => {
+    const pack = hugePack();
     const before = await counts();
     const { req, response } = rawPut(ts, m, `/packs/${pack.id}`, { 'content-length': String(pack.data.length) });
     response.catch(() => undefined);
-    req.write(pack.data.subarray(0, 1 << 20));
-    // The body streams into a temp file while it arrives…
-    await eventually('the upload has a temp file', async () => (await tempFiles()).length === 1);
-    req.destroy();
+    try {
+      // More than one S3 part: on S3 the first part goes out in a multipart upload.
+      req.write(pack.data.subarray(0, 9 << 20));
+      // The body streams into a pending upload (temp file, multipart upload) while it arrives…
+      await eventually('the upload is pending in the store', async () => (await pendingUploads(ts)).length === 1, 30_000);
+    } finally {
+      req.destroy(); // also when the wait failed: the server's close would wait for this request
+    }
     // …which goes away with the connection.
-    await eventually('the temp file is removed', async () => (await tempFiles()).length === 0);
+    await eventually('the pending upload is removed', async () => (await pendingUploads(ts)).length === 0, 30_000);
     await assertNothingLeft(pack, before);
     assert.equal((await m.request('PUT', `/packs/${pack.id}`, { body: pack.data })).status, 200, 'a retry succeeds');
   });
 
   it('refuses a body longer or shorter than its header says (400), with or without Content-Length', async () => {
-    const pack = bigPack();
+    const pack = hugePack(); // on S3, a multipart upload that must be aborted
     const before = await counts();
     const longer = Buffer.concat([pack.data, randomBytes(10)]);
     const shorter = pack.data.subarray(0, pack.data.length - 1);
@@ -274,7 +279,7 @@ describe('streamed pack uploads', () => {
     req.write(header);
     req.end(randomBytes(1000));
     assertError(await response, 413, 'TOO_LARGE');
-    assert.deepEqual(await tempFiles(), []);
+    assert.deepEqual(await pendingUploads(ts), []);
   });
 
   it('two concurrent uploads of the same pack both succeed, idempotently', async () => {
@@ -288,8 +293,8 @@ describe('streamed pack uploads', () => {
     assert.deepEqual([ra.id, ra.chunks, rb.id, rb.chunks], [pack.id, 40, pack.id, 40]);
     assert.equal(ra.newChunks + rb.newChunks, 40);
     assert.deepEqual(await counts(), { packs: before.packs + 1, chunks: before.chunks + 40 });
-    assert.ok((await createFsStore(objects()).get(packKey(m.customerId as CustomerId, pack.id))).equals(pack.data));
-    assert.deepEqual(await tempFiles(), []);
+    assert.ok((await storedData(pack.id)).equals(pack.data));
+    assert.deepEqual(await pendingUploads(ts), []);
   });
 
   it('still verifies the body of a pack that is already stored (422 when corrupted)', async () => {
@@ -298,8 +303,8 @@ describe('streamed pack uploads', () => {
     const bad = Buffer.from(pack.data);
     bad[bad.length - 1]! ^= 0x01;
     assertError(await m.request('PUT', `/packs/${pack.id}`, { body: bad }), 422, 'INTEGRITY');
-    assert.ok((await createFsStore(objects()).get(packKey(m.customerId as CustomerId, pack.id))).equals(pack.data), 'the stored pack is untouched');
-    assert.deepEqual(await tempFiles(), []);
+    assert.ok((await storedData(pack.id)).equals(pack.data), 'the stored pack is untouched');
+    assert.deepEqual(await pendingUploads(ts), []);
   });
 
   it('answers an upload without a body or content type with 400', async () => {

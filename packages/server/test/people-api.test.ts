@@ -178,6 +178,7 @@ describe('people API (in-process HTTPS server, test clock)', () => {
 describe('audit retention at server start', () => {
   it('purges entries older than auditRetentionDays, records the purge, and the chain still verifies', async () => {
     const { tempDir } = await import('./kit.js');
+    const { prepareDataDir } = await import('./backends.js');
     const { openAdmin } = await import('../src/admin/index.js');
     const { startServer } = await import('../src/server.js');
     const path = await import('node:path');
@@ -187,6 +188,7 @@ describe('audit retention at server start', () => {
       const dataDir = path.join(tmp.dir, 'data');
       await mkdir(dataDir, { recursive: true });
       await writeFile(path.join(dataDir, 'server.json'), JSON.stringify({ v: 1, auditRetentionDays: 30 }));
+      await prepareDataDir(dataDir);
       let t = Date.parse('2026-01-01T00:00:00Z');
       const admin = await openAdmin(dataDir, () => new Date(t));
       for (let i = 0; i < 5; i++) await admin.audit.append({ actorType: 'system', actorId: null, actorLabel: null, orgId: null, action: 'test.old', target: null, ip: null, userAgent: null, requestId: null, outcome: 'success', details: null });

@@ -1,12 +1,12 @@
 /**
- * The purge-temp job (R8, docs/OPERATIONS.md "Temporary data"): what uploads left behind goes
- * once older than tempMaxAgeHours (by the job's clock), committed objects never; a setting
- * above 30 days is refused when the server starts.
+ * The purge-temp job (R8, docs/OPERATIONS.md "Temporary data"): what uploads left behind (temp
+ * files, multipart uploads) goes once older than tempMaxAgeHours (by the job's clock),
+ * committed objects never; a setting above 30 days is refused when the server starts.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { newSnapshotId, type Subkeys } from '@coffre/core';
@@ -14,26 +14,48 @@ import { adminCreateCustomer } from '../src/admin/index.js';
 import { initDataDir, SettingsError, TEMP_MAX_AGE_CAP_HOURS } from '../src/datadir.js';
 import type { JobContext, JobResult } from '../src/jobs/job.js';
 import { PurgeTempJob } from '../src/jobs/purge-temp.js';
-import { buildPack, CLI_ENTRY, enrollMachine, filesUnder, snapshotRequest, tempDir, testKeys, jobContext, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
+import { packKey } from '../src/object-keys.js';
+import type { CustomerId } from '../src/types.js';
+import { prepareDataDir } from './backends.js';
+import {
+  abandonUpload,
+  buildPack,
+  CLI_ENTRY,
+  enrollMachine,
+  jobContext,
+  pendingUploads,
+  snapshotRequest,
+  tempDir,
+  testKeys,
+  testServer,
+  type TestMachine,
+  type TestPack,
+  type TestServer,
+} from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
 
 const HOUR = 3_600_000;
 
-function runPurge(ts: TestServer, settings: Partial<JobContext['settings']> = {}): Promise<JobResult> {
-  return new PurgeTempJob().run(jobContext(ts, settings));
+/** Runs the job as at `now` (its clock), with the test server's settings, optionally changed. */
+function runPurge(ts: TestServer, now: Date, settings: Partial<JobContext['settings']> = {}): Promise<JobResult> {
+  return new PurgeTempJob().run({ ...jobContext(ts, settings), clock: () => now });
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
+/**
+ * Waits until the wall clock is past the next whole second. The store gives what is written
+ * its own times (S3 services to the second), so what is written after this is strictly
+ * newer than what was written before, on every store.
+ */
+async function nextSecond(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 50));
 }
 
+/**
+ * Ages cannot be set on every store (S3 times are the service's), so they are made by
+ * writing in order — oldest first, each group in a later second than the one before —
+ * and each run's clock is placed against the times the store reports for what was written.
+ */
 describe('purge-temp over a real object store', () => {
   let ts: TestServer;
   let customerId: string;
@@ -41,26 +63,44 @@ describe('purge-temp over a real object store', () => {
   const keys: Subkeys = testKeys();
   let pack: TestPack;
   const snapshots: string[] = [];
-  let objects: string;
   let committed: string[] = [];
-  let newTemps: string[] = [];
+  /** Written in this order, a group per second (see nextSecond). */
+  let oldTemps: string[] = [];
+  let orphanOld = '';
+  let orphanOtherCustomer = '';
+  let notRefs = '';
+  let unindexedPack = '';
+  let boundary = '';
+  let recent23h = '';
   let orphanNew = '';
-  /** Age relative to the job's clock (ts.clock), which is not the wall clock. */
-  const aged = async (file: string, hours: number): Promise<void> => {
-    const t = new Date(ts.clock.now().getTime() - hours * HOUR);
-    await utimes(file, t, t);
+  let young = '';
+  let orphanYoung = '';
+  let recent0h = '';
+  /** The first run's clock: `boundary` is exactly tempMaxAgeHours old. */
+  let clockA: Date;
+  /** Between the last two groups (recent0h only is newer). */
+  let cutoffB: Date;
+
+  const pending = async (): Promise<string[]> => (await pendingUploads(ts)).map((p) => p.name);
+  const tempExists = async (name: string): Promise<boolean> => (await pending()).includes(name);
+  const objectExists = async (key: string): Promise<boolean> => (await ts.admin.store.stat(key)) !== null;
+  const put = async (key: string, size: number): Promise<string> => {
+    await ts.admin.store.put(key, randomBytes(size));
+    return key;
   };
-  const put = async (rel: string, size: number, ageHours: number): Promise<string> => {
-    const file = path.join(objects, rel);
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, randomBytes(size));
-    await aged(file, ageHours);
-    return file;
+  /** When the store says `key` was last written (what the job compares with its cutoff). */
+  const objectTime = async (key: string): Promise<number> => {
+    for await (const o of ts.admin.store.list(key)) if (o.key === key) return o.modifiedAt.getTime();
+    assert.fail(`${key} is not stored`);
+  };
+  const tempTime = async (name: string): Promise<number> => {
+    const p = (await pendingUploads(ts)).find((u) => u.name === name);
+    assert.ok(p, `${name} is pending`);
+    return p.lastWrite.getTime();
   };
 
   before(async () => {
     ts = await testServer();
-    objects = path.join(ts.dataDir, 'objects');
     customerId = (await adminCreateCustomer(ts.admin, 'Cabinet Temporaire')).id;
     m = await enrollMachine(ts, 'Cabinet Temporaire', 'poste');
     pack = buildPack(keys);
@@ -71,56 +111,67 @@ describe('purge-temp over a real object store', () => {
       assert.equal(c.status, 201, c.body.toString());
       snapshots.push(c.json<{ id: string }>().id);
     }
-    committed = await filesUnder(objects);
+    for await (const o of ts.admin.store.list('')) committed.push(o.key);
+    committed = committed.sort();
     assert.ok(committed.some((f) => f.startsWith('packs/')) && committed.filter((f) => f.startsWith('snapshots/')).length === 2, committed.join(', '));
-    assert.ok(!committed.some((f) => path.basename(f).startsWith('.')), 'no temp file left by the uploads');
+    assert.deepEqual(await pendingUploads(ts), [], 'no pending upload left by the uploads');
+
+    // Older than the first run's cutoff (the committed objects are older still: age never matters for them).
+    await nextSecond();
+    oldTemps = [
+      await abandonUpload(ts, packKey(customerId as CustomerId, pack.id), 3000),
+      await abandonUpload(ts, `snapshots/${customerId}/${newSnapshotId()}.refs`, 100),
+      await abandonUpload(ts, 'orphan', 10),
+    ];
+    orphanOld = await put(`snapshots/${customerId}/${newSnapshotId()}.refs`, 64);
+    orphanOtherCustomer = await put(`snapshots/00000000-0000-4000-8000-000000000000/${newSnapshotId()}.refs`, 32);
+    // Not a reference list by name, and an unindexed pack: garbage collection's, not this job's.
+    notRefs = await put(`snapshots/${customerId}/notes`, 10);
+    const unindexed = buildPack(keys);
+    unindexedPack = await put(packKey(customerId as CustomerId, unindexed.id), 500);
+    // Exactly at the first run's cutoff: "older than" is strict.
+    await nextSecond();
+    boundary = await abandonUpload(ts, 'boundary', 20);
+    // Newer than the first run's cutoff, older than the second's.
+    await nextSecond();
+    recent23h = await abandonUpload(ts, packKey(customerId as CustomerId, pack.id), 2000);
+    orphanNew = await put(`snapshots/${customerId}/${newSnapshotId()}.refs`, 64);
+    young = await abandonUpload(ts, 'young', 10);
+    orphanYoung = await put(`snapshots/${customerId}/${newSnapshotId()}.refs`, 16);
+    // Newer than every cutoff until the clock moves on.
+    await nextSecond();
+    recent0h = await abandonUpload(ts, `snapshots/${customerId}/recent`, 50);
+
+    const oldest = [...(await Promise.all(oldTemps.map(tempTime))), ...(await Promise.all([orphanOld, orphanOtherCustomer, notRefs, unindexedPack].map(objectTime)))];
+    const middle = [await tempTime(recent23h), await tempTime(young), await objectTime(orphanNew), await objectTime(orphanYoung)];
+    const [tBoundary, tRecent] = [await tempTime(boundary), await tempTime(recent0h)];
+    assert.ok(Math.max(...oldest) < tBoundary && tBoundary < Math.min(...middle) && Math.max(...middle) < tRecent, `written in order: ${JSON.stringify({ oldest, tBoundary, middle, tRecent })}`);
+    clockA = new Date(tBoundary + ts.admin.dataDir.settings.tempMaxAgeHours * HOUR);
+    cutoffB = new Date(Math.floor((Math.max(...middle) + tRecent) / 2));
   });
   after(() => ts.close());
 
   it('removes temp files and unindexed reference lists older than tempMaxAgeHours, keeps newer ones, committed objects and indexed refs', async () => {
     const maxAge = ts.admin.dataDir.settings.tempMaxAgeHours;
     assert.equal(maxAge, 24);
-    // Every committed object looks ancient: age never matters for them.
-    for (const f of committed) await aged(path.join(objects, f), 10 * maxAge);
+    const tempBytes = 3000 + 100 + 10;
+    const orphanBytes = 64 + 32;
 
-    const xx = pack.id.slice(0, 2);
-    const oldTemps = [
-      await put(`packs/${customerId}/${xx}/.tmp-${pack.id}-0123456789ab`, 3000, maxAge + 1),
-      await put(`snapshots/${customerId}/.tmp-${newSnapshotId()}.refs-a1b2c3d4e5f6`, 100, 10 * maxAge),
-      await put(`.tmp-orphan-ffffffffffff`, 10, maxAge + 0.01),
-    ];
-    newTemps = [
-      await put(`packs/${customerId}/${xx}/.tmp-${pack.id}-ba9876543210`, 2000, maxAge - 1),
-      await put(`snapshots/${customerId}/.tmp-recent-000000000000`, 50, 0),
-      // Exactly at the cutoff: "older than" is strict.
-      await put(`.tmp-boundary-111111111111`, 20, maxAge),
-    ];
-    const orphanOld = await put(`snapshots/${customerId}/${newSnapshotId()}.refs`, 64, maxAge + 2);
-    const orphanOtherCustomer = await put(`snapshots/00000000-0000-4000-8000-000000000000/${newSnapshotId()}.refs`, 32, 5 * maxAge);
-    orphanNew = await put(`snapshots/${customerId}/${newSnapshotId()}.refs`, 64, maxAge - 2);
-    // Not a reference list by name, and an unindexed pack: garbage collection's, not this job's.
-    const notRefs = await put(`snapshots/${customerId}/notes`, 10, 10 * maxAge);
-    const unindexedPack = buildPack(keys);
-    const unindexedPackFile = await put(`packs/${customerId}/${unindexedPack.id.slice(0, 2)}/${unindexedPack.id}`, 500, 10 * maxAge);
-
-    const sizes = async (files: string[]): Promise<number> => (await Promise.all(files.map(async (f) => (await stat(f)).size))).reduce((a, b) => a + b, 0);
-    const tempBytes = await sizes(oldTemps);
-    const orphanBytes = await sizes([orphanOld, orphanOtherCustomer]);
-
-    const r = await runPurge(ts);
+    const r = await runPurge(ts, clockA);
     assert.equal(r.job, 'purge-temp');
     assert.deepEqual(r.counts, { tempFiles: oldTemps.length, tempBytes, orphanRefs: 2, orphanBytes, abandonedSessions: 0 });
-    const rel = (f: string): string => path.relative(objects, f).split(path.sep).join('/');
     assert.deepEqual(
       r.items.filter((i) => i.id !== 'temporary').map((i) => i.id).sort(),
-      [rel(orphanOld), rel(orphanOtherCustomer)].sort(),
+      [orphanOld, orphanOtherCustomer].sort(),
     );
     assert.ok(r.items.some((i) => i.id === 'temporary' && i.outcome === 'changed' && i.detail.includes(String(oldTemps.length))));
     assert.ok(!r.items.some((i) => i.outcome === 'failed'));
 
-    for (const f of [...oldTemps, orphanOld, orphanOtherCustomer]) assert.equal(await exists(f), false, `${rel(f)} removed`);
-    for (const f of [...newTemps, orphanNew, notRefs, unindexedPackFile]) assert.ok(await exists(f), `${rel(f)} kept`);
-    for (const f of committed) assert.ok(await exists(path.join(objects, f)), `committed ${f} kept`);
+    for (const t of oldTemps) assert.equal(await tempExists(t), false, `${t} removed`);
+    for (const k of [orphanOld, orphanOtherCustomer]) assert.equal(await objectExists(k), false, `${k} removed`);
+    for (const t of [boundary, recent23h, young, recent0h]) assert.ok(await tempExists(t), `${t} kept`);
+    for (const k of [orphanNew, orphanYoung, notRefs, unindexedPack]) assert.ok(await objectExists(k), `${k} kept`);
+    for (const k of committed) assert.ok(await objectExists(k), `committed ${k} kept`);
 
     // The committed snapshots are still whole: the agent reads them back.
     for (const id of snapshots) {
@@ -131,29 +182,29 @@ describe('purge-temp over a real object store', () => {
     assert.equal(got.status, 200);
     assert.ok(got.body.equals(pack.data));
 
-    const again = await runPurge(ts);
+    const again = await runPurge(ts, clockA);
     assert.deepEqual(again.counts, { tempFiles: 0, tempBytes: 0, orphanRefs: 0, orphanBytes: 0, abandonedSessions: 0 }, 'idempotent');
     assert.deepEqual(again.items, []);
   });
 
   it("the cutoff follows the job's clock and the tempMaxAgeHours setting", async () => {
-    const [recent23h, recent0h, boundary24h] = newTemps as [string, string, string];
-    const young = await put(`.tmp-young-222222222222`, 10, 2);
-    const orphan = await put(`snapshots/${customerId}/${newSnapshotId()}.refs`, 16, 2);
-    assert.deepEqual((await runPurge(ts)).counts, { tempFiles: 0, tempBytes: 0, orphanRefs: 0, orphanBytes: 0, abandonedSessions: 0 }, 'nothing older than 24 hours');
+    assert.deepEqual((await runPurge(ts, clockA)).counts, { tempFiles: 0, tempBytes: 0, orphanRefs: 0, orphanBytes: 0, abandonedSessions: 0 }, 'nothing else older than 24 hours');
 
     // With 1 hour, everything older than an hour by the job's clock goes.
-    const r = await runPurge(ts, { tempMaxAgeHours: 1 });
+    const clockB = new Date(cutoffB.getTime() + HOUR);
+    const r = await runPurge(ts, clockB, { tempMaxAgeHours: 1 });
     assert.deepEqual([r.counts.tempFiles, r.counts.orphanRefs], [3, 2]);
-    for (const f of [young, recent23h, boundary24h, orphan, orphanNew]) assert.equal(await exists(f), false, `${f} removed`);
-    assert.ok(await exists(recent0h), 'written at the clock\'s now: kept');
+    for (const t of [young, recent23h, boundary]) assert.equal(await tempExists(t), false, `${t} removed`);
+    for (const k of [orphanYoung, orphanNew]) assert.equal(await objectExists(k), false, `${k} removed`);
+    assert.ok(await tempExists(recent0h), 'written after the cutoff: kept');
 
-    // A day later by the test clock (the files' times have not moved), it goes too.
-    assert.equal((await runPurge(ts)).counts.tempFiles, 0);
-    ts.clock.advance(ts.admin.dataDir.settings.tempMaxAgeHours * HOUR + 1000);
-    assert.equal((await runPurge(ts)).counts.tempFiles, 1, 'removed once the clock moved past tempMaxAgeHours');
-    assert.equal(await exists(recent0h), false);
-    for (const f of committed) assert.ok(await exists(path.join(objects, f)), `committed ${f} kept`);
+    // A day later by the job's clock (the store's times have not moved), it goes too.
+    assert.equal((await runPurge(ts, clockB)).counts.tempFiles, 0);
+    const dayLater = new Date(clockB.getTime() + ts.admin.dataDir.settings.tempMaxAgeHours * HOUR + 1000);
+    assert.equal((await runPurge(ts, dayLater)).counts.tempFiles, 1, 'removed once the clock moved past tempMaxAgeHours');
+    assert.equal(await tempExists(recent0h), false);
+    assert.deepEqual(await pendingUploads(ts), []);
+    for (const k of committed) assert.ok(await objectExists(k), `committed ${k} kept`);
     for (const id of snapshots) assert.equal((await m.request('GET', `/snapshots/${id}/refs`)).status, 200);
   });
 
@@ -161,12 +212,12 @@ describe('purge-temp over a real object store', () => {
     const at = (hours: number) => new Date(ts.clock.now().getTime() - hours * HOUR).toISOString();
     await ts.admin.db.deleteFrom('upload_sessions').execute();
     await ts.admin.db.insertInto('upload_sessions').values({ customer_id: customerId, machine_id: m.machineId, started_at: at(30), last_seen_at: at(25) }).execute();
-    const r = await runPurge(ts);
+    const r = await runPurge(ts, ts.clock.now());
     assert.equal(r.counts.abandonedSessions, 1);
     assert.match(r.items.find((i) => i.detail.includes('abandoned upload session'))!.detail, /dropped 1 abandoned upload session/);
     assert.equal((await ts.admin.db.selectFrom('upload_sessions').selectAll().execute()).length, 0);
     await ts.admin.db.insertInto('upload_sessions').values({ customer_id: customerId, machine_id: m.machineId, started_at: at(2), last_seen_at: at(1) }).execute();
-    assert.equal((await runPurge(ts)).counts.abandonedSessions, 0, 'a session active an hour ago stays');
+    assert.equal((await runPurge(ts, ts.clock.now())).counts.abandonedSessions, 0, 'a session active an hour ago stays');
     assert.equal((await ts.admin.db.selectFrom('upload_sessions').selectAll().execute()).length, 1);
   });
 });
@@ -202,6 +253,7 @@ describe('tempMaxAgeHours is capped at 696 hours (R8: with a daily purge, tempor
       const dir = path.join(tmp.dir, 'data');
       await mkdir(dir, { recursive: true });
       await writeFile(path.join(dir, 'server.json'), settingsWith(TEMP_MAX_AGE_CAP_HOURS + 1));
+      await prepareDataDir(dir);
       const child = spawn(process.execPath, [CLI_ENTRY, 'start', '--data-dir', dir, '--listen', '127.0.0.1:0'], { env: { ...process.env, COFFRE_DEBUG: '' } });
       let stdout = '';
       let stderr = '';

@@ -6,8 +6,6 @@
  * @coffre/core and against what agents can still see.
  */
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_RETENTION, parseRetentionPolicy, planRetention, retentionPolicyArgs, type RetentionPolicy, type SnapshotListResponse, type Subkeys } from '@coffre/core';
 import { adminCreateCustomer } from '../src/admin/index.js';
@@ -15,6 +13,8 @@ import { adminBinList, adminBinRestore, adminRetentionPlan, adminRetentionSet, a
 import { isApiError } from '../src/errors.js';
 import type { JobResult } from '../src/jobs/job.js';
 import { RetentionJob } from '../src/jobs/retention.js';
+import { snapshotRefsKey } from '../src/object-keys.js';
+import type { CustomerId } from '../src/types.js';
 import { assertError, buildPack, enrollMachine, snapshotRequest, testKeys, jobContext, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
@@ -80,18 +80,9 @@ async function lastSeq(ts: TestServer): Promise<number> {
   return r ? Number(r.seq) : 0;
 }
 
-function refsFile(ts: TestServer, customerId: string, id: string): string {
-  return path.join(ts.dataDir, 'objects', 'snapshots', customerId, `${id}.refs`);
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
+/** Whether the snapshot's reference list is in the object store the server uses. */
+async function refsExist(ts: TestServer, customerId: string, id: string): Promise<boolean> {
+  return (await ts.admin.store.stat(snapshotRefsKey(customerId as CustomerId, id))) !== null;
 }
 
 /** What planRetention of @coffre/core removes, machine by machine, for the given policies. */
@@ -251,7 +242,7 @@ describe('retention job with the default policy, the dry run, the recycle bin an
     const rows = await rowsOf(ts, customerId);
     for (const id of binned) {
       assert.ok(rows.some((x) => x.id === id && x.deleted_at !== null), `row of ${id} kept in the bin`);
-      assert.ok(await exists(refsFile(ts, customerId, id)), `refs object of ${id} kept`);
+      assert.ok(await refsExist(ts, customerId, id), `refs object of ${id} kept`);
     }
   });
 
@@ -372,11 +363,11 @@ describe('retention job with the default policy, the dry run, the recycle bin an
     const after = await rowsOf(ts, customerId);
     for (const id of toPurge) {
       assert.ok(!after.some((x) => x.id === id), `row of ${id} purged`);
-      assert.equal(await exists(refsFile(ts, customerId, id)), false, `refs object of ${id} deleted`);
+      assert.equal(await refsExist(ts, customerId, id), false, `refs object of ${id} deleted`);
     }
     for (const id of restored) {
       assert.ok(after.some((x) => x.id === id), `restored snapshot ${id} never purged`);
-      assert.ok(await exists(refsFile(ts, customerId, id)), `refs object of restored ${id} kept`);
+      assert.ok(await refsExist(ts, customerId, id), `refs object of restored ${id} kept`);
     }
     const audits = await auditSince(ts, seq, 'snapshot.purge');
     assert.equal(audits.length, 1);

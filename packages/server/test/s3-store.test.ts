@@ -3,7 +3,8 @@
  * (`bash scripts/services/start-swift-s3.sh`), or whatever COFFRE_TEST_S3_ENDPOINT names,
  * with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default test:tester / testing). Every
  * store works under a fresh random prefix of bucket `coffre-test`, removed afterwards.
- * An unreachable service fails this file; it never skips.
+ * An unreachable service fails this file; it never skips. It tests the S3 store itself, so it
+ * runs on S3 whatever COFFRE_TEST_BACKEND says.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { decodeRefs, newSnapshotId, openManifest, type ChunkId, type SnapshotCommitResponse, type SnapshotListResponse, type SnapshotRecord, type Subkeys } from '@coffre/core';
-import { dataDirPaths } from '../src/datadir.js';
 import { snapshotRefsKey } from '../src/object-keys.js';
-import { createFsStore } from '../src/store/fs-store.js';
 import type { CustomerId } from '../src/types.js';
 import { assertError, buildCustomer, buildPack, countRows, enrollMachine, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
@@ -22,7 +20,7 @@ describe('snapshots', () => {
   });
   after(() => ts.close());
 
-  const refsObject = (id: string) => createFsStore(dataDirPaths(ts.dataDir).objects).stat(snapshotRefsKey(m.customerId as CustomerId, id));
+  const refsObject = (id: string) => ts.admin.store.stat(snapshotRefsKey(m.customerId as CustomerId, id));
 
   it('commits when every ref is stored: 201, time stamped by the server clock', async () => {
     const req = snapshotRequest(keys, m.machineId, pack.chunkIds);

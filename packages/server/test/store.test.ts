@@ -37,6 +37,7 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
+// The memory and filesystem stores themselves, whatever COFFRE_TEST_BACKEND says (the S3 store's own tests: s3-store.test.ts).
 storeConformance('memory', async () => {
   const fault = faultSwitch();
   return { store: createMemoryStore({ beforeCommit: fault.hook }), failNextPut: fault.arm, cleanup: async () => undefined };

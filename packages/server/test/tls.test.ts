@@ -9,6 +9,7 @@ import { generate } from 'selfsigned';
 import { initDataDir } from '../src/datadir.js';
 import { startServer } from '../src/server.js';
 import { certificateFingerprint, TlsConfigError } from '../src/tls.js';
+import { prepareDataDir } from './backends.js';
 import { httpsRequest, tempDir } from './kit.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli.js');
@@ -62,6 +63,7 @@ describe('TLS material', () => {
       await writeFile(cert, pems.cert);
       await writeFile(key, pems.private);
       const dataDir = path.join(tmp.dir, 'd');
+      await prepareDataDir(dataDir);
       const server = await startServer({ dataDir, listen: '127.0.0.1:0', tls: { cert, key }, log: () => undefined });
       try {
         assert.equal(server.fingerprint, certificateFingerprint(pems.cert));

@@ -1,18 +1,18 @@
 /**
  * The verify job (R6, R22; docs/OPERATIONS.md "Verification of stored data"), in process with
  * a controllable clock: real packs uploaded by a real machine and referenced by committed
- * snapshots, then daily runs; damage made on disk (a flipped byte, a truncated file, a deleted
- * object) must be reported, alerted once per pack and emailed to the operator and the reseller.
+ * snapshots, then daily runs; damage made in the object store (a flipped byte, a truncated
+ * object, a deleted object) must be reported, alerted once per pack and emailed to the operator and the reseller.
  */
 import assert from 'node:assert/strict';
-import { readFile, truncate, unlink, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isCoffreError, packHeaderSize, verifyPack, type Subkeys } from '@coffre/core';
 import { adminCreateOrg, adminUpdateOrg } from '../src/admin/index.js';
 import { OPERATOR_ORG_NAME } from '../src/db/migrations/20261126T2000_control_plane.js';
 import type { JobResult } from '../src/jobs/job.js';
 import { VerifyJob } from '../src/jobs/verify.js';
+import { packKey } from '../src/object-keys.js';
+import type { CustomerId } from '../src/types.js';
 import { buildPack, enrollMachine, snapshotRequest, testKeys, jobContext, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
@@ -40,7 +40,8 @@ describe('the verify job over real stored packs', () => {
   const keys: Subkeys = testKeys();
   const packs = new Map<string, TestPack>();
   const period = (): number => ts.admin.dataDir.settings.verifyPeriodDays;
-  const packFile = (id: string): string => path.join(ts.dataDir, 'objects', 'packs', customerId, id.slice(0, 2), id);
+  /** The pack's object in the store the server uses (filesystem or S3). */
+  const packObject = (id: string): string => packKey(customerId as CustomerId, id);
 
   /** Uploads `n` real packs and commits a snapshot that references every chunk in them. */
   async function backup(n: number): Promise<TestPack[]> {
@@ -140,12 +141,12 @@ describe('the verify job over real stored packs', () => {
     [corrupted, truncated, deleted, untouched] = (await backup(4)) as [TestPack, TestPack, TestPack, TestPack];
     const bad = [corrupted.id, truncated.id, deleted.id];
     // One byte inside the first blob.
-    const file = packFile(corrupted.id);
-    const data = await readFile(file);
+    const store = ts.admin.store;
+    const data = await store.get(packObject(corrupted.id));
     data[corrupted.entries[0]!.offset + 7]! ^= 0x01;
-    await writeFile(file, data);
-    await truncate(packFile(truncated.id), truncated.data.length - 10);
-    await unlink(packFile(deleted.id));
+    await store.put(packObject(corrupted.id), data);
+    await store.put(packObject(truncated.id), (await store.get(packObject(truncated.id))).subarray(0, truncated.data.length - 10));
+    await store.delete(packObject(deleted.id));
     const outboxBefore = await ts.admin.db.selectFrom('outbox').select('id').execute();
 
     const r = await runVerify(ts);
@@ -197,11 +198,10 @@ describe('the verify job over real stored packs', () => {
   it('a damaged pack header (the clear index restores rely on) is reported too', async () => {
     ts.clock.advance(DAY);
     const [p] = (await backup(1)) as [TestPack];
-    const file = packFile(p.id);
-    const data = await readFile(file);
+    const data = await ts.admin.store.get(packObject(p.id));
     // A byte of the first entry's chunk id, in the header: no blob byte changes.
     data[packHeaderSize(0) + 3]! ^= 0x80;
-    await writeFile(file, data);
+    await ts.admin.store.put(packObject(p.id), data);
     // What an agent would see: the header no longer hashes to the pack id (restore refuses the pack).
     assert.throws(() => verifyPack(data, p.id), (e) => isCoffreError(e, 'INTEGRITY'));
 
