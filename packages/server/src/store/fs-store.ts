@@ -84,15 +84,18 @@ class FsStore implements ObjectStore {
     return new FsUpload(fh, { key, file, dir, tmp, size: opts.size, beforeCommit: this.opts.beforeCommit });
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
-    const file = this.file(key);
-    let fh;
+  /** The object's file, opened for reading; ObjectNotFoundError when there is none. */
+  private async openObject(key: string): Promise<FileHandle> {
     try {
-      fh = await open(file, 'r');
+      return await open(this.file(key), 'r');
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw new ObjectNotFoundError(key);
       throw err;
     }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    const fh = await this.openObject(key);
     try {
       const size = (await fh.stat()).size;
       const { offset, length } = range ?? { offset: 0, length: size };
@@ -114,14 +117,7 @@ class FsStore implements ObjectStore {
    *  stream then reads through the same handle, so a concurrent delete or replace (a rename
    *  over the key) cannot mix two objects. */
   async getStream(key: string, range?: ByteRange): Promise<Readable> {
-    const file = this.file(key);
-    let fh;
-    try {
-      fh = await open(file, 'r');
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw new ObjectNotFoundError(key);
-      throw err;
-    }
+    const fh = await this.openObject(key);
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new ObjectNotFoundError(key); // a directory: the prefix of other keys
