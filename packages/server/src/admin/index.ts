@@ -19,7 +19,7 @@ import { openBackends } from '../backends/open.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { findCustomerByName, listCustomers } from '../db/queries/customers.js';
 import { createEnrollToken as insertEnrollToken, revokeMachine } from '../db/queries/machines.js';
-import { apiError } from '../errors.js';
+import { apiError, isApiError } from '../errors.js';
 import { presentMachine } from '../routes/machines/presenter.js';
 import { hashSecret, newEnrollToken } from '../secrets.js';
 import { isoNow, systemClock, type Clock, type CustomerId } from '../types.js';
@@ -166,8 +166,14 @@ export const INITIAL_ADMIN_FILE = 'initial-admin-password';
 export async function ensureInitialAdmin(ctx: AdminContext, email: string): Promise<{ email: string; temporaryPassword: string } | null> {
   if (await anyUserExists(ctx.db)) return null;
   const op = await operatorOrg(ctx.db);
-  const { user, temporaryPassword } = await adminCreateUser(ctx, { email, name: 'Initial administrator', role: 'operator-admin', orgName: op.name });
-  return { email: user.email, temporaryPassword };
+  try {
+    const { user, temporaryPassword } = await adminCreateUser(ctx, { email, name: 'Initial administrator', role: 'operator-admin', orgName: op.name });
+    return { email: user.email, temporaryPassword };
+  } catch (err) {
+    // Another instance starting on the same new database created it first: its data directory has the password.
+    if (isApiError(err) && err.reason === 'emailTaken' && (await anyUserExists(ctx.db))) return null;
+    throw err;
+  }
 }
 
 export interface CustomerSummary {
