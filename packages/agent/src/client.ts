@@ -38,6 +38,9 @@ function mapCode(status: number, apiCode: string): ErrorCode {
   if (status === 413) return 'TOO_LARGE';
   if (status === 422) return 'INTEGRITY';
   if (status === 400) return 'BAD_REQUEST';
+  // The server is up but cannot reach its database or storage (or a proxy in front of it is
+  // down): nothing was recorded, the same request will work later — like a server out of reach.
+  if (status === 502 || status === 503 || status === 504) return 'UNREACHABLE';
   return apiCode === 'INTERNAL' || status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
 }
 

@@ -150,8 +150,10 @@ async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: s
   if (opts.database !== undefined || opts.store !== undefined) {
     // Recorded in server.json (like --tls-cert), so every later command given this data directory uses them too.
     const dir = await initDataDir(opts.dataDir);
-    resolveBackends(dir.paths, dir.settings, { database: opts.database, store: opts.store }); // refuse a malformed one before recording it
-    await recordBackendSettings(dir.paths, dir.settings, { database: opts.database, store: opts.store });
+    const targets = resolveBackends(dir.paths, dir.settings, { database: opts.database, store: opts.store }); // refuses a malformed one before recording it
+    // The endpoint (COFFRE_S3_ENDPOINT) goes with the store, so the directory alone finds the bucket later.
+    const s3Endpoint = opts.store !== undefined && targets.store.kind === 's3' && targets.store.endpoint !== null ? targets.store.endpoint : undefined;
+    await recordBackendSettings(dir.paths, dir.settings, { database: opts.database, store: opts.store, s3Endpoint });
   }
   const { startServer } = await import('./server.js'); // Fastify loads only for `start`
   // First start: the initial administrator. Its temporary password goes to a 0600 file, not

@@ -242,9 +242,18 @@ function maxTempAge(hours: number, file: string): number {
  * Records backends given on the command line in server.json, so that every later command
  * given the same data directory finds them (like --tls-cert). Returns the new settings.
  */
-export async function recordBackendSettings(paths: DataDirPaths, settings: ServerSettings, given: { database?: string | undefined; store?: string | undefined }): Promise<ServerSettings> {
-  const next = { ...settings, ...(given.database !== undefined ? { database: given.database } : {}), ...(given.store !== undefined ? { store: given.store } : {}) };
-  if (next.database === settings.database && next.store === settings.store) return settings;
+export async function recordBackendSettings(
+  paths: DataDirPaths,
+  settings: ServerSettings,
+  given: { database?: string | undefined; store?: string | undefined; s3Endpoint?: string | undefined },
+): Promise<ServerSettings> {
+  const next = {
+    ...settings,
+    ...(given.database !== undefined ? { database: given.database } : {}),
+    ...(given.store !== undefined ? { store: given.store } : {}),
+    ...(given.s3Endpoint !== undefined ? { s3Endpoint: given.s3Endpoint } : {}),
+  };
+  if (next.database === settings.database && next.store === settings.store && next.s3Endpoint === settings.s3Endpoint) return settings;
   await writeFileAtomic(paths.settings, `${JSON.stringify(next, null, 2)}\n`, 0o600);
   return next;
 }

@@ -10,7 +10,7 @@ import { PackStreamVerifier } from '../routes/packs/stream-verifier.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkDatabaseUrl, describeStore, parseStoreUrl, resolveBackends, type StoreTarget } from './config.js';
 import { lockDataDir } from './dir-lock.js';
-import { checkInstallation, INSTALLATION_MARKER_KEY, MIGRATION_MARKER_KEY, readInstallationMarker, writeInstallationMarker } from './installation.js';
+import { checkInstallation, INSTALLATION_MARKER_KEY, MIGRATION_MARKER_KEY, readInstallationMarker, writeInstallationMarker, type InstallationMarker } from './installation.js';
 import { BackendError, createStore } from './open.js';
 
 /**
@@ -18,6 +18,9 @@ import { BackendError, createStore } from './open.js';
  * filesystem store in its data directory) to PostgreSQL and an S3-compatible bucket, so
  * that a server started on those serves the same customers, people, credentials, audit
  * chain and snapshots, and agents keep working unchanged.
+ *
+ * The data directory's server.json then names the new database and store (and the S3
+ * endpoint given by COFFRE_S3_ENDPOINT), so `start --data-dir DIR` alone uses them.
  *
  * Safe to interrupt and run again: objects already in the target with the right size are
  * not copied again (each was verified before its upload was committed), rows are upserted
@@ -131,12 +134,15 @@ async function migrateLocked(dir: DataDir, toDatabase: string, opts: MigrateStor
     const srcInstallation = (await getInstallation(src.db))!;
 
     let dstStore: ObjectStore;
+    let dstMarker: InstallationMarker | null;
     try {
       dstStore = await createStore(target.store);
-      await readInstallationMarker(dstStore);
+      dstMarker = await readInstallationMarker(dstStore);
     } catch (err) {
       throw new BackendError('store', `cannot use the object store ${to.store}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
     }
+    // Refused before the target database is opened: opening it creates the schema there.
+    if (dstMarker && dstMarker.installationId !== installationId) throw anotherInstallationsStore(to.store, dstMarker.installationId);
     let dst: { db: Database };
     try {
       dst = await openDatabase(target.database);
@@ -153,7 +159,9 @@ async function migrateLocked(dir: DataDir, toDatabase: string, opts: MigrateStor
       // Done: the target becomes the installation's (servers accept it from now on).
       await writeInstallationMarker(dstStore, { installationId, createdAt: srcInstallation.createdAt });
       await dstStore.delete(MIGRATION_MARKER_KEY);
-      await recordBackendSettings(dir.paths, dir.settings, { database: toDatabase, store: opts.toStore });
+      // The endpoint too (from COFFRE_S3_ENDPOINT): later commands given the directory alone find the bucket.
+      const s3Endpoint = target.store.kind === 's3' && target.store.endpoint !== null ? target.store.endpoint : undefined;
+      await recordBackendSettings(dir.paths, dir.settings, { database: toDatabase, store: opts.toStore, s3Endpoint });
       return { installationId, from, to, objects, rows, alreadyDone: false };
     } finally {
       await dst.db.destroy();
@@ -169,9 +177,7 @@ async function migrateLocked(dir: DataDir, toDatabase: string, opts: MigrateStor
  */
 async function claimTarget(db: Database, store: ObjectStore, installation: { installationId: string; serverKeyCheck: string; createdAt: string }, to: { database: string; store: string }): Promise<void> {
   const marker = await readInstallationMarker(store);
-  if (marker && marker.installationId !== installation.installationId) {
-    throw new BackendError('store', `the object store ${to.store} already holds the data of another installation (${marker.installationId}); choose another bucket or prefix`);
-  }
+  if (marker && marker.installationId !== installation.installationId) throw anotherInstallationsStore(to.store, marker.installationId);
   const row = await getInstallation(db);
   if (row && row.installationId !== installation.installationId) {
     throw new BackendError('database', `the database ${to.database} belongs to another installation (${row.installationId}); choose an empty database`);
@@ -186,6 +192,10 @@ async function claimTarget(db: Database, store: ObjectStore, installation: { ins
     // Resuming: keep (or put back) the in-progress marker.
     await store.put(MIGRATION_MARKER_KEY, Buffer.from(`${JSON.stringify({ installationId: installation.installationId, startedAt: new Date().toISOString() })}\n`));
   }
+}
+
+function anotherInstallationsStore(store: string, installationId: string): BackendError {
+  return new BackendError('store', `the object store ${store} already holds the data of another installation (${installationId}); choose another bucket or prefix`);
 }
 
 async function copyObjects(db: Database, src: ObjectStore, dst: ObjectStore, opts: MigrateStorageOptions): Promise<MigrateReport['objects']> {

@@ -85,6 +85,13 @@ export function createPgPool(opts: PgPoolOptions): PostgresPool & { readonly raw
         throw classify(err);
       }
       let broken = false;
+      // A checked-out client gets no help from the pool: a connection lost under it emits
+      // 'error' on the client, which would crash the process if nobody listened. The query
+      // in flight rejects on its own (and is classified below).
+      const onError = (): void => {
+        broken = true;
+      };
+      client.on('error', onError);
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
       const wrapped: PostgresPoolClient = {
         query: ((...args: unknown[]) => {
@@ -99,7 +106,10 @@ export function createPgPool(opts: PgPoolOptions): PostgresPool & { readonly raw
           return r; // a cursor
         }) as PostgresPoolClient['query'],
         // A connection that failed is not given back to the pool (it may hold session state, e.g. an advisory lock).
-        release: (destroy?: boolean) => client.release(destroy === true || broken ? true : undefined),
+        release: (destroy?: boolean) => {
+          client.off('error', onError);
+          client.release(destroy === true || broken ? true : undefined);
+        },
       };
       return wrapped;
     },
