@@ -244,7 +244,7 @@ class SqliteEngine {
       journal_size_limit: await p('journal_size_limit'), temp_store: await p('temp_store'),
       extra_pragmas: this.extraPragmas.join('; ') || null,
       note: 'pragmas as set by the server\'s openDatabase (packages/server/src/db/database.ts); synchronous 2 = FULL; ' +
-        'cache_size < 0 is KiB: -16000 = 16 MB, better-sqlite3\'s compiled-in default (the server sets none; plain SQLite\'s is 2 MB)',
+        'cache_size < 0 is KiB (the server sets -65536 = 64 MiB, and mmap_size 2 GiB, since the run of 2026-12-07 19:05; before, better-sqlite3\'s default -16000 = 16 MB)',
     };
   }
 

@@ -54,7 +54,9 @@ interface CustomerJson {
   createdAt: string;
 }
 
-const MARKERS = ['coffre-installation.json', 'coffre-migration-in-progress.json', 'audit/head.json'];
+const MARKERS = ['coffre-installation.json', 'coffre-migration-in-progress.json'];
+/** Markers and the audit heads: objects the migration writes itself, not copies. */
+const isMarker = (k: string): boolean => MARKERS.includes(k) || k.startsWith('audit/');
 
 /** The acceptance form: `coffre-server migrate-storage --data-dir DIR --to-database URL --to-store s3://BUCKET/PREFIX [--json]`. */
 function migrateArgs(dir: string, to: { database: string; store: string }, json = false): string[] {
@@ -206,7 +208,7 @@ describe('migrate-storage: an embedded installation moves to PostgreSQL + S3', (
 
   test('interrupted (kill -9) then run again: completes, copying only what was missing, and the result restores byte-identical', async (t) => {
     const copy = copyDir(dir, 'resume', scratch);
-    const sourceKeys = filesUnder(join(copy, 'objects')).filter((f) => !f.split('/').some((p) => p.startsWith('.')) && !MARKERS.includes(f));
+    const sourceKeys = filesUnder(join(copy, 'objects')).filter((f) => !f.split('/').some((p) => p.startsWith('.')) && !isMarker(f));
     const to = await target();
     // The first run goes through a slow link to S3, so that the kill lands among the objects.
     const s3 = new URL(S3_ENDPOINT);
@@ -220,7 +222,7 @@ describe('migrate-storage: an embedded installation moves to PostgreSQL + S3', (
     } finally {
       await slow.close();
     }
-    const partial = (await listStoreKeys(to.store)).filter((k) => !MARKERS.includes(k));
+    const partial = (await listStoreKeys(to.store)).filter((k) => !isMarker(k));
     assert.ok(partial.length < sourceKeys.length, `the first run was interrupted among the objects (${partial.length} of ${sourceKeys.length})`);
     const refused = await startUntilExit(copy, to.env);
     assert.equal(refused.code, 3, 'a half-copied target is refused');
@@ -234,7 +236,7 @@ describe('migrate-storage: an embedded installation moves to PostgreSQL + S3', (
     assert.ok(report.objects.skipped > 0, 'objects already copied were skipped');
     assert.ok(report.objects.skipped <= partial.length, `only objects the first run finished are skipped (${report.objects.skipped} ≤ ${partial.length})`);
     assert.equal(report.objects.copied + report.objects.skipped, sourceKeys.length, 'every object of the source is accounted for');
-    const copied = (await listStoreKeys(to.store)).filter((k) => !MARKERS.includes(k));
+    const copied = (await listStoreKeys(to.store)).filter((k) => !isMarker(k));
     assert.deepEqual(copied, sourceKeys, 'the target holds exactly the objects of the source');
     assert.ok(!(await listStoreKeys(to.store)).includes('coffre-migration-in-progress.json'));
 

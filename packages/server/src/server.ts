@@ -14,7 +14,6 @@ import { holdsData, resolveBackends, type BackendOverrides } from './backends/co
 import { lockDataDir } from './backends/dir-lock.js';
 import { openBackends } from './backends/open.js';
 import { DEFAULT_LISTEN, parseListen, urlFor } from './listen.js';
-import type { Database } from './db/database.js';
 import { authenticate } from './http/authenticate.js';
 import type { Deps } from './http/context.js';
 import { apiError, ERROR_STATUS, REASONS } from './errors.js';
@@ -22,7 +21,6 @@ import { errorHandler } from './http/errors.js';
 import { requestLogger, securityHeaders } from './http/hooks.js';
 import { authorize } from './http/policy.js';
 import { errorFields, stderrLog, type LogSink } from './log.js';
-import { sectionLocks } from './db/engine.js';
 import { registerRoutes } from './routes/index.js';
 import { DEFAULT_CONSOLE_DIR, registerConsoleRoutes } from './routes/console/handler.js';
 import type { ObjectStore } from './store/object-store.js';
@@ -170,9 +168,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       store: backends.store,
       clock,
       log,
-      locks: sectionLocks(db),
+      locks: backends.locks,
       keys: backends.keys,
-      audit: new AuditLog(db, backends.audit, clock),
+      audit: new AuditLog(db, backends.audit, clock, log),
       settings: dir.settings,
       fingerprint: dir.tls.fingerprint,
       secretsDir: dir.paths.secrets,
@@ -185,7 +183,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     await app.listen({ host, port });
   } catch (err) {
     mailer?.close();
-    await db.destroy();
+    await backends.close();
     await lock?.release();
     throw err;
   }
@@ -200,7 +198,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: dir.tls.fingerprint,
     certPem: dir.tls.certPem,
     dataDir: dir.paths.root,
-    close: closeOnce(app, db, retention, scheduler, mailer, lock),
+    close: closeOnce(app, backends, retention, scheduler, mailer, lock),
   };
 }
 
@@ -235,7 +233,7 @@ async function auditRetention(deps: Deps): Promise<void> {
   }
 }
 
-function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler: JobScheduler, mailer: MailTransport | null, lock: { release(): Promise<void> } | null): () => Promise<void> {
+function closeOnce(app: HttpsApp, backends: { close(): Promise<void> }, timer: NodeJS.Timeout, scheduler: JobScheduler, mailer: MailTransport | null, lock: { release(): Promise<void> } | null): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
@@ -245,7 +243,7 @@ function closeOnce(app: HttpsApp, db: Database, timer: NodeJS.Timeout, scheduler
       try {
         await app.close();
       } finally {
-        await db.destroy();
+        await backends.close();
         await lock?.release();
       }
     })();

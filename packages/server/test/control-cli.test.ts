@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openAdmin } from '../src/admin/index.js';
-import { AUDIT_HEAD_KEY } from '../src/audit/head.js';
+import { storeAuditHead } from '../src/audit/head.js';
 import type { Database } from '../src/db/database.js';
 import { onPostgresS3, prepareDataDir } from './backends.js';
 import { tempDir, runCli } from './kit.js';
@@ -251,8 +251,8 @@ describe('control plane CLI: organisations, people, audit trail', () => {
       try {
         let head: { seq: number };
         if (onPostgresS3) {
-          // With PostgreSQL the head is an object in the shared store (every instance advances it).
-          head = JSON.parse((await admin.store.get(AUDIT_HEAD_KEY)).toString('utf8')) as { seq: number };
+          // With PostgreSQL the head is in the shared store (each writing process keeps its own object; the furthest counts).
+          head = (await storeAuditHead(admin.store, 'test').read())!;
         } else {
           // Embedded: a private file in the data directory.
           head = JSON.parse(await readFile(path.join(fresh, 'audit-head.json'), 'utf8')) as { seq: number };

@@ -15,6 +15,7 @@ import { graceMs } from '../observatory/alerts.js';
 import { machineStates } from '../observatory/machine-states.js';
 import { initDataDir, type DataDir } from '../datadir.js';
 import type { Database } from '../db/database.js';
+import { dataDirOwner, DirLockedError } from '../backends/dir-lock.js';
 import { openBackends } from '../backends/open.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { findCustomerByName, listCustomers } from '../db/queries/customers.js';
@@ -46,6 +47,9 @@ export interface AdminContext {
  */
 export async function openAdmin(dir: string, clock: Clock = systemClock): Promise<AdminContext & { close(): Promise<void> }> {
   const dataDir = await initDataDir(dir);
+  // A migration copies the data directory as it is: nothing may change it meanwhile.
+  const owner = await dataDirOwner(dataDir.paths.root);
+  if (owner?.role === 'migrate-storage') throw new DirLockedError(dataDir.paths.root, owner);
   const backends = await openBackends(dataDir);
   const { db, store } = backends;
   let actor = 'unknown';

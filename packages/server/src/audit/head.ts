@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../fsutil.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
@@ -58,25 +59,54 @@ export function fileAuditHead(file: string): AuditHead {
   };
 }
 
-/** The object key of the head in a shared store. */
+/** Where the head was kept before per-writer heads (and what an earlier migrate-storage wrote): still read. */
 export const AUDIT_HEAD_KEY = 'audit/head.json';
+/** One head object per writing process: `audit/heads/<uuid>.json`. */
+export const AUDIT_HEADS_PREFIX = 'audit/heads/';
 
-export function storeAuditHead(store: ObjectStore, describe: string): AuditHead {
-  const where = `${describe} (${AUDIT_HEAD_KEY})`;
+/**
+ * The head in the shared store, with several instances appending. A single object read and
+ * then rewritten could move backwards (two instances interleaving); instead each process
+ * writes its own object, and the head is the furthest of them. A process's first write
+ * removes the heads it is ahead of (they are covered by its own), so the number of objects
+ * stays about the number of processes appending at once.
+ */
+export function storeAuditHead(store: ObjectStore, describe: string, id: string = randomUUID()): AuditHead {
+  const where = `${describe} (${AUDIT_HEADS_PREFIX})`;
+  const own = `${AUDIT_HEADS_PREFIX}${id}.json`;
+  let written = -1;
+  const readOne = async (key: string): Promise<AuditLink | null> => {
+    try {
+      return parseLink((await store.get(key)).toString('utf8'), `${describe} (${key})`);
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  };
+  const heads = async (): Promise<{ key: string; link: AuditLink }[]> => {
+    const out: { key: string; link: AuditLink }[] = [];
+    const keys = [AUDIT_HEAD_KEY];
+    for await (const o of store.list(AUDIT_HEADS_PREFIX)) keys.push(o.key);
+    for (const key of keys) {
+      const link = await readOne(key);
+      if (link) out.push({ key, link });
+    }
+    return out;
+  };
   return {
     where,
     async read() {
-      try {
-        return parseLink((await store.get(AUDIT_HEAD_KEY)).toString('utf8'), where);
-      } catch (e) {
-        if (isNotFound(e)) return null;
-        throw e;
-      }
+      let best: AuditLink | null = null;
+      for (const h of await heads()) if (!best || h.link.seq > best.seq) best = h.link;
+      return best;
     },
     async advance(link) {
-      const current = await this.read();
-      if (current && current.seq >= link.seq) return;
-      await store.put(AUDIT_HEAD_KEY, Buffer.from(`${JSON.stringify(link)}\n`));
+      if (link.seq <= written) return;
+      const first = written < 0;
+      await store.put(own, Buffer.from(`${JSON.stringify(link)}\n`));
+      written = link.seq;
+      if (!first) return;
+      for (const h of await heads()) if (h.key !== own && h.link.seq < link.seq) await store.delete(h.key);
     },
   };
 }

@@ -4,6 +4,7 @@ import { auditAnchor, auditRowsAfter, auditRowsMatchingAfter, auditRowsPage, ins
 import type { AuditLogTable } from '../db/schema.js';
 import type { Clock } from '../types.js';
 import type { AuditHead, AuditLink } from './head.js';
+import { errorFields, stderrLog, type LogSink } from '../log.js';
 import { chainNext, GENESIS_HASH, verifyChainAsync, type AuditEntry, type AuditRecord, type ChainVerdict } from './chain.js';
 
 export type { AuditFilter };
@@ -49,6 +50,8 @@ export class AuditLog {
     private readonly db: Database,
     private readonly head: AuditHead,
     private readonly clock: Clock,
+    /** Where a failure to write the head is reported (the chain itself is committed; the head then lags). */
+    private readonly log: LogSink = stderrLog,
   ) {}
 
   async append(input: AuditInput): Promise<AuditEntry> {
@@ -63,7 +66,9 @@ export class AuditLog {
     });
     // Moves forward only (another process may have written a later one); a failure here
     // leaves the head lagging, which verification accepts.
-    this.headWrite = this.headWrite.then(() => this.head.advance({ seq: entry.seq, hash: entry.hash })).catch(() => undefined);
+    this.headWrite = this.headWrite
+      .then(() => this.head.advance({ seq: entry.seq, hash: entry.hash }))
+      .catch((err: unknown) => this.log({ level: 'warn', msg: 'audit head not written (verification will accept the lag; truncation of the newest entries goes unnoticed until it is)', where: this.head.where, ...errorFields(err) }));
     await this.headWrite;
     return entry;
   }

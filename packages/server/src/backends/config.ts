@@ -118,6 +118,11 @@ export function resolveBackends(paths: DataDirPaths, settings: BackendSettings, 
   return { database, store };
 }
 
+/** What names the one store an installation's objects are in: "fs" (the data directory's objects/), or "s3://bucket[/prefix]" (whatever the endpoint it is reached through). */
+export function storeIdentity(t: StoreTarget): string {
+  return t.kind === 'fs' ? 'fs' : t.url;
+}
+
 /** The store for messages and logs. */
 export function describeStore(t: StoreTarget): string {
   return t.kind === 'fs' ? t.root : `${t.url}${t.endpoint ? ` at ${t.endpoint}` : ''}`;

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { fileAuditHead, storeAuditHead, AUDIT_HEAD_KEY } from '../audit/head.js';
+import { fileAuditHead, storeAuditHead } from '../audit/head.js';
 import { loadServerKeys } from '../auth/server-key.js';
 import { initDataDir, recordBackendSettings, type DataDir } from '../datadir.js';
 import { describeDatabase, openDatabase, type Database } from '../db/database.js';
-import { countRows, deleteRow, dropSeedRows, rowExists, snapshotRefsChecksums, sqliteTables, sqliteTableShape, streamKeys, streamRows, upsertRows, type TableShape } from '../db/queries/copy.js';
-import { createInstallation, getInstallation } from '../db/queries/installation.js';
+import { countRows, deleteRow, dropSeedRows, indexedObjectKeys, pagedKeys, rowExists, snapshotRefsChecksums, sqliteTables, sqliteTableShape, streamRows, upsertRows, type TableShape } from '../db/queries/copy.js';
+import { createInstallation, getInstallation, markInstallationMarkerWritten, type InstallationRow } from '../db/queries/installation.js';
 import { PackStreamVerifier } from '../routes/packs/stream-verifier.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { checkDatabaseUrl, describeStore, parseStoreUrl, resolveBackends, type StoreTarget } from './config.js';
+import { checkDatabaseUrl, describeStore, parseStoreUrl, resolveBackends, storeIdentity, type StoreTarget } from './config.js';
 import { lockDataDir } from './dir-lock.js';
 import { checkInstallation, INSTALLATION_MARKER_KEY, MIGRATION_MARKER_KEY, readInstallationMarker, writeInstallationMarker, type InstallationMarker } from './installation.js';
 import { BackendError, createStore } from './open.js';
@@ -124,7 +124,7 @@ async function migrateLocked(dir: DataDir, toDatabase: string, opts: MigrateStor
   if (source.database.kind !== 'sqlite' || source.store.kind !== 'fs') {
     throw new Error(`${dir.paths.root} is not an embedded installation (its server.json names ${describeDatabase(source.database)} and ${describeStore(source.store)}); migrate-storage copies an embedded one`);
   }
-  const from = { database: describeDatabase(source.database), store: describeStore(source.store) };
+  const from = { database: describeDatabase(source.database), store: describeStore(source.store), storeIdentity: storeIdentity(source.store) };
   const keys = await loadServerKeys(dir.paths.secrets);
   const src = await openDatabase(source.database);
   try {
@@ -143,6 +143,14 @@ async function migrateLocked(dir: DataDir, toDatabase: string, opts: MigrateStor
     }
     // Refused before the target database is opened: opening it creates the schema there.
     if (dstMarker && dstMarker.installationId !== installationId) throw anotherInstallationsStore(to.store, dstMarker.installationId);
+    const s3Endpoint = target.store.kind === 's3' && target.store.endpoint !== null ? target.store.endpoint : undefined;
+    if (dstMarker && (await dstStore.stat(MIGRATION_MARKER_KEY)) === null) {
+      // A migration of this installation completed there: the target is live (servers may be
+      // running on it) and newer than this directory's copy. Nothing is copied over it; this
+      // directory is only pointed at it (as the completed migration's own was).
+      await recordBackendSettings(dir.paths, dir.settings, { database: toDatabase, store: opts.toStore, s3Endpoint });
+      return { installationId, from, to, objects: { copied: 0, skipped: 0, bytes: 0, packsVerified: 0, refsVerified: 0 }, rows: {}, alreadyDone: true };
+    }
     let dst: { db: Database };
     try {
       dst = await openDatabase(target.database);
@@ -150,17 +158,22 @@ async function migrateLocked(dir: DataDir, toDatabase: string, opts: MigrateStor
       throw new BackendError('database', `cannot use the database ${to.database}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
     }
     try {
-      await claimTarget(dst.db, dstStore, srcInstallation, to);
+      await claimTarget(dst.db, dstStore, { ...srcInstallation, storeIdentity: storeIdentity(target.store), markerWrittenAt: null }, to);
       const objects = await copyObjects(src.db, srcStore, dstStore, opts);
       const rows = await copyRows(src.db, dst.db, opts);
+      // Every indexed object must be there: a management command that changed the source
+      // during the copy (they are refused while it runs, but one may have started before)
+      // would otherwise leave rows pointing at objects never copied.
+      await checkObjectsPresent(dst.db, dstStore);
       // The audit head kept beside the embedded database goes to the shared store.
       const head = await fileAuditHead(dir.paths.auditHead).read();
       if (head) await storeAuditHead(dstStore, to.store).advance(head);
-      // Done: the target becomes the installation's (servers accept it from now on).
+      // Done: the target becomes the installation's (servers accept it from now on), and
+      // this directory names it (with the endpoint from COFFRE_S3_ENDPOINT, so later commands
+      // given the directory alone find the bucket).
       await writeInstallationMarker(dstStore, { installationId, createdAt: srcInstallation.createdAt });
+      await markInstallationMarkerWritten(dst.db, new Date().toISOString());
       await dstStore.delete(MIGRATION_MARKER_KEY);
-      // The endpoint too (from COFFRE_S3_ENDPOINT): later commands given the directory alone find the bucket.
-      const s3Endpoint = target.store.kind === 's3' && target.store.endpoint !== null ? target.store.endpoint : undefined;
       await recordBackendSettings(dir.paths, dir.settings, { database: toDatabase, store: opts.toStore, s3Endpoint });
       return { installationId, from, to, objects, rows, alreadyDone: false };
     } finally {
@@ -175,7 +188,7 @@ async function migrateLocked(dir: DataDir, toDatabase: string, opts: MigrateStor
  * The target must be empty (a fresh schema) or this installation's own unfinished copy.
  * Marks it "migration in progress" before anything is written to it.
  */
-async function claimTarget(db: Database, store: ObjectStore, installation: { installationId: string; serverKeyCheck: string; createdAt: string }, to: { database: string; store: string }): Promise<void> {
+async function claimTarget(db: Database, store: ObjectStore, installation: InstallationRow, to: { database: string; store: string }): Promise<void> {
   const marker = await readInstallationMarker(store);
   if (marker && marker.installationId !== installation.installationId) throw anotherInstallationsStore(to.store, marker.installationId);
   const row = await getInstallation(db);
@@ -188,9 +201,22 @@ async function claimTarget(db: Database, store: ObjectStore, installation: { ins
     await store.put(MIGRATION_MARKER_KEY, Buffer.from(`${JSON.stringify({ installationId: installation.installationId, startedAt: new Date().toISOString() })}\n`));
     await dropSeedRows(db);
     await createInstallation(db, installation);
-  } else if (!marker) {
-    // Resuming: keep (or put back) the in-progress marker.
+  } else {
+    // Resuming: keep (or put back) the in-progress marker before anything else is written.
     await store.put(MIGRATION_MARKER_KEY, Buffer.from(`${JSON.stringify({ installationId: installation.installationId, startedAt: new Date().toISOString() })}\n`));
+  }
+}
+
+/** Every pack row, tombstoned pack whose object is not deleted yet, and snapshot row of the target has its object in the target store. */
+async function checkObjectsPresent(db: Database, store: ObjectStore): Promise<void> {
+  const present = new Set<string>();
+  for await (const o of store.list('')) present.add(o.key);
+  const missing: string[] = [];
+  for await (const key of indexedObjectKeys(db)) if (!present.has(key)) missing.push(key);
+  if (missing.length > 0) {
+    throw new Error(
+      `${missing.length} indexed object(s) are not in the target store (first: ${missing.slice(0, 3).join(', ')}): the source changed during the copy (a management command?); run migrate-storage again`,
+    );
   }
 }
 
@@ -201,7 +227,7 @@ function anotherInstallationsStore(store: string, installationId: string): Backe
 async function copyObjects(db: Database, src: ObjectStore, dst: ObjectStore, opts: MigrateStorageOptions): Promise<MigrateReport['objects']> {
   const keys: { key: string; size: number }[] = [];
   for await (const o of src.list('')) {
-    if (o.key === INSTALLATION_MARKER_KEY || o.key === MIGRATION_MARKER_KEY || o.key === AUDIT_HEAD_KEY) continue;
+    if (o.key === INSTALLATION_MARKER_KEY || o.key === MIGRATION_MARKER_KEY || o.key.startsWith('audit/')) continue;
     keys.push({ key: o.key, size: o.size });
   }
   keys.sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -278,10 +304,14 @@ async function copyRows(src: Database, dst: Database, opts: MigrateStorageOption
   if (unknown.length > 0) throw new Error(`migrate-storage does not know how to copy table(s) ${unknown.join(', ')} (update COPY_ORDER)`);
   const counts: Record<string, number> = {};
   const shapes = new Map<string, TableShape>();
+  for (const table of COPY_ORDER) shapes.set(table, await sqliteTableShape(src, table));
+  // Rows an interrupted earlier run copied that the source has lost since (children first),
+  // before the upserts: a stale row could otherwise hold a unique value (an email, a name)
+  // that the source now gives another row.
+  for (const table of [...COPY_ORDER].reverse()) await dropRowsNotIn(src, dst, shapes.get(table)!);
   let done = 0;
   for (const table of COPY_ORDER) {
-    const shape = await sqliteTableShape(src, table);
-    shapes.set(table, shape);
+    const shape = shapes.get(table)!;
     const perBatch = Math.max(1, Math.floor(20_000 / shape.columns.length));
     let batch: Record<string, unknown>[] = [];
     for await (const row of streamRows(src, shape, table === 'orgs' ? ORG_ORDER : undefined)) {
@@ -295,8 +325,6 @@ async function copyRows(src: Database, dst: Database, opts: MigrateStorageOption
     opts.progress?.({ phase: 'rows', done: ++done, total: COPY_ORDER.length, bytes: 0 });
     await opts.hook?.('table', table);
   }
-  // Children before parents: rows an interrupted earlier run copied and the source has since lost.
-  for (const table of [...COPY_ORDER].reverse()) await dropRowsNotIn(src, dst, shapes.get(table)!);
   for (const table of COPY_ORDER) {
     counts[table] = await countRows(dst, table);
     const want = await countRows(src, table);
@@ -307,8 +335,8 @@ async function copyRows(src: Database, dst: Database, opts: MigrateStorageOption
 
 /** Rows an earlier, interrupted run copied that the source no longer has (it changed in between). */
 async function dropRowsNotIn(src: Database, dst: Database, shape: TableShape): Promise<void> {
-  if ((await countRows(dst, shape.table)) === (await countRows(src, shape.table))) return;
+  if ((await countRows(dst, shape.table)) === 0) return;
   const gone: Record<string, unknown>[] = [];
-  for await (const key of streamKeys(dst, shape)) if (!(await rowExists(src, shape, key))) gone.push(key);
+  for await (const key of pagedKeys(dst, shape)) if (!(await rowExists(src, shape, key))) gone.push(key);
   for (const key of gone) await deleteRow(dst, shape, key);
 }

@@ -2,11 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import { fileAuditHead, storeAuditHead, type AuditHead } from '../audit/head.js';
 import { loadServerKeys, type ServerKeys } from '../auth/server-key.js';
 import type { DataDir } from '../datadir.js';
-import { describeDatabase, openDatabase, type Database, type MigrationReport } from '../db/database.js';
+import { describeDatabase, openDatabase, openPgLockHandle, type Database, type MigrationReport } from '../db/database.js';
+import { sectionLocks, type SectionLocks } from '../db/engine.js';
 import { createFsStore } from '../store/fs-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { createS3Store } from '../store/s3-store.js';
-import { describeStore, resolveBackends, type BackendOverrides, type BackendTargets, type StoreTarget } from './config.js';
+import { describeStore, resolveBackends, storeIdentity, type BackendOverrides, type BackendTargets, type StoreTarget } from './config.js';
 import { checkInstallation, InstallationMismatchError, readInstallationMarker } from './installation.js';
 
 /**
@@ -32,6 +33,8 @@ export interface Backends {
   readonly keys: ServerKeys;
   readonly audit: AuditHead;
   readonly installationId: string;
+  /** Mutual exclusion for slow sections outside transactions (snapshot commits), across instances. */
+  readonly locks: SectionLocks;
   readonly migrations: MigrationReport;
   /** The database and store for messages: the file or the URL without its password. */
   readonly where: { readonly database: string; readonly store: string };
@@ -42,6 +45,11 @@ function firstLine(err: unknown): string {
   const code = (err as { code?: unknown }).code;
   const msg = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err);
   return typeof code === 'string' && code !== '' && !msg.includes(code) ? `${msg} (${code})` : msg;
+}
+
+/** Releases what a store holds (the S3 client's sockets); the filesystem store holds nothing. */
+function destroyStore(store: ObjectStore): void {
+  (store as Partial<{ destroy(): void }>).destroy?.();
 }
 
 /** The object store of a target (no I/O yet). */
@@ -61,7 +69,7 @@ export async function createStore(t: StoreTarget): Promise<ObjectStore> {
  */
 export async function openBackends(dir: DataDir, overrides: BackendOverrides = {}, opts: { wrapStore?: (s: ObjectStore) => ObjectStore } = {}): Promise<Backends> {
   const targets = resolveBackends(dir.paths, dir.settings, overrides);
-  const where = { database: describeDatabase(targets.database), store: describeStore(targets.store) };
+  const where = { database: describeDatabase(targets.database), store: describeStore(targets.store), storeIdentity: storeIdentity(targets.store) };
   const keys = await loadServerKeys(dir.paths.secrets);
 
   let baseStore: ObjectStore;
@@ -83,9 +91,17 @@ export async function openBackends(dir: DataDir, overrides: BackendOverrides = {
   try {
     const installationId = await checkInstallation(db, baseStore, keys, where);
     const audit = targets.database.kind === 'sqlite' ? fileAuditHead(dir.paths.auditHead) : storeAuditHead(baseStore, where.store);
-    return { db, store, targets, keys, audit, installationId, migrations, where, close: () => db.destroy() };
+    const lockDb = targets.database.kind === 'postgres' ? openPgLockHandle(targets.database.url) : null;
+    const locks = sectionLocks(db, lockDb ?? db);
+    const close = async (): Promise<void> => {
+      await lockDb?.destroy();
+      await db.destroy();
+      destroyStore(baseStore);
+    };
+    return { db, store, targets, keys, audit, installationId, migrations, where, locks, close };
   } catch (err) {
     await db.destroy().catch(() => undefined);
+    destroyStore(baseStore);
     if (err instanceof InstallationMismatchError) throw new BackendError(err.which, err.message, { cause: err });
     throw new BackendError('database', `cannot use the database ${where.database} with the store ${where.store}: ${firstLine(err)}`, { cause: err });
   }

@@ -49,6 +49,11 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<{ db: Datab
 
 export { DatabaseUnavailableError };
 
+/** A second handle on a PostgreSQL database, on a pool of its own (section locks: db/engine.ts). No migration. */
+export function openPgLockHandle(url: string, max = 50): Database {
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool: createPgPool({ url, max }) }) });
+}
+
 /**
  * Opens (creating if needed) the SQLite metadata database and brings it to the latest
  * schema. WAL lets the CLI work on the database while the server runs; busy_timeout

@@ -53,6 +53,20 @@ function pgCode(err: unknown): string | undefined {
 export async function writeTransaction<T>(db: Kysely<DB>, locks: readonly string[], fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
   if (engineOf(db) === 'sqlite') return db.transaction().execute(fn);
   const names = [...new Set(locks)].sort();
+  // Writers of this process that need the same names queue here first, holding no
+  // connection: at most one connection per name and process waits on PostgreSQL's lock,
+  // so one customer's burst of uploads cannot take every connection of the pool.
+  return localQueue(db).runAll(names, () => pgWriteTransaction(db, names, fn));
+}
+
+const localQueues = new WeakMap<object, InProcessLocks>();
+function localQueue(db: object): InProcessLocks {
+  let q = localQueues.get(db);
+  if (!q) localQueues.set(db, (q = new InProcessLocks()));
+  return q;
+}
+
+async function pgWriteTransaction<T>(db: Kysely<DB>, names: readonly string[], fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction().execute(async (trx) => {
@@ -78,14 +92,25 @@ export interface SectionLocks {
   run<T>(name: string, fn: () => Promise<T>): Promise<T>;
 }
 
-export function sectionLocks(db: Kysely<DB>): SectionLocks {
-  return engineOf(db) === 'postgres' ? new PgSectionLocks(db) : new InProcessLocks();
+/**
+ * Section locks for a database. On PostgreSQL `lockDb` should be a handle on a pool of its
+ * own: each held section keeps one connection for its whole duration, which must never
+ * starve the queries the section itself runs. Sections of one process queue in-process
+ * first, so at most one connection per name and process is used.
+ */
+export function sectionLocks(db: Kysely<DB>, lockDb: Kysely<DB> = db): SectionLocks {
+  return engineOf(db) === 'postgres' ? new PgSectionLocks(lockDb) : new InProcessLocks();
 }
 
 class PgSectionLocks implements SectionLocks {
+  private readonly local = new InProcessLocks();
   constructor(private readonly db: Kysely<DB>) {}
 
   run<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.local.run(name, () => this.held(name, fn));
+  }
+
+  private held<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return this.db.connection().execute(async (conn) => {
       await sql`select pg_advisory_lock(hashtextextended(${name}, 0))`.execute(conn);
       try {
@@ -101,6 +126,12 @@ class PgSectionLocks implements SectionLocks {
 /** In-process mutual exclusion per name (the embedded deployment: one server process). */
 export class InProcessLocks implements SectionLocks {
   private readonly tails = new Map<string, Promise<void>>();
+
+  /** Holds every name (taken in the order given: sort them) while `fn` runs. */
+  runAll<T>(names: readonly string[], fn: () => Promise<T>): Promise<T> {
+    if (names.length === 0) return fn();
+    return this.run(names[0]!, () => this.runAll(names.slice(1), fn));
+  }
 
   async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(name) ?? Promise.resolve();

@@ -14,10 +14,28 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
-/** SQLSTATE classes and codes that mean "the connection, not the statement": 08 connection exception, 57P0x shutdown, 53 insufficient resources. */
+/**
+ * SQLSTATE classes and codes that mean "the connection or the server's state, not the
+ * statement": 08 connection exception, 57P0x shutdown, 53 insufficient resources, 55P03 a
+ * lock not obtained within lock_timeout, 57014 a statement cancelled (timeout).
+ */
 function unavailableSqlState(code: string): boolean {
-  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code.startsWith('53');
+  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code.startsWith('53') || code === '55P03' || code === '57014';
 }
+
+/**
+ * Session settings: a transaction left open by a process that hangs is ended after a minute
+ * (releasing its locks); a lock not obtained within five minutes fails the statement (503,
+ * retried) instead of waiting for ever; the server notices within about a minute that a
+ * client vanished without closing its connection (and drops its session locks).
+ */
+const SESSION_OPTIONS = [
+  '-c idle_in_transaction_session_timeout=60000',
+  '-c lock_timeout=300000',
+  '-c tcp_keepalives_idle=30',
+  '-c tcp_keepalives_interval=10',
+  '-c tcp_keepalives_count=3',
+].join(' ');
 
 /** Whether an error thrown by pg means the server or the connection is unavailable. */
 export function isPgUnavailable(err: unknown): boolean {
@@ -72,6 +90,10 @@ export function createPgPool(opts: PgPoolOptions): PostgresPool & { readonly raw
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: 'coffre-server',
+    // The client notices a server that vanished without closing the connection, too.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    options: SESSION_OPTIONS,
     types,
   });
   pool.on('error', () => undefined);

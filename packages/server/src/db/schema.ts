@@ -380,6 +380,10 @@ export interface InstallationTable {
   installation_id: string;
   /** HMAC of a fixed label under the server key: every instance must hold the same key. */
   server_key_check: string;
+  /** "fs" (the data directory's objects/) or "s3://bucket[/prefix]": the one store this installation's objects are in. */
+  store_identity: string;
+  /** When the installation marker was written in that store (null: not yet). */
+  marker_written_at: string | null;
   created_at: string;
 }
 

@@ -8,7 +8,7 @@ import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { alertOpenedEmail } from '../mail/templates.js';
 import { packKey } from '../object-keys.js';
-import { isNotFound } from '../store/object-store.js';
+import { isNotFound, StoreUnavailableError } from '../store/object-store.js';
 import type { CustomerId } from '../types.js';
 import { customersForJob, type Job, type JobContext, type JobItem, type JobResult } from './job.js';
 
@@ -60,12 +60,17 @@ export class VerifyJob implements Job {
     run: { now: string; started: Date; counts: { verified: number; blobs: number; bytes: number; mismatches: number; alerts: number; emails: number }; items: JobItem[] },
   ): Promise<void> {
     const { now, started, counts, items } = run;
-    void customerId;
     for (const p of batch) {
       let problem: string | null;
       try {
         problem = await verifyPack(ctx, p.customer_id, p.id, p.size, counts);
       } catch (err) {
+        if (err instanceof StoreUnavailableError) {
+          // The store is out of reach (throttled, down): nothing is known about the pack, which
+          // stays due and is checked on the next run. Not an integrity alert.
+          items.push({ id: p.id, outcome: 'warning', detail: `pack ${p.id} of customer ${customerId} not checked: the store is unavailable (${err.message}); checked next run` });
+          continue;
+        }
         // A read error (EIO…) is what verification exists to find: report it, go on.
         problem = `the pack could not be read (${(err as Error).message})`;
       }

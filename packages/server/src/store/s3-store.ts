@@ -75,6 +75,8 @@ const MiB = 1024 * 1024;
 /** S3's smallest part (except the last one). */
 export const MIN_PART_SIZE = 5 * MiB;
 export const DEFAULT_PART_SIZE = 8 * MiB;
+/** Concurrent connections to the S3 service per store (per server instance). */
+export const MAX_SOCKETS = 256;
 const MAX_PART_SIZE = 5 * 1024 * MiB;
 const MAX_PARTS = 10_000;
 const MAX_PREFIX_LENGTH = 200;
@@ -187,7 +189,16 @@ export function createS3Store(opts: S3StoreOptions): S3Store {
       retryMode: 'standard',
       maxAttempts: 3,
       // Constructor options of @smithy/node-http-handler's NodeHttpHandler, which the SDK builds.
-      requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000, throwOnRequestTimeout: true, socketTimeout: 120_000 },
+      // Sockets: a restore's GET /packs holds one for the client's whole download; the SDK's
+      // default of 50 would let slow restores starve uploads and the rest.
+      requestHandler: {
+        connectionTimeout: 5_000,
+        requestTimeout: 120_000,
+        throwOnRequestTimeout: true,
+        socketTimeout: 120_000,
+        httpAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
+        httpsAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
+      },
     });
   }
   const where = `s3://${opts.bucket}${opts.prefix ? `/${opts.prefix}` : ''} at ${opts.endpoint !== undefined ? safeEndpoint(opts.endpoint) : `AWS (${region})`}`;
@@ -498,6 +509,8 @@ class S3StoreImpl implements S3Store {
       );
       for (const u of res.Uploads ?? []) {
         if (!u.Key || !u.UploadId || !u.Key.startsWith(this.base)) continue;
+        // Without a prefix the bucket may be shared: only uploads of keys this store could have written.
+        if (this.base === '' && !isValidKey(u.Key)) continue;
         if ((u.Initiated?.getTime() ?? Infinity) >= cutoff) continue; // started recently: maybe in progress
         // Best effort: an upload whose parts cannot be listed counts 0 bytes.
         const parts = await this.partsOf(u.Key, u.UploadId).catch(() => null);

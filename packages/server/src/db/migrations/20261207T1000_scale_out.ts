@@ -3,8 +3,8 @@ import type { Kysely, Migration } from 'kysely';
 /**
  * Several server instances on one database and one object store (docs/DEPLOYMENT.md):
  * - `installation`: the installation's id (also written in the object store, so a store
- *   of another installation is refused) and a check value of the server key (instances
- *   started from data directories with different keys are refused);
+ *   of another installation is refused), which store it uses, and a check value of the
+ *   server key (instances started from data directories with different keys are refused);
  * - `job_leases`: the job scheduler's leader lease, with its fencing number;
  * - `job_ticks`: each scheduled job time claimed by the leader, so a job runs once per tick.
  */
@@ -15,6 +15,9 @@ export const scaleOut: Migration = {
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('installation_id', 'text', (c) => c.notNull())
       .addColumn('server_key_check', 'text', (c) => c.notNull())
+      // Which store holds its objects ("fs" or "s3://bucket/prefix"), and when its marker was written there.
+      .addColumn('store_identity', 'text', (c) => c.notNull())
+      .addColumn('marker_written_at', 'text')
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
     await db.schema

@@ -1,4 +1,6 @@
 import { sql, type Kysely } from 'kysely';
+import { packKey, snapshotRefsKey } from '../../object-keys.js';
+import type { CustomerId } from '../../types.js';
 import type { Database } from '../database.js';
 
 /**
@@ -63,11 +65,29 @@ export async function countRows(db: Database, table: string): Promise<number> {
   return Number(r.n);
 }
 
-/** Key values of every row, streamed (to find rows the source no longer has). */
-export async function* streamKeys(db: Database, s: TableShape): AsyncGenerator<Record<string, unknown>> {
-  let q = anyDb(db).selectFrom(s.table).select(s.key as string[]);
-  for (const k of s.key) q = q.orderBy(k);
-  yield* q.stream(1000);
+/** Key values of every row, read in pages by key (keyset: no cursor needed on PostgreSQL), to find rows the source no longer has. */
+export async function* pagedKeys(db: Database, s: TableShape, pageSize = 2000): AsyncGenerator<Record<string, unknown>> {
+  let after: Record<string, unknown> | null = null;
+  for (;;) {
+    let q = anyDb(db).selectFrom(s.table).select(s.key as string[]);
+    if (after !== null) {
+      const last = after;
+      // (k1, k2, …) > (v1, v2, …), written out.
+      q = q.where((eb) => eb.or(s.key.map((k, i) => eb.and([...s.key.slice(0, i).map((p) => eb(p, '=', last[p])), eb(k, '>', last[k])]))));
+    }
+    for (const k of s.key) q = q.orderBy(k);
+    const rows: Record<string, unknown>[] = await q.limit(pageSize).execute();
+    yield* rows;
+    if (rows.length < pageSize) return;
+    after = rows[rows.length - 1]!;
+  }
+}
+
+/** Object keys the index refers to: every pack row, every tombstoned pack whose object is not deleted yet, every snapshot's reference list. */
+export async function* indexedObjectKeys(db: Database): AsyncGenerator<string> {
+  for (const p of await db.selectFrom('packs').select(['customer_id', 'id']).execute()) yield packKey(p.customer_id as CustomerId, p.id);
+  for (const t of await db.selectFrom('pack_tombstones').select(['customer_id', 'id']).where('object_deleted_at', 'is', null).execute()) yield packKey(t.customer_id as CustomerId, t.id);
+  for (const s of await db.selectFrom('snapshots').select(['customer_id', 'id']).execute()) yield snapshotRefsKey(s.customer_id as CustomerId, s.id);
 }
 
 export async function rowExists(db: Database, s: TableShape, key: Record<string, unknown>): Promise<boolean> {
