@@ -23,8 +23,13 @@ fi
 export COFFRE_TEST_PG_URL=${COFFRE_TEST_PG_URL:-postgres://postgres:coffre-test@127.0.0.1:5433/postgres}
 export COFFRE_TEST_S3_ENDPOINT=${COFFRE_TEST_S3_ENDPOINT:-http://127.0.0.1:8080}
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test:tester} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-testing} AWS_REGION=${AWS_REGION:-us-east-1}
-PGROOT=${COFFRE_TEST_PGROOT:-/tmp/coffre-pg} PGPORT=5433 PGPASS=coffre-test bash scripts/services/start-postgres.sh >/dev/null
-S3DIR=${COFFRE_TEST_S3DIR:-/tmp/coffre-s3} S3_PORT=8080 bash scripts/services/start-swift-s3.sh >/dev/null
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! listening 5433; then
+  PGROOT=${COFFRE_TEST_PGROOT:-/tmp/coffre-pg} PGPORT=5433 PGPASS=coffre-test bash scripts/services/start-postgres.sh >/dev/null
+fi
+if ! listening 8080; then
+  S3DIR=${COFFRE_TEST_S3DIR:-/tmp/coffre-s3} S3_PORT=8080 bash scripts/services/start-swift-s3.sh >/dev/null
+fi
 # Databases left by earlier runs (each test server makes its own).
 PGPASSWORD=coffre-test psql -h 127.0.0.1 -p 5433 -U postgres -Atc \
   "select 'drop database if exists ' || quote_ident(datname) || ' with (force);' from pg_database where datname like 'coffre\_%'" \
