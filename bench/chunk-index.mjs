@@ -1,3 +1,5 @@
+// Over 400 lines: measuring, checking, reporting and drawing one benchmark, in one script
+// that runs alone (node bench/chunk-index.mjs) with no dependency beyond the built server.
 // The server's chunk index at scale: inserts and look-ups through the server's own
 // compiled query functions (packages/server/dist/src/db/queries/packs.js) on each engine
 // (SQLite file, PostgreSQL) while the `chunks` table grows to 10 million rows.

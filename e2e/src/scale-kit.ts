@@ -1,3 +1,5 @@
+// Over 400 lines: the scale-out tests' kit (servers with an environment, PostgreSQL and S3
+// inspection, agents pointed at either instance, people signing in) kept in one place.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// Over 400 lines: the whole command tree of coffre-server in one commander program, each
+// command a thin call into admin/ or backends/ (splitting it by command family is issue 13's work).
 /**
  * coffre-server CLI. Exit codes: 0 ok, 1 error, 2 usage error, 3 the database or the object store cannot be
  * used (unreachable, refused, misconfigured, or of another installation), 4 audit trail tampered with

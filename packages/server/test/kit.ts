@@ -1,3 +1,4 @@
+// Over 400 lines: the one test kit of the server tests (servers, clients, factories, backends' views).
 /**
  * Test kit: a real HTTPS server on an ephemeral port over a real SQLite file in a temp
  * dir (or, with COFFRE_TEST_BACKEND=postgres-s3, a fresh PostgreSQL database and S3 prefix:

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one row type per table and the DB map Kysely needs, in one place.
 /**
  * Row types of the metadata database, as Kysely sees them. Portable across SQLite and
  * PostgreSQL: ids are TEXT, times are ISO-8601 UTC TEXT of one fixed format

@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: the store and its streamed upload share one client, one error
+// classification and the prefix rules; split, each half would need the other's internals.
 /**
  * An ObjectStore in a bucket of an S3-compatible service (AWS S3, or e.g. OpenStack Swift's
  * s3api, MinIO, Ceph RGW with `endpoint` and path-style addressing). It passes the same
