@@ -279,7 +279,7 @@ class SqliteEngine {
   /** Per-table and per-index bytes (dbstat: reads every page; run once at the end). */
   async breakdown() {
     const rows = await this.raw('select name, sum(pgsize) as bytes, count(*) as pages from dbstat group by name order by bytes desc');
-    const plan = await this.raw('explain query plan select id from chunks where customer_id = \'x\' and id in (x\'00\', x\'01\')');
+    const plan = await this.raw('explain query plan select id from chunks where customer_seq = (select seq from customers where id = \'x\') and id in (x\'00\', x\'01\')');
     return { objects: rows.map((r) => ({ name: r.name, bytes: Number(r.bytes), pages: Number(r.pages) })), lookup_plan: plan.map((r) => r.detail) };
   }
 
@@ -366,7 +366,7 @@ class PostgresEngine {
     const out = { node: null, shared_hit: 0, shared_read: 0, heap_fetches: null, execution_ms: 0, batches: 0 };
     for (const { customerId, ids } of samples) {
       const ph = ids.map((_, i) => `$${i + 2}`).join(', ');
-      const q = `explain (analyze, buffers, format json) select "id" from "chunks" where "customer_id" = $1 and "id" in (${ph})`;
+      const q = `explain (analyze, buffers, format json) select "id" from "chunks" where "customer_seq" = (select "seq" from "customers" where "id" = $1) and "id" in (${ph})`;
       const { rows } = await this.client.query(q, [customerId, ...ids.map((h) => Buffer.from(h, 'hex'))]);
       const plan = rows[0]['QUERY PLAN'][0];
       const names = [];

@@ -183,7 +183,12 @@ async function assertRestorable(fx: Fx, snapshotId: string): Promise<void> {
 }
 
 async function chunkRows(fx: Fx): Promise<Map<string, string>> {
-  const rows = await fx.ts.admin.db.selectFrom('chunks').select(['id', 'pack_id']).where('customer_id', '=', fx.customerId).execute();
+  const rows = await fx.ts.admin.db
+    .selectFrom('chunks')
+    .innerJoin('packs', 'packs.seq', 'chunks.pack_seq')
+    .select(['chunks.id', 'packs.id as pack_id'])
+    .where('packs.customer_id', '=', fx.customerId)
+    .execute();
   return new Map(rows.map((r) => [r.id.toString('hex'), r.pack_id]));
 }
 

@@ -65,6 +65,7 @@ export class MigrationIntegrityError extends Error {
 /** Tables in an order where every row's references are copied before it (organisations: parents first). */
 export const COPY_ORDER: readonly string[] = [
   'tiers',
+  'sequences',
   'orgs',
   'customers',
   'users',

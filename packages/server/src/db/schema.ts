@@ -7,6 +7,8 @@
  */
 export interface CustomersTable {
   id: string;
+  /** Its number in the chunk index (`chunks.customer_seq`): from `sequences`, never reused. */
+  seq: number;
   name: string;
   created_at: string;
 }
@@ -62,6 +64,8 @@ export interface KeySlotsTable {
 export interface PacksTable {
   customer_id: string;
   id: string;
+  /** Its number in the chunk index (`chunks.pack_seq`): from `sequences`, never reused. */
+  seq: number;
   size: number;
   chunk_count: number;
   created_at: string;
@@ -70,18 +74,25 @@ export interface PacksTable {
 }
 
 /**
- * One row per stored chunk: the largest table by far (one row per small file), so ids and
- * hashes are raw 32-byte BLOBs, not hex text. Its creation time is its pack's.
+ * One row per stored chunk: the largest table by far (one row per small file), so it is
+ * kept small (docs/BENCHMARKS.md): ids and hashes as raw 32-byte BLOBs, the customer and
+ * the pack by their integer numbers, the touch as milliseconds. Its creation time is its pack's.
  */
 export interface ChunksTable {
-  customer_id: string;
-  id: Buffer;
-  pack_id: string;
+  pack_seq: number;
   offset: number;
+  /** Last upload of the chunk or "exists" answer about it, ms since the epoch (GC, docs/GC.md); null before the GC migration: the pack's created_at. */
+  touched_ms: number | null;
+  customer_seq: number;
   length: number;
+  id: Buffer;
   sha256: Buffer;
-  /** Last upload of the chunk or "exists" answer about it (GC, docs/GC.md); null before the GC migration: the pack's created_at. */
-  touched_at: string | null;
+}
+
+/** Counters for integer keys (`customers.seq`, `packs.seq`): one row per name, `last` handed out. */
+export interface SequencesTable {
+  name: string;
+  last: number;
 }
 
 export interface SnapshotsTable {
@@ -444,5 +455,6 @@ export interface DB {
   key_slots: KeySlotsTable;
   packs: PacksTable;
   chunks: ChunksTable;
+  sequences: SequencesTable;
   snapshots: SnapshotsTable;
 }

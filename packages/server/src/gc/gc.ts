@@ -26,6 +26,7 @@ import { errorFields, type LogSink } from '../log.js';
 import { packKey } from '../object-keys.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { Clock, CustomerId } from '../types.js';
+import { nextSequence } from '../db/queries/sequences.js';
 import { GC_DEFAULTS, SESSION_IDLE_MS, TOUCH_GRANULARITY_MS, type GcSettings } from './config.js';
 import { gcCutoff, touchedAt, untouchedSince, type GcCutoff } from './cutoff.js';
 import { GcLease } from './lease.js';
@@ -389,6 +390,8 @@ class CustomerGc {
     await this.hook('repack-written', p.id, built.id);
 
     const entries = new Map(built.entries.map((e) => [e.id as string, e]));
+    // The new pack's number in the chunk index, taken before the transaction (wasted if it gives up).
+    const seq = await nextSequence(db, 'packs');
     // The customer's index: the old pack's rows must not change between the check and the repoint.
     const outcome = await writeTransaction(db, [LockName.customer(this.customerId)], async (trx) => {
       if (await findTombstone(trx, this.customerId, built.id)) return 'the new pack was tombstoned meanwhile';
@@ -400,7 +403,7 @@ class CustomerGc {
         if (!e || e.length !== r.length || e.sha256 !== r.sha256.toString('hex')) return 'its chunks changed meanwhile';
       }
       const now = this.nowIso;
-      await insertRepackedPack(trx, { customerId: this.customerId, packId: built.id, size: built.size, chunkCount: built.entries.length, now });
+      await insertRepackedPack(trx, { customerId: this.customerId, packId: built.id, seq, size: built.size, chunkCount: built.entries.length, now });
       for (const r of current) {
         const e = entries.get(r.id.toString('hex'))!;
         await repointChunk(trx, this.customerId, r.id, p.id, { packId: built.id, offset: e.offset, length: e.length });

@@ -11,6 +11,7 @@ import { gc } from './20261127T0500_gc.js';
 import { alertNotifyHold } from './20261127T0600_alert_notify_hold.js';
 import { scaleOut } from './20261207T1000_scale_out.js';
 import { perCustomerIndexes } from './20261207T1100_per_customer_indexes.js';
+import { compactChunks } from './20261207T1200_compact_chunks.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -30,6 +31,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261127T0600_alert_notify_hold', alertNotifyHold],
   ['20261207T1000_scale_out', scaleOut],
   ['20261207T1100_per_customer_indexes', perCustomerIndexes],
+  ['20261207T1200_compact_chunks', compactChunks],
 ];
 
 export const migrationProvider: MigrationProvider = {

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { apiError } from '../../errors.js';
 import type { CustomerId } from '../../types.js';
 import type { Database } from '../database.js';
+import { nextSequence } from './sequences.js';
 import type { CustomersTable } from '../schema.js';
 
 export type CustomerRow = CustomersTable & { id: CustomerId };
 
 /** Throws CONFLICT (customerNameTaken) if the name exists; concurrency-safe via the unique index. */
 export async function createCustomer(db: Database, name: string, now: string): Promise<CustomerRow> {
-  const row = { id: randomUUID() as CustomerId, name, created_at: now };
+  const row = { id: randomUUID() as CustomerId, seq: await nextSequence(db, 'customers'), name, created_at: now };
   const res = await db
     .insertInto('customers')
     .values(row)
@@ -26,11 +27,11 @@ export async function listCustomers(db: Database): Promise<(CustomerRow & { mach
   const rows = await db
     .selectFrom('customers as c')
     .leftJoin('machines as m', (j) => j.onRef('m.customer_id', '=', 'c.id').on('m.revoked_at', 'is', null))
-    .select(['c.id', 'c.name', 'c.created_at', (eb) => eb.fn.count<number>('m.id').as('machines')])
-    .groupBy(['c.id', 'c.name', 'c.created_at'])
+    .select(['c.id', 'c.seq', 'c.name', 'c.created_at', (eb) => eb.fn.count<number>('m.id').as('machines')])
+    .groupBy(['c.id', 'c.seq', 'c.name', 'c.created_at'])
     .orderBy('c.name')
     .execute();
-  return rows.map((r) => ({ ...r, id: r.id as CustomerId, machines: Number(r.machines) }));
+  return rows.map((r) => ({ ...r, id: r.id as CustomerId, seq: Number(r.seq), machines: Number(r.machines) }));
 }
 
 /** Platform-wide (GC visits every customer): every customer id, in id order. */

@@ -1,5 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Database } from '../database.js';
+import type { DB } from '../schema.js';
 
 /**
  * Garbage collection's reads and writes of one customer's storage index (docs/GC.md):
@@ -35,6 +36,7 @@ export interface GcChunkRow {
   readonly offset: number;
   readonly length: number;
   readonly sha256: Buffer;
+  /** ISO time of the last touch, null = the pack's creation (docs/GC.md). */
   readonly touched_at: string | null;
 }
 
@@ -45,15 +47,25 @@ export interface GcPackRow {
   readonly created_at: string;
 }
 
-/** The chunk rows of one of the customer's packs (through the `chunks(customer_id, pack_id)` index). */
+/** `(select seq from packs where customer_id = ? and id = ?)`: one of the customer's packs by its number in the chunk index. */
+function packSeqOf(eb: ExpressionBuilder<DB, keyof DB>, customerId: string, packId: string) {
+  return eb.selectFrom('packs').select('seq').where('customer_id', '=', customerId).where('id', '=', packId);
+}
+
+/** The chunk rows of one of the customer's packs (through the `chunks(pack_seq)` index). */
 export async function chunkRowsOfPack(db: Database, customerId: string, packId: string): Promise<GcChunkRow[]> {
   const rows = await db
     .selectFrom('chunks')
-    .select(['id', 'offset', 'length', 'sha256', 'touched_at'])
-    .where('customer_id', '=', customerId)
-    .where('pack_id', '=', packId)
+    .select(['id', 'offset', 'length', 'sha256', 'touched_ms'])
+    .where('pack_seq', '=', (eb) => packSeqOf(eb, customerId, packId))
     .execute();
-  return rows.map((r) => ({ id: r.id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256, touched_at: r.touched_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    offset: Number(r.offset),
+    length: Number(r.length),
+    sha256: r.sha256,
+    touched_at: r.touched_ms === null ? null : new Date(Number(r.touched_ms)).toISOString(),
+  }));
 }
 
 /** One page of the customer's packs in id order, after `after` (keyset pagination). */
@@ -73,7 +85,10 @@ const DELETE_BATCH = 512;
 
 /** Deletes every chunk row of one of the customer's packs. */
 export async function deleteChunksOfPack(trx: Database, customerId: string, packId: string): Promise<void> {
-  await trx.deleteFrom('chunks').where('customer_id', '=', customerId).where('pack_id', '=', packId).execute();
+  await trx
+    .deleteFrom('chunks')
+    .where('pack_seq', '=', (eb) => packSeqOf(eb, customerId, packId))
+    .execute();
 }
 
 /** Deletes the given chunk rows of one of the customer's packs (rows that moved to another pack meanwhile stay). */
@@ -81,8 +96,7 @@ export async function deleteChunkRowsOfPack(trx: Database, customerId: string, p
   for (let i = 0; i < ids.length; i += DELETE_BATCH) {
     await trx
       .deleteFrom('chunks')
-      .where('customer_id', '=', customerId)
-      .where('pack_id', '=', packId)
+      .where('pack_seq', '=', (eb) => packSeqOf(eb, customerId, packId))
       .where('id', 'in', ids.slice(i, i + DELETE_BATCH))
       .execute();
   }
@@ -93,11 +107,11 @@ export async function deletePackRow(trx: Database, customerId: string, packId: s
   await trx.deleteFrom('packs').where('customer_id', '=', customerId).where('id', '=', packId).execute();
 }
 
-/** Indexes a pack GC wrote (a repack) unless it already is. */
-export async function insertRepackedPack(trx: Database, p: { customerId: string; packId: string; size: number; chunkCount: number; now: string }): Promise<void> {
+/** Indexes a pack GC wrote (a repack) unless it already is; `seq` from `nextSequence(db, 'packs')`, taken before the transaction. */
+export async function insertRepackedPack(trx: Database, p: { customerId: string; packId: string; seq: number; size: number; chunkCount: number; now: string }): Promise<void> {
   await trx
     .insertInto('packs')
-    .values({ customer_id: p.customerId, id: p.packId, size: p.size, chunk_count: p.chunkCount, created_at: p.now })
+    .values({ customer_id: p.customerId, id: p.packId, seq: p.seq, size: p.size, chunk_count: p.chunkCount, created_at: p.now })
     .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
     .execute();
 }
@@ -106,10 +120,10 @@ export async function insertRepackedPack(trx: Database, p: { customerId: string;
 export async function repointChunk(trx: Database, customerId: string, id: Buffer, from: string, to: { packId: string; offset: number; length: number }): Promise<void> {
   await trx
     .updateTable('chunks')
-    .set({ pack_id: to.packId, offset: to.offset, length: to.length })
-    .where('customer_id', '=', customerId)
+    .set((eb) => ({ pack_seq: packSeqOf(eb, customerId, to.packId), offset: to.offset, length: to.length }))
+    .where('customer_seq', '=', (eb) => eb.selectFrom('customers').select('seq').where('id', '=', customerId))
     .where('id', '=', id)
-    .where('pack_id', '=', from)
+    .where('pack_seq', '=', (eb) => packSeqOf(eb, customerId, from))
     .execute();
 }
 

@@ -5,6 +5,7 @@ import type { Database } from '../database.js';
 import { writeTransaction } from '../engine.js';
 import { OPERATOR_ORG_NAME } from '../migrations/20261126T2000_control_plane.js';
 import type { Locale, OrgsTable, OrgType } from '../schema.js';
+import { nextSequence } from './sequences.js';
 
 export type OrgRow = OrgsTable & { id: OrgId };
 
@@ -58,7 +59,7 @@ export async function createOrg(db: Database, o: NewOrg, now: string): Promise<O
     const res = await trx.insertInto('orgs').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError(o.type === 'customer' ? 'customerNameTaken' : 'orgNameTaken', { name: o.name });
     if (o.type === 'customer') {
-      const c = await trx.insertInto('customers').values({ id: row.id, name: o.name, created_at: now }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+      const c = await trx.insertInto('customers').values({ id: row.id, seq: await nextSequence(trx, 'customers'), name: o.name, created_at: now }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
       if (Number(c.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError('orgNameTaken', { name: o.name });
     }
     return row;

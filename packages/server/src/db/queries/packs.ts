@@ -1,9 +1,12 @@
 import type { ChunkLocation, PackEntry } from '@coffre/core';
 import { staleBefore } from '../../gc/cutoff.js';
 import type { CustomerId } from '../../types.js';
+import type { ExpressionBuilder } from 'kysely';
 import { pow2Batches, QueryTemplates, withParameters } from '../batch.js';
 import type { Database } from '../database.js';
-import { LockName, writeTransaction } from '../engine.js';
+import type { DB } from '../schema.js';
+import { nextSequence } from './sequences.js';
+import { engineOf, LockName, writeTransaction } from '../engine.js';
 
 /**
  * The pack id was removed from the index by GC (docs/GC.md): it may never be indexed again,
@@ -51,21 +54,33 @@ function insertChunksTemplate(db: Database, rows: number) {
   return templates.get(db, `insert-chunks/${rows}`, () => {
     // Distinct placeholder objects: the order check compares them by identity.
     const values = Array.from({ length: rows }, (_, i) => ({
-      customer_id: `c${i}`,
+      pack_seq: -7 * i - 1,
+      offset: -7 * i - 2,
+      touched_ms: -7 * i - 3,
+      customer_seq: -7 * i - 4,
+      length: -7 * i - 5,
       id: Buffer.from(`i${i}`),
-      pack_id: `p${i}`,
-      offset: -2 * i - 1,
-      length: -2 * i - 2,
       sha256: Buffer.from(`s${i}`),
-      touched_at: `t${i}`,
     }));
     const compiled = db
       .insertInto('chunks')
       .values(values)
-      .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
+      .onConflict((oc) => oc.columns(['customer_seq', 'id']).doNothing())
       .compile();
-    return { compiled, expected: values.flatMap((v) => [v.customer_id, v.id, v.pack_id, v.offset, v.length, v.sha256, v.touched_at]) };
+    return { compiled, expected: values.flatMap((v) => [v.pack_seq, v.offset, v.touched_ms, v.customer_seq, v.length, v.id, v.sha256]) };
   });
+}
+
+/** `(select seq from customers where id = ?)`: the customer's number in the chunk index. */
+function customerSeqOf(eb: ExpressionBuilder<DB, keyof DB>, customerId: string) {
+  return eb.selectFrom('customers').select('seq').where('id', '=', customerId);
+}
+
+/** The customer's number in the chunk index; throws if the customer does not exist. */
+async function customerSeq(db: Database, customerId: CustomerId): Promise<number> {
+  const row = await db.selectFrom('customers').select('seq').where('id', '=', customerId).executeTakeFirst();
+  if (!row) throw new Error(`customer ${customerId} does not exist`);
+  return Number(row.seq);
 }
 
 /**
@@ -83,54 +98,61 @@ export async function indexPack(
   db: Database,
   a: { customerId: CustomerId; packId: string; size: number; entries: readonly PackEntry[]; now: string },
 ): Promise<number> {
+  // A number for the pack (wasted if the pack is already indexed). On PostgreSQL taken
+  // before the transaction: the counter is shared by every customer, its row lock must not
+  // be held while a pack is indexed. SQLite has one writer anyway: taken inside.
+  const early = engineOf(db) === 'postgres' ? await nextSequence(db, 'packs') : undefined;
   // The customer's index: the tombstone check and the indexing must not interleave with GC tombstoning this id.
   return writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
     if (await isPackTombstoned(trx, a.customerId, a.packId)) throw new PackTombstonedError(a.packId);
+    const customer = await customerSeq(trx, a.customerId);
     await trx
       .insertInto('packs')
-      .values({ customer_id: a.customerId, id: a.packId, size: a.size, chunk_count: a.entries.length, created_at: a.now })
+      .values({ customer_id: a.customerId, id: a.packId, seq: early ?? (await nextSequence(trx, 'packs')), size: a.size, chunk_count: a.entries.length, created_at: a.now })
       .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
       .execute();
+    const pack = Number((await trx.selectFrom('packs').select('seq').where('customer_id', '=', a.customerId).where('id', '=', a.packId).executeTakeFirstOrThrow()).seq);
+    const nowMs = Date.parse(a.now);
     let inserted = 0;
     for (const batch of pow2Batches(a.entries, CHUNK_INSERT_BATCH)) {
       const params: unknown[] = new Array(batch.length * CHUNK_COLUMNS);
       let p = 0;
       for (const e of batch) {
-        params[p++] = a.customerId;
-        params[p++] = raw(e.id);
-        params[p++] = a.packId;
+        params[p++] = pack;
         params[p++] = e.offset;
+        params[p++] = nowMs;
+        params[p++] = customer;
         params[p++] = e.length;
+        params[p++] = raw(e.id);
         params[p++] = raw(e.sha256);
-        params[p++] = a.now;
       }
       const res = await trx.executeQuery(withParameters(insertChunksTemplate(db, batch.length), params));
       inserted += Number(res.numAffectedRows ?? 0n);
     }
-    if (inserted < a.entries.length) await touchChunkRows(trx, a.customerId, a.entries.map((e) => e.id), a.now);
+    if (inserted < a.entries.length) await touchChunkRows(trx, customer, a.entries.map((e) => e.id), nowMs);
     return inserted;
   });
 }
 
 /**
- * Sets `touched_at = now` on the indexed chunks among `ids` whose stored touch is older
+ * Sets `touched_ms = now` on the indexed chunks among `ids` whose stored touch is older
  * than the touch granularity (so a chunk asked about again and again is written at most
  * once per granularity).
  */
-async function touchChunkRows(trx: Database, customerId: CustomerId, ids: readonly string[], now: string): Promise<void> {
-  const stale = staleBefore(new Date(now));
+async function touchChunkRows(trx: Database, customer: number, ids: readonly string[], nowMs: number): Promise<void> {
+  const stale = Date.parse(staleBefore(new Date(nowMs)));
   for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
     await trx
       .updateTable('chunks')
-      .set({ touched_at: now })
-      .where('customer_id', '=', customerId)
+      .set({ touched_ms: nowMs })
+      .where('customer_seq', '=', customer)
       .where('id', 'in', batch.map(raw))
-      .where((eb) => eb.or([eb('touched_at', 'is', null), eb('touched_at', '<', stale)]))
+      .where((eb) => eb.or([eb('touched_ms', 'is', null), eb('touched_ms', '<', stale)]))
       .execute();
   }
 }
 
-/** `… from chunks where customer_id = ? and id in (? × n)`: parameters are the customer id, then the ids. */
+/** `… from chunks where customer_seq = (select seq from customers where id = ?) and id in (? × n)`: parameters are the customer id, then the ids. */
 function lookupParameters(customerId: CustomerId, batch: readonly string[]): unknown[] {
   return [customerId, ...batch.map(raw)];
 }
@@ -138,20 +160,31 @@ function placeholderIds(n: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => Buffer.from(`i${i}`));
 }
 
-/** `select id, pack_id, offset, length from chunks where customer_id = ? and id in (…n)`, compiled once per n. */
+/** `select id, pack id, offset, length from chunks join packs where customer = ? and id in (…n)`, compiled once per n. */
 function locateTemplate(db: Database, n: number) {
   return templates.get(db, `locate-chunks/${n}`, () => {
     const ids = placeholderIds(n);
-    const compiled = db.selectFrom('chunks').select(['id', 'pack_id', 'offset', 'length']).where('customer_id', '=', 'c').where('id', 'in', ids).compile();
+    const compiled = db
+      .selectFrom('chunks')
+      .innerJoin('packs', 'packs.seq', 'chunks.pack_seq')
+      .select(['chunks.id', 'packs.id as pack_id', 'chunks.offset', 'chunks.length'])
+      .where('chunks.customer_seq', '=', (eb) => customerSeqOf(eb, 'c'))
+      .where('chunks.id', 'in', ids)
+      .compile();
     return { compiled, expected: ['c', ...ids] };
   });
 }
 
-/** `select id from chunks where customer_id = ? and id in (…n)` (answered from the primary key index alone). */
+/** `select id from chunks where customer = ? and id in (…n)` (answered from the primary key index alone). */
 function existsTemplate(db: Database, n: number) {
   return templates.get(db, `exists-chunks/${n}`, () => {
     const ids = placeholderIds(n);
-    const compiled = db.selectFrom('chunks').select('id').where('customer_id', '=', 'c').where('id', 'in', ids).compile();
+    const compiled = db
+      .selectFrom('chunks')
+      .select('id')
+      .where('customer_seq', '=', (eb) => customerSeqOf(eb, 'c'))
+      .where('id', 'in', ids)
+      .compile();
     return { compiled, expected: ['c', ...ids] };
   });
 }
@@ -169,11 +202,16 @@ export async function locateChunks(db: Database, customerId: CustomerId, ids: re
   return found;
 }
 
-/** `select id, touched_at from chunks where customer_id = ? and id in (…n)`, compiled once per n. */
+/** `select id, touched_ms from chunks where customer = ? and id in (…n)`, compiled once per n. */
 function existsTouchTemplate(db: Database, n: number) {
   return templates.get(db, `exists-touch-chunks/${n}`, () => {
     const ids = placeholderIds(n);
-    const compiled = db.selectFrom('chunks').select(['id', 'touched_at']).where('customer_id', '=', 'c').where('id', 'in', ids).compile();
+    const compiled = db
+      .selectFrom('chunks')
+      .select(['id', 'touched_ms'])
+      .where('customer_seq', '=', (eb) => customerSeqOf(eb, 'c'))
+      .where('id', 'in', ids)
+      .compile();
     return { compiled, expected: ['c', ...ids] };
   });
 }
@@ -188,20 +226,19 @@ function existsTouchTemplate(db: Database, n: number) {
 export async function existingChunksTouched(db: Database, customerId: CustomerId, ids: readonly string[], now: Date): Promise<Set<string>> {
   const found = new Set<string>();
   const stale: string[] = [];
-  const staleIso = staleBefore(now);
+  const staleMs = Date.parse(staleBefore(now));
   for (const batch of pow2Batches([...new Set(ids)], CHUNK_LOOKUP_BATCH)) {
     const { rows } = await db.executeQuery(withParameters(existsTouchTemplate(db, batch.length), lookupParameters(customerId, batch)));
     for (const r of rows) {
       const id = r.id.toString('hex');
-      if (r.touched_at !== null && r.touched_at >= staleIso) found.add(id);
+      if (r.touched_ms !== null && Number(r.touched_ms) >= staleMs) found.add(id);
       else stale.push(id);
     }
   }
   if (stale.length > 0) {
-    const nowIso = now.toISOString();
     // The customer's index: the touch and the look-up again must not interleave with a GC deletion.
     const still = await writeTransaction(db, [LockName.customer(customerId)], async (trx) => {
-      await touchChunkRows(trx, customerId, stale, nowIso);
+      await touchChunkRows(trx, await customerSeq(trx, customerId), stale, now.getTime());
       return existingChunks(trx, customerId, stale);
     });
     for (const id of still) found.add(id);

@@ -54,6 +54,11 @@ export async function markPackVerified(db: Database, customerId: string, packId:
 
 /** The index's view of one of the customer's packs: each blob's place and SHA-256, in pack order. */
 export async function blobsOfPack(db: Database, customerId: string, packId: string): Promise<{ id: Buffer; offset: number; length: number; sha256: Buffer }[]> {
-  const rows = await db.selectFrom('chunks').select(['id', 'offset', 'length', 'sha256']).where('customer_id', '=', customerId).where('pack_id', '=', packId).orderBy('offset').execute();
+  const rows = await db
+    .selectFrom('chunks')
+    .select(['id', 'offset', 'length', 'sha256'])
+    .where('pack_seq', '=', (eb) => eb.selectFrom('packs').select('seq').where('customer_id', '=', customerId).where('id', '=', packId))
+    .orderBy('offset')
+    .execute();
   return rows.map((r) => ({ id: r.id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256 }));
 }
