@@ -152,13 +152,18 @@ export async function deletePrefix(s3c, bucket, prefix) {
  * to its backends. Counts every session of those services, not only the benchmark's.
  */
 export function servicesCpuSeconds(clkTck = 100) {
+  return processCpuSeconds((comm) => comm === 'postgres' || comm.startsWith('swift-'), clkTck);
+}
+
+/** CPU seconds (user + sys, reaped children included) of every process whose name `keep` accepts. */
+export function processCpuSeconds(keep, clkTck = 100) {
   let ticks = 0;
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (comm !== 'postgres' && !comm.startsWith('swift-')) continue;
+      if (!keep(comm)) continue;
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
     } catch {

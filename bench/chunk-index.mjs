@@ -35,6 +35,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { processCpuSeconds } from './backends.mjs';
 import { machineBusySeconds } from './measure.mjs';
 import { Rng } from './prng.mjs';
 
@@ -174,24 +175,8 @@ function procIo() {
   }
 }
 
-const CLK_TCK = 100;
 /** CPU seconds of every process named `postgres` (incl. reaped children): PostgreSQL's own work, all sessions. */
-function postgresCpuSeconds() {
-  let ticks = 0;
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (comm !== 'postgres') continue;
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    } catch {
-      // exited
-    }
-  }
-  return ticks / CLK_TCK;
-}
+const postgresCpuSeconds = () => processCpuSeconds((comm) => comm === 'postgres');
 
 function quantile(sorted, q) {
   if (!sorted.length) return null;

@@ -85,28 +85,11 @@ export class ServerProcess {
     readonly env: Env,
     readonly listen: string,
   ) {
-    let partial = '';
-    const wake = (): void => this.waiters.forEach((w) => w());
-    proc.stdout!.on('data', (d: Buffer) => {
-      this.stdout += d.toString();
+    this.exited = watchOutput(proc, this.lines, this.waiters, (text) => {
+      this.stdout += text;
       this.url ||= /listening on (https:\/\/\S+)/.exec(this.stdout)?.[1] ?? '';
       this.fingerprint ||= /fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/i.exec(this.stdout)?.[1] ?? '';
-      wake();
     });
-    proc.stderr!.on('data', (d: Buffer) => {
-      partial += d.toString();
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      this.lines.push(...parts);
-      wake();
-    });
-    this.exited = new Promise((res) =>
-      proc.once('exit', (code, signal) => {
-        if (partial) this.lines.push(partial);
-        wake();
-        res({ code, signal });
-      }),
-    );
   }
 
   /** Starts `coffre-server start --data-dir DIR --listen LISTEN` with `env` and waits until it listens. */
@@ -491,26 +474,9 @@ export class WatchedProcess {
   private readonly waiters = new Set<() => void>();
 
   private constructor(readonly proc: ChildProcess) {
-    let partial = '';
-    const wake = (): void => this.waiters.forEach((w) => w());
-    proc.stdout!.on('data', (d: Buffer) => {
-      this.stdout += d.toString();
-      wake();
+    this.exited = watchOutput(proc, this.lines, this.waiters, (text) => {
+      this.stdout += text;
     });
-    proc.stderr!.on('data', (d: Buffer) => {
-      partial += d.toString();
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      this.lines.push(...parts);
-      wake();
-    });
-    this.exited = new Promise((res) =>
-      proc.once('exit', (code, signal) => {
-        if (partial) this.lines.push(partial);
-        wake();
-        res({ code, signal });
-      }),
-    );
   }
 
   static spawn(cmd: string, args: readonly string[], env: Env): WatchedProcess {
@@ -565,4 +531,36 @@ export function filesUnder(dir: string): string[] {
   };
   if (existsSync(dir)) walk('');
   return out.sort();
+}
+
+/**
+ * Follows a child process: its stdout goes to `onStdout` as it comes, its stderr into
+ * `lines` one line at a time; every waiter is woken on each change and at exit.
+ */
+function watchOutput(
+  proc: ChildProcess,
+  lines: string[],
+  waiters: ReadonlySet<() => void>,
+  onStdout: (text: string) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let partial = '';
+  const wake = (): void => waiters.forEach((w) => w());
+  proc.stdout!.on('data', (d: Buffer) => {
+    onStdout(d.toString());
+    wake();
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    wake();
+  });
+  return new Promise((res) =>
+    proc.once('exit', (code, signal) => {
+      if (partial) lines.push(partial);
+      wake();
+      res({ code, signal });
+    }),
+  );
 }

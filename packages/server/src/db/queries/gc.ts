@@ -1,6 +1,6 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql } from 'kysely';
 import type { Database } from '../database.js';
-import type { DB } from '../schema.js';
+import { customerSeqOf, packSeqOf } from './sequences.js';
 
 /**
  * Garbage collection's reads and writes of one customer's storage index (docs/GC.md):
@@ -45,11 +45,6 @@ export interface GcPackRow {
   readonly id: string;
   readonly size: number;
   readonly created_at: string;
-}
-
-/** `(select seq from packs where customer_id = ? and id = ?)`: one of the customer's packs by its number in the chunk index. */
-function packSeqOf(eb: ExpressionBuilder<DB, keyof DB>, customerId: string, packId: string) {
-  return eb.selectFrom('packs').select('seq').where('customer_id', '=', customerId).where('id', '=', packId);
 }
 
 /** The chunk rows of one of the customer's packs (through the `chunks(pack_seq)` index). */
@@ -121,7 +116,7 @@ export async function repointChunk(trx: Database, customerId: string, id: Buffer
   await trx
     .updateTable('chunks')
     .set((eb) => ({ pack_seq: packSeqOf(eb, customerId, to.packId), offset: to.offset, length: to.length }))
-    .where('customer_seq', '=', (eb) => eb.selectFrom('customers').select('seq').where('id', '=', customerId))
+    .where('customer_seq', '=', (eb) => customerSeqOf(eb, customerId))
     .where('id', '=', id)
     .where('pack_seq', '=', (eb) => packSeqOf(eb, customerId, from))
     .execute();

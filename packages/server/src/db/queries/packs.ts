@@ -1,11 +1,9 @@
 import type { ChunkLocation, PackEntry } from '@coffre/core';
 import { staleBefore } from '../../gc/cutoff.js';
 import type { CustomerId } from '../../types.js';
-import type { ExpressionBuilder } from 'kysely';
 import { pow2Batches, QueryTemplates, withParameters } from '../batch.js';
 import type { Database } from '../database.js';
-import type { DB } from '../schema.js';
-import { nextSequence } from './sequences.js';
+import { customerSeqOf, nextSequence } from './sequences.js';
 import { engineOf, LockName, writeTransaction } from '../engine.js';
 
 /**
@@ -69,11 +67,6 @@ function insertChunksTemplate(db: Database, rows: number) {
       .compile();
     return { compiled, expected: values.flatMap((v) => [v.pack_seq, v.offset, v.touched_ms, v.customer_seq, v.length, v.id, v.sha256]) };
   });
-}
-
-/** `(select seq from customers where id = ?)`: the customer's number in the chunk index. */
-function customerSeqOf(eb: ExpressionBuilder<DB, keyof DB>, customerId: string) {
-  return eb.selectFrom('customers').select('seq').where('id', '=', customerId);
 }
 
 /** The customer's number in the chunk index; throws if the customer does not exist. */

@@ -1,4 +1,6 @@
+import type { ExpressionBuilder } from 'kysely';
 import type { Database } from '../database.js';
+import type { DB } from '../schema.js';
 
 /** Counters of integer keys (`sequences`). */
 export type SequenceName = 'customers' | 'packs';
@@ -20,4 +22,14 @@ export async function nextSequence(db: Database, name: SequenceName): Promise<nu
     .executeTakeFirst();
   if (!row) throw new Error(`the ${name} counter is missing from the sequences table: the database was not migrated`);
   return Number(row.last);
+}
+
+/** `(select seq from customers where id = ?)`: a customer's number in the chunk index, inside a query. */
+export function customerSeqOf(eb: ExpressionBuilder<DB, keyof DB>, customerId: string) {
+  return eb.selectFrom('customers').select('seq').where('id', '=', customerId);
+}
+
+/** `(select seq from packs where customer_id = ? and id = ?)`: one of the customer's packs by its number, inside a query. */
+export function packSeqOf(eb: ExpressionBuilder<DB, keyof DB>, customerId: string, packId: string) {
+  return eb.selectFrom('packs').select('seq').where('customer_id', '=', customerId).where('id', '=', packId);
 }

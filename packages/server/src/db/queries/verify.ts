@@ -1,4 +1,5 @@
 import type { Database } from '../database.js';
+import { packSeqOf } from './sequences.js';
 
 /**
  * The verify job's queries (jobs/verify.ts), one customer at a time: what a run costs
@@ -57,7 +58,7 @@ export async function blobsOfPack(db: Database, customerId: string, packId: stri
   const rows = await db
     .selectFrom('chunks')
     .select(['id', 'offset', 'length', 'sha256'])
-    .where('pack_seq', '=', (eb) => eb.selectFrom('packs').select('seq').where('customer_id', '=', customerId).where('id', '=', packId))
+    .where('pack_seq', '=', (eb) => packSeqOf(eb, customerId, packId))
     .orderBy('offset')
     .execute();
   return rows.map((r) => ({ id: r.id, offset: Number(r.offset), length: Number(r.length), sha256: r.sha256 }));
