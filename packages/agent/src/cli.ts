@@ -11,6 +11,7 @@ import type { Repository } from './engine/repo.js';
 import { EXIT, Progress, errorLine, exitCodeFor, formatBytes, formatDuration } from './output.js';
 import { JobStore, reportSchedule, systemTimeZone, type BackupJob } from './jobs.js';
 import { clientFor, enroll, openRepository } from './session.js';
+import type { AccessMode } from './sites.js';
 import { Daemon, type DaemonSettings } from './daemon/daemon.js';
 import { DaemonLockedError } from './daemon/lock.js';
 import { jsonLogger } from './daemon/log.js';
@@ -35,8 +36,8 @@ const debugReportError = (e: unknown) => {
   if (process.env.COFFRE_DEBUG === '1') process.stderr.write(`coffre: the run report was not sent: ${(e as Error).message}\n`);
 };
 
-async function withRepo<T>(g: Globals, fn: (r: Repository) => Promise<T>): Promise<T> {
-  const repo = await openRepository(storeOf(g), { file: g.passphraseFile });
+async function withRepo<T>(g: Globals, fn: (r: Repository) => Promise<T>, mode: AccessMode = 'read'): Promise<T> {
+  const repo = await openRepository(storeOf(g), { file: g.passphraseFile }, mode);
   try {
     return await fn(repo);
   } finally {
@@ -148,7 +149,7 @@ program
       print(`files: ${s.newFiles} new, ${s.changedFiles} changed, ${s.unchangedFiles} unchanged; ${s.dirs} directories, ${s.symlinks} symbolic links`);
       print(`processed ${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)}; added ${formatBytes(s.addedBytes)} (${s.addedChunks} chunks) to the repository`);
       if (res.warnings.length) print(`${res.warnings.length} warning(s); ${incomplete ? 'the snapshot is INCOMPLETE: some files could not be read' : 'nothing was left out that could be read'}`);
-    });
+    }, 'write');
   });
 
 program

@@ -16,6 +16,8 @@ export interface ClientOptions {
   /** Attempts for idempotent requests on network errors and 5xx (default 5). */
   readonly attempts?: number;
   readonly userAgent?: string;
+  /** Sent with every request (the site epoch header). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export class ApiError extends CoffreError {
@@ -95,7 +97,7 @@ export class ApiClient {
   }
 
   private headers(extra: Record<string, string>): Record<string, string> {
-    const h: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'coffre-agent', ...extra };
+    const h: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'coffre-agent', ...this.opts.headers, ...extra };
     if (this.opts.credential) h.authorization = `Bearer ${this.opts.credential}`;
     return h;
   }

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CoffreError } from '@coffre/core';
+import { CoffreError, type SiteRecord } from '@coffre/core';
 
 /**
  * Agent state: one directory (`--config DIR`, `COFFRE_CONFIG_DIR`, or ~/.config/coffre).
@@ -22,6 +22,10 @@ export interface AgentConfig {
   readonly customerId: string;
   readonly customerName: string;
   readonly credential: string;
+  /** The installation's sites, as the server last listed them (failover when `server` is out of reach). */
+  readonly sites?: readonly SiteRecord[];
+  /** The highest site epoch seen (sent with every request: an old primary refuses writes). */
+  readonly epoch?: number;
 }
 
 export function resolveConfigDir(flag?: string): string {

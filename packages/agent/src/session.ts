@@ -17,6 +17,7 @@ import {
   type RepoResponse,
 } from '@coffre/core';
 import { ApiClient, ApiError, fetchServerCertificate } from './client.js';
+import { clientOptions, failover, isNotPrimary, isOutOfReach, rememberSites, type AccessMode } from './sites.js';
 import type { AgentConfig, ConfigStore } from './config.js';
 import { Repository } from './engine/repo.js';
 import { readPassphrase, type PassphraseSource } from './passphrase.js';
@@ -30,7 +31,7 @@ function argon2Params(): Argon2Params {
 }
 
 export function clientFor(c: AgentConfig): ApiClient {
-  return new ApiClient({ server: c.server, certPem: c.certPem, fingerprint: c.fingerprint, credential: c.credential, userAgent: `coffre-agent/${COFFRE_VERSION}` });
+  return new ApiClient(clientOptions(c));
 }
 
 export interface EnrollOutcome {
@@ -179,12 +180,29 @@ async function readPassphraseNoPrompt(pass: PassphraseSource): Promise<string | 
   return env !== undefined && env !== '' ? env : null;
 }
 
-/** Opens the repository for a command: config, credential, key. */
-export async function openRepository(store: ConfigStore, pass: PassphraseSource): Promise<Repository> {
-  const c = store.load();
-  const api = clientFor(c);
+/**
+ * Opens the repository for a command: config, credential, key. When the configured server
+ * is out of reach, reads go to another site of the installation and writes to a site
+ * promoted in its place (sites.ts).
+ */
+export async function openRepository(store: ConfigStore, pass: PassphraseSource, mode: AccessMode = 'read'): Promise<Repository> {
+  let c = store.load();
+  let api = clientFor(c);
   try {
-    const info = await api.json<RepoResponse>('GET', '/repo');
+    let info: RepoResponse;
+    try {
+      info = await api.json<RepoResponse>('GET', '/repo');
+      // A backup to a replica or a demoted primary would be refused: look for the primary first.
+      if (mode === 'write' && info.site && info.site.role !== 'primary') throw new ApiError(409, info.site.role === 'replica' ? 'SITE_READ_ONLY' : 'SITE_DEMOTED', `${c.server} is not the primary site (${info.site.role})`);
+    } catch (e) {
+      if (!isOutOfReach(e) && !isNotPrimary(e)) throw e;
+      const other = await failover(store, store.load(), mode);
+      if (!other) throw e;
+      api.close();
+      ({ config: c, api } = other);
+      info = await api.json<RepoResponse>('GET', '/repo');
+    }
+    if (info.site?.role === 'primary') rememberSites(store, c, info);
     if (!info.config) throw new CoffreError('NO_KEY', 'the repository has not been initialised; enroll a machine with a passphrase first');
     const master = await unlock(store, api, pass);
     return new Repository({ api, master, config: info.config, machineId: c.machineId, cacheDir: `${store.cacheDir}/${c.customerId}` });

@@ -53,7 +53,30 @@ export interface RepoResponse {
   readonly machineName: string;
   readonly config: RepoConfig | null;
   readonly keySlots: readonly KeySlot[];
+  /** The installation's sites agents may reach (the primary and its replica), kept by agents for failover. */
+  readonly sites?: readonly SiteRecord[];
+  /** The answering site: its name, role and fencing epoch. */
+  readonly site?: SiteInfo;
 }
+
+/** A site an agent can fail over to: where it is and the certificate fingerprint to pin. */
+export interface SiteRecord {
+  readonly name: string;
+  readonly url: string;
+  readonly fingerprint: string;
+}
+
+export type SiteRole = 'primary' | 'replica' | 'demoted';
+
+/** GET /site (public): a site's name, role and fencing epoch (a promotion raises it). */
+export interface SiteInfo {
+  readonly name: string;
+  readonly role: SiteRole;
+  readonly epoch: number;
+}
+
+/** Sent by agents with every request: the highest site epoch they know (fencing, docs/CONTINUITY.md). */
+export const EPOCH_HEADER = 'coffre-site-epoch';
 export interface RepoInitRequest {
   readonly config: RepoConfig;
   readonly keySlots: readonly KeySlot[];

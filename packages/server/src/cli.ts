@@ -53,6 +53,7 @@ import { allJobs, findJob } from './jobs/index.js';
 import { usageCsv, usageReport } from './admin/usage.js';
 import { adminBinList, adminBinRestore, adminRetentionPlan, adminRetentionSet, adminRetentionShow, adminSnapshotDelete } from './admin/retention.js';
 import { stderrLog } from './log.js';
+import { registerReplicationCommands } from './replication/commands.js';
 
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
@@ -614,7 +615,11 @@ function buildProgram(): Command {
         const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
         const only = opts.customer === undefined ? undefined : [(await findCustomerByName(ctx.db, opts.customer))?.id ?? missingCustomer(opts.customer)];
         try {
-          return await j.run({ ...(only ? { onlyCustomers: only } : {}), db: ctx.db, store: ctx.store, audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer, dryRun: opts.dryRun ?? false });
+          return await j.run({
+            ...(only ? { onlyCustomers: only } : {}),
+            db: ctx.db, store: ctx.store, audit: ctx.audit, clock: ctx.clock, settings: ctx.dataDir.settings, log: stderrLog, mailer, dryRun: opts.dryRun ?? false,
+            keys: ctx.keys, fingerprint: ctx.dataDir.tls.fingerprint,
+          });
         } finally {
           mailer?.close();
         }
@@ -625,6 +630,8 @@ function buildProgram(): Command {
       for (const i of r.items) out(`${i.outcome.padEnd(7)}  ${i.detail}`);
       hint(`Job ${q(name)} done: ${Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
     });
+
+  registerReplicationCommands(program, { withAdmin, out, hint });
 
   program
     .command('migrate-storage')

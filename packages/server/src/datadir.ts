@@ -81,6 +81,10 @@ export interface ServerSettings {
   readonly jobLeaseSeconds: number;
   /** Guessing protection (docs/SECURITY.md): failures before delays start, and before a 15-minute lock, per account and per IP. */
   readonly authThrottle: AuthThrottleSettings;
+  /** On a replica: what the primary deleted stays this long before the replica deletes it too (docs/CONTINUITY.md). */
+  readonly replicaDeleteDelayDays: number;
+  /** The operator is alerted when a customer's replica is further behind than this. */
+  readonly replicaLagAlertHours: number;
 }
 
 export interface SmtpSettings {
@@ -115,7 +119,7 @@ export interface AuthThrottleSettings {
 export const DEFAULT_AUTH_THROTTLE: AuthThrottleSettings = { accountFreeFailures: 3, accountLockAfter: 10, ipFreeFailures: 10, ipLockAfter: 30 };
 
 export const DEFAULT_ENROLL_TTL_HOURS = 24;
-export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, tempMaxAgeHours: 24, recycleBinDays: 14, protectDays: 7, verifyPeriodDays: 30, gcGraceHours: 24, gcRepackBelow: 0.5, gcRepackDeleteDelayHours: 24, publicUrl: null, jobLeaseSeconds: 30 } as const;
+export const SETTINGS_DEFAULTS = { sessionIdleMinutes: 30, sessionMaxHours: 12, reauthMinutes: 5, auditRetentionDays: 365, observatoryGraceMinutes: 180, alertReminderHours: 24, tempMaxAgeHours: 24, recycleBinDays: 14, protectDays: 7, verifyPeriodDays: 30, gcGraceHours: 24, gcRepackBelow: 0.5, gcRepackDeleteDelayHours: 24, publicUrl: null, jobLeaseSeconds: 30, replicaDeleteDelayDays: 14, replicaLagAlertHours: 6 } as const;
 
 export function dataDirPaths(dir: string): DataDirPaths {
   const root = path.resolve(dir);
@@ -146,7 +150,7 @@ function parseSettings(text: string, file: string): ServerSettings {
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SettingsError(`${file}: enrollTokenTtlHours must be a positive number`);
   const tls = s.tls ?? null;
   if (tls !== null && (typeof tls.cert !== 'string' || typeof tls.key !== 'string')) throw new SettingsError(`${file}: tls must be null or {cert, key}`);
-  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours' | 'tempMaxAgeHours' | 'recycleBinDays' | 'protectDays' | 'verifyPeriodDays' | 'gcGraceHours' | 'gcRepackDeleteDelayHours' | 'jobLeaseSeconds'): number => {
+  const positive = (key: 'sessionIdleMinutes' | 'sessionMaxHours' | 'reauthMinutes' | 'auditRetentionDays' | 'observatoryGraceMinutes' | 'alertReminderHours' | 'tempMaxAgeHours' | 'recycleBinDays' | 'protectDays' | 'verifyPeriodDays' | 'gcGraceHours' | 'gcRepackDeleteDelayHours' | 'jobLeaseSeconds' | 'replicaDeleteDelayDays' | 'replicaLagAlertHours'): number => {
     const v = s[key] ?? SETTINGS_DEFAULTS[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new SettingsError(`${file}: ${key} must be a positive number`);
     return v;
@@ -196,6 +200,8 @@ function parseSettings(text: string, file: string): ServerSettings {
     gcRepackBelow: fraction(s.gcRepackBelow ?? SETTINGS_DEFAULTS.gcRepackBelow, 'gcRepackBelow', file),
     gcRepackDeleteDelayHours: positive('gcRepackDeleteDelayHours'),
     jobLeaseSeconds: positive('jobLeaseSeconds'),
+    replicaDeleteDelayDays: positive('replicaDeleteDelayDays'),
+    replicaLagAlertHours: positive('replicaLagAlertHours'),
     retentionTimeZone: timeZoneSetting(s.retentionTimeZone ?? 'Europe/Paris', file),
     authThrottle: t,
     enrollTokenTtlHours: ttl,
@@ -229,7 +235,7 @@ function wholeDays(n: number, key: string, file: string): number {
 }
 
 /** Names of the server jobs (jobs/index.ts; a test keeps the two lists equal), for validating `jobSchedules`. */
-export const JOB_NAMES: readonly string[] = ['observatory', 'reports', 'metering', 'retention', 'verify', 'purge-temp', 'mail', 'gc'];
+export const JOB_NAMES: readonly string[] = ['observatory', 'reports', 'metering', 'retention', 'verify', 'purge-temp', 'mail', 'gc', 'replicate'];
 
 /** R8: temporary data never live more than a month — the daily purge runs up to a day after the age is reached, hence 30 days minus one. */
 export const TEMP_MAX_AGE_CAP_HOURS = 696;

@@ -17,6 +17,9 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   MISSING_CHUNKS: 409,
+  SITE_READ_ONLY: 409,
+  SITE_DEMOTED: 409,
+  SITE_NOT_ALLOWED: 409,
   TOO_LARGE: 413,
   RANGE_NOT_SATISFIABLE: 416,
   INTEGRITY: 422,
@@ -168,6 +171,27 @@ export const REASONS = {
     code: 'INTEGRITY',
     en: 'The reference list does not match the manifest.',
     fr: 'La liste de références ne correspond pas au manifeste.',
+  },
+  siteReadOnly: {
+    code: 'SITE_READ_ONLY',
+    en: 'This site is a replica: it serves restores only; backups go to the primary site.',
+    fr: 'Ce site est une réplique : il ne sert que les restaurations ; les sauvegardes vont au site principal.',
+  },
+  siteDemoted: {
+    code: 'SITE_DEMOTED',
+    en: 'This site is no longer the primary (another site was promoted): it accepts no backups.',
+    fr: "Ce site n'est plus le site principal (un autre site a été promu) : il n'accepte plus de sauvegardes.",
+  },
+  siteOutsideEu: {
+    code: 'SITE_NOT_ALLOWED',
+    en: "This site is outside the EU/EEA: record the customer's express authorisation first.",
+    fr: "Ce site est hors de l'UE/EEE : enregistrez d'abord l'autorisation expresse du client.",
+  },
+  siteNotFound: { code: 'NOT_FOUND', en: 'Site not found.', fr: 'Site introuvable.' },
+  badReplicationToken: {
+    code: 'UNAUTHORIZED',
+    en: 'The replication token is invalid, expired or already used.',
+    fr: 'Le jeton de réplication est invalide, expiré ou déjà utilisé.',
   },
   internal: { code: 'INTERNAL', en: 'Internal server error.', fr: 'Erreur interne du serveur.' },
   unavailable: {

@@ -8,6 +8,9 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
  */
 export const ENROLL_TOKEN_PREFIX = 'cfe_';
 export const CREDENTIAL_PREFIX = 'cfm_';
+/** Replication: a one-time join token (`cfj_`) and a replica's read-only credential (`cfr_`). */
+export const REPLICATION_TOKEN_PREFIX = 'cfj_';
+export const REPLICATION_CREDENTIAL_PREFIX = 'cfr_';
 const SECRET_BODY = /^[A-Za-z0-9_-]{43}$/;
 
 function newSecret(prefix: string): string {
@@ -15,6 +18,8 @@ function newSecret(prefix: string): string {
 }
 export const newEnrollToken = (): string => newSecret(ENROLL_TOKEN_PREFIX);
 export const newCredential = (): string => newSecret(CREDENTIAL_PREFIX);
+export const newReplicationToken = (): string => newSecret(REPLICATION_TOKEN_PREFIX);
+export const newReplicationCredential = (): string => newSecret(REPLICATION_CREDENTIAL_PREFIX);
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');

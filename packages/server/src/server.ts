@@ -22,6 +22,8 @@ import { requestLogger, securityHeaders } from './http/hooks.js';
 import { authorize } from './http/policy.js';
 import { errorFields, stderrLog, type LogSink } from './log.js';
 import { registerRoutes } from './routes/index.js';
+import { ensureSiteState, updateSiteState, upsertSite } from './db/queries/replication.js';
+import { checkFencing } from './replication/admin.js';
 import { DEFAULT_CONSOLE_DIR, registerConsoleRoutes } from './routes/console/handler.js';
 import type { ObjectStore } from './store/object-store.js';
 import { systemClock, type Clock } from './types.js';
@@ -189,10 +191,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   const actualPort = (app.server.address() as AddressInfo).port;
   const retention = setInterval(() => void auditRetention(deps), DAY_MS).unref();
-  const scheduler = new JobScheduler({ db, store: deps.store, audit: deps.audit, clock: deps.clock, log: deps.log, settings: dir.settings, mailer }, allJobs(), dir.settings.jobSchedules);
+  const url = urlFor(host, actualPort);
+  await announceSite(deps, dir.settings.publicUrl ?? url);
+  const scheduler = new JobScheduler(
+    { db, store: deps.store, audit: deps.audit, clock: deps.clock, log: deps.log, settings: dir.settings, mailer, keys: deps.keys, fingerprint: deps.fingerprint },
+    allJobs(),
+    dir.settings.jobSchedules,
+  );
   if (opts.runJobs !== false) scheduler.start();
   return {
-    url: urlFor(host, actualPort),
+    url,
     host,
     port: actualPort,
     fingerprint: dir.tls.fingerprint,
@@ -203,6 +211,23 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Records where this site is reached (agents learn it from the site list), and on a primary
+ * asks the other sites, in the background, whether one of them was promoted meanwhile
+ * (fencing: a primary coming back after a failover must not take backups).
+ */
+async function announceSite(deps: Deps, url: string): Promise<void> {
+  const now = deps.clock().toISOString();
+  const state = await ensureSiteState(deps.db, { selfName: 'primary', now });
+  if (state.self_url !== url) await updateSiteState(deps.db, { self_url: url, updated_at: now });
+  if (state.role !== 'primary') return;
+  await upsertSite(deps.db, { name: state.self_name, url, fingerprint: deps.fingerprint, now });
+  void checkFencing(deps).then(
+    (f) => f.demotedBy && deps.log({ level: 'error', msg: 'another site was promoted: this site is demoted and refuses backups', promoted: f.demotedBy }),
+    (err: unknown) => deps.log({ level: 'warn', msg: 'fencing check failed', ...errorFields(err) }),
+  );
+}
 
 /**
  * Audit retention (default 365 days, `auditRetentionDays`): at start, then daily. A failure

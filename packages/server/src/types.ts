@@ -38,7 +38,13 @@ export interface UserPrincipal {
   readonly locale: Locale;
 }
 
-export type Principal = MachinePrincipal | UserPrincipal;
+/** A replica site pulling from this one (read-only replication routes only). */
+export interface ReplicaPrincipal {
+  readonly kind: 'replica';
+  readonly credentialId: string;
+  readonly siteName: string;
+}
+export type Principal = MachinePrincipal | UserPrincipal | ReplicaPrincipal;
 
 /** The server's clock, injectable so tests can move time (token expiry, last-seen). */
 export type Clock = () => Date;

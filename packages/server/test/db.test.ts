@@ -27,6 +27,7 @@ describe('metadata database', () => {
         'auth_throttle',
         'backup_runs',
         'chunks',
+        'customer_sites',
         'customers',
         'enroll_tokens',
         'gc_epochs',
@@ -43,10 +44,17 @@ describe('metadata database', () => {
         'pack_tombstones',
         'packs',
         'recovery_codes',
+        'replica_holds',
+        'replicated_audit',
+        'replication_credentials',
+        'replication_tokens',
         'repos',
         'restore_tests',
         'sequences',
         'sessions',
+        'site_authorisations',
+        'site_state',
+        'sites',
         'snapshots',
         'tiers',
         'upload_sessions',
@@ -95,7 +103,7 @@ describe('metadata database', () => {
 
       const { db, migrations } = await openDatabase(t.target);
       try {
-        assert.deepEqual(migrations.applied, ['20261207T1200_compact_chunks']);
+        assert.deepEqual(migrations.applied, MIGRATIONS.slice(MIGRATIONS.findIndex(([n]) => n === '20261207T1200_compact_chunks')).map(([n]) => n));
         const customers = await db.selectFrom('customers').select(['id', 'seq']).orderBy('seq').execute();
         assert.deepEqual(customers.map((c) => [c.id, Number(c.seq)]), [['cust-b', 1], ['cust-a', 2]], 'numbered in creation order');
         const got = await db

@@ -27,7 +27,16 @@ describe('enrollment and machine credentials', () => {
 
     const repo = await ts.request('GET', '/repo', { token: e.credential });
     assert.equal(repo.status, 200);
-    assert.deepEqual(repo.json<RepoResponse>(), { customerId: customer.id, machineId: e.machineId, machineName: 'accueil', config: null, keySlots: [] });
+    assert.deepEqual(repo.json<RepoResponse>(), {
+      customerId: customer.id,
+      machineId: e.machineId,
+      machineName: 'accueil',
+      config: null,
+      keySlots: [],
+      // The one site there is, where the machine reached it (agents keep the list for failover).
+      sites: [{ name: 'primary', url: ts.server.url, fingerprint: ts.server.fingerprint }],
+      site: { name: 'primary', role: 'primary', epoch: 1 },
+    });
 
     // Only hashes are stored.
     const dump = JSON.stringify(await ts.admin.db.selectFrom('machines').selectAll().execute()) + JSON.stringify(await ts.admin.db.selectFrom('enroll_tokens').selectAll().execute());

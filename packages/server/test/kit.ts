@@ -288,6 +288,8 @@ export function jobContext(ts: TestServer, settings: Partial<ServerSettings> = {
     settings: { ...ts.admin.dataDir.settings, ...settings },
     log: (e) => void ts.logs.push(e),
     mailer: null,
+    keys: ts.admin.keys,
+    fingerprint: ts.server.fingerprint,
   };
 }
 

@@ -328,7 +328,7 @@ export class Daemon {
     this.log('info', 'run-start', `job ${job.name}: backup started (${trigger}${p.attempt > 0 ? `, attempt ${p.attempt + 1}` : ''})`, { ...meta, scheduled: iso(p.scheduled), attempt: p.attempt + 1 });
     let repo: Repository;
     try {
-      repo = await openRepository(this.store, this.pass);
+      repo = await openRepository(this.store, this.pass, 'write');
     } catch (e) {
       if (isRetryable(e)) {
         this.log('warn', 'run-unreachable', `job ${job.name}: the server cannot be reached: ${(e as Error).message}`, { ...meta, errorCode: runErrorCode(e) });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { AuditLog } from '../audit/log.js';
+import type { ServerKeys } from '../auth/server-key.js';
 import type { AuditInput } from '../audit/log.js';
 import { hashPassword } from '../auth/passwords.js';
 import { createOrg, findOrgByName, listOrgs, operatorOrg, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
@@ -14,6 +15,7 @@ import type { BackupStatus, MachineJobRecord, MachineRecord, RestoreTestSummary 
 import { graceMs } from '../observatory/alerts.js';
 import { machineStates } from '../observatory/machine-states.js';
 import { initDataDir, type DataDir } from '../datadir.js';
+import { getSiteState } from '../db/queries/replication.js';
 import type { Database } from '../db/database.js';
 import { dataDirOwner, DirLockedError } from '../backends/dir-lock.js';
 import { openBackends } from '../backends/open.js';
@@ -38,6 +40,8 @@ export interface AdminContext {
   readonly audit: AuditLog;
   /** Who runs the command: the operating-system account (the CLI needs shell access to the data dir). */
   readonly actor: string;
+  /** The server key (replication seals its credential with it). */
+  readonly keys: ServerKeys;
 }
 
 /**
@@ -58,7 +62,7 @@ export async function openAdmin(dir: string, clock: Clock = systemClock): Promis
   } catch {
     /* no passwd entry (containers) */
   }
-  return { db, store, dataDir, clock, audit: new AuditLog(db, backends.audit, clock), actor, close: () => backends.close() };
+  return { db, store, dataDir, clock, audit: new AuditLog(db, backends.audit, clock), actor, keys: backends.keys, close: () => backends.close() };
 }
 
 /** Every change made from the command line is in the audit trail, with the OS account as actor. */
@@ -169,6 +173,8 @@ export const INITIAL_ADMIN_FILE = 'initial-admin-password';
 
 export async function ensureInitialAdmin(ctx: AdminContext, email: string): Promise<{ email: string; temporaryPassword: string } | null> {
   if (await anyUserExists(ctx.db)) return null;
+  // A replica's people are the primary's (replicated), its administrator included.
+  if ((await getSiteState(ctx.db))?.role === 'replica') return null;
   const op = await operatorOrg(ctx.db);
   try {
     const { user, temporaryPassword } = await adminCreateUser(ctx, { email, name: 'Initial administrator', role: 'operator-admin', orgName: op.name });

@@ -14,7 +14,8 @@ export type AuditInput = Omit<AuditRecord, 'time'>;
 
 type Link = AuditLink;
 
-function toEntry(r: AuditLogTable): AuditEntry {
+/** A database row as a chain entry (also used to check a replicated chain). */
+export function toEntry(r: AuditLogTable): AuditEntry {
   return {
     seq: Number(r.seq),
     time: r.time,

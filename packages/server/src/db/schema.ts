@@ -423,7 +423,112 @@ export interface JobTicksTable {
   outcome: string | null; // ok | failed
 }
 
+/** A site of the installation (docs/CONTINUITY.md): replicated to every site. */
+export interface SitesTable {
+  name: string;
+  url: string | null;
+  /** SHA-256 fingerprint of its TLS certificate, as `coffre-server fingerprint` prints it. */
+  fingerprint: string | null;
+  /** ISO 3166-1 alpha-2 country code of its data centre. */
+  country: string;
+  /** Hosting provider (the company operating the data centre). */
+  provider: string;
+  /** Certified health-data host: 1 | 0. */
+  hds_certified: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export const SITE_ROLES = ['primary', 'replica', 'demoted'] as const;
+export type SiteRole = (typeof SITE_ROLES)[number];
+
+/** Who this site is (one row, id 1, never replicated). */
+export interface SiteStateTable {
+  id: number;
+  self_name: string;
+  role: SiteRole;
+  /** Fencing number: raised by a promotion; a site that sees a higher one is demoted. */
+  epoch: number;
+  /** The URL agents reach this site at (written by `start`). */
+  self_url: string | null;
+  primary_name: string | null;
+  primary_url: string | null;
+  primary_fingerprint: string | null;
+  /** The replication credential, sealed with the server key (replicas only). */
+  credential_sealed: string | null;
+  joined_at: string | null;
+  demoted_at: string | null;
+  demoted_by_epoch: number | null;
+  pass_started_at: string | null;
+  pass_finished_at: string | null;
+  pass_outcome: string | null;
+  pass_error: string | null;
+  /** The primary's clock when the last complete pass began: the replica holds everything the primary had then. */
+  replicated_up_to: string | null;
+  audit_diverged_at: string | null;
+  audit_diverged_reason: string | null;
+  updated_at: string;
+}
+
+export interface CustomerSitesTable {
+  customer_id: string;
+  primary_site: string;
+  replica_site: string | null;
+  /** Reported by the replica after each complete pass (primary's clock). */
+  replicated_up_to: string | null;
+  updated_at: string;
+}
+
+/** A customer's express authorisation to keep its data on a site outside the EU/EEA. */
+export interface SiteAuthorisationsTable {
+  customer_id: string;
+  site_name: string;
+  authorised_by: string;
+  authorised_on: string;
+  document: string;
+  recorded_at: string;
+  recorded_by: string;
+}
+
+export interface ReplicationTokensTable {
+  id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  created_by: string;
+}
+
+export interface ReplicationCredentialsTable {
+  id: string;
+  credential_hash: string;
+  site_name: string;
+  created_at: string;
+  last_seen_at: string | null;
+  pass_finished_at: string | null;
+  replicated_up_to: string | null;
+  revoked_at: string | null;
+}
+
+/** On a replica: a row or object the primary no longer has, deleted once held long enough. */
+export interface ReplicaHoldsTable {
+  tbl: string;
+  key: string;
+  customer_id: string | null;
+  first_missing_at: string;
+}
+
+export type ReplicatedAuditTable = AuditLogTable;
+
 export interface DB {
+  sites: SitesTable;
+  site_state: SiteStateTable;
+  customer_sites: CustomerSitesTable;
+  site_authorisations: SiteAuthorisationsTable;
+  replication_tokens: ReplicationTokensTable;
+  replication_credentials: ReplicationCredentialsTable;
+  replica_holds: ReplicaHoldsTable;
+  replicated_audit: ReplicatedAuditTable;
   installation: InstallationTable;
   job_leases: JobLeasesTable;
   job_ticks: JobTicksTable;

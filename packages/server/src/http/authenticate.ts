@@ -3,7 +3,8 @@ import { findMachineByCredentialHash, touchMachine } from '../db/queries/machine
 import { findSessionByTokenHash, updateSession } from '../db/queries/sessions.js';
 import { hasSecurityKey, sessionUser } from '../db/queries/users.js';
 import { apiError } from '../errors.js';
-import { CREDENTIAL_PREFIX, SESSION_TOKEN_PREFIX, hashSecret, looksLikeSecret } from '../secrets.js';
+import { findReplicationCredential, touchReplicationCredential } from '../db/queries/replication.js';
+import { CREDENTIAL_PREFIX, REPLICATION_CREDENTIAL_PREFIX, SESSION_TOKEN_PREFIX, hashSecret, looksLikeSecret } from '../secrets.js';
 import type { OrgId, SessionStage, UserId } from '../types.js';
 import { readCookie, SESSION_COOKIE } from './cookies.js';
 import type { Deps } from './context.js';
@@ -26,10 +27,12 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function authenticate(deps: Deps) {
   const machine = authenticateMachine(deps);
   const user = authenticateUser(deps);
+  const replica = authenticateReplica(deps);
   return async (req: FastifyRequest): Promise<void> => {
     const auth = req.routeOptions.config.auth;
     if (auth === 'none' || req.is404) return;
     if (auth === 'user') return user(req);
+    if (auth === 'replica') return replica(req);
     return machine(req);
   };
 }
@@ -48,6 +51,19 @@ function authenticateMachine(deps: Deps) {
     if (machine.last_seen_at === null || now.getTime() - Date.parse(machine.last_seen_at) >= LAST_SEEN_INTERVAL_MS) {
       await touchMachine(deps.db, machine.id, now, LAST_SEEN_INTERVAL_MS);
     }
+  };
+}
+
+/** A replica site's read-only credential (replication routes only). */
+function authenticateReplica(deps: Deps) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const credential = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (credential === undefined || !looksLikeSecret(credential, REPLICATION_CREDENTIAL_PREFIX)) throw apiError('unauthenticated');
+    const row = await findReplicationCredential(deps.db, hashSecret(credential));
+    if (!row) throw apiError('unauthenticated');
+    req.principal = { kind: 'replica', credentialId: row.id, siteName: row.site_name };
+    const now = deps.clock();
+    if (row.last_seen_at === null || now.getTime() - Date.parse(row.last_seen_at) >= LAST_SEEN_INTERVAL_MS) await touchReplicationCredential(deps.db, row.id, now.toISOString());
   };
 }
 

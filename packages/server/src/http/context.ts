@@ -22,8 +22,8 @@ export type TenantSource = 'param:orgId' | 'param:userId' | 'param:machineId' | 
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** 'none' for the few public routes; 'user' for people (session cookie); default: machine credential. */
-    auth?: 'none' | 'user';
+    /** 'none' for the few public routes; 'user' for people (session cookie); 'replica' for a replica site's credential; default: machine credential. */
+    auth?: 'none' | 'user' | 'replica';
     /** What the route does, checked against the caller's policy before the handler runs. */
     action?: Action | UserAction;
     /** People's routes: where the target organisation comes from (required). */

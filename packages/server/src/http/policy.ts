@@ -5,6 +5,9 @@ import { findUser } from '../db/queries/users.js';
 import { apiError, type ReasonId } from '../errors.js';
 import type { MachinePrincipal, SessionStage, UserPrincipal } from '../types.js';
 import type { Deps, TenantSource } from './context.js';
+import { demoteIfBehind, getSiteState } from '../db/queries/replication.js';
+import { EPOCH_HEADER } from '../replication/wire.js';
+import { isoNow } from '../types.js';
 import { roleAllows, USER_ACTIONS, type UserAction } from './roles.js';
 
 /** Every action a machine route can perform. A route without one fails closed (500). */
@@ -37,6 +40,36 @@ export function machineCan(_principal: MachinePrincipal, action: Action | UserAc
   return MACHINE_ACTIONS.has(action);
 }
 
+/** What a machine may only do on the primary site (a replica or a demoted primary serves reads). */
+const MACHINE_WRITES: ReadonlySet<string> = new Set<string>(['repo:init', 'repo:add-key-slot', 'packs:write', 'snapshots:write', 'runs:write', 'jobs:write', 'heartbeat:write', 'restore-tests:write']);
+
+/**
+ * Fencing (docs/CONTINUITY.md): a write is accepted only by the primary site. An agent
+ * sends the highest site epoch it knows; a primary that sees a higher epoch than its own
+ * learns that another site was promoted, demotes itself and refuses the write, so an old
+ * primary coming back can never take backups beside the new one.
+ */
+async function refuseWritesUnlessPrimary(deps: Deps, req: FastifyRequest): Promise<void> {
+  const state = await getSiteState(deps.db);
+  if (!state) return; // never set up: a single site, the primary
+  const header = req.headers[EPOCH_HEADER];
+  const seen = typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : 0;
+  if (state.role === 'primary' && seen > state.epoch) {
+    if (await demoteIfBehind(deps.db, seen, isoNow(deps.clock))) {
+      deps.log({ level: 'warn', msg: 'site demoted: an agent knows a higher site epoch', epoch: state.epoch, seen });
+      await deps.audit.append({
+        actorType: 'system', actorId: null, actorLabel: 'fencing', orgId: null, action: 'site.demoted', target: `site:${state.self_name}`,
+        ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, outcome: 'success', details: { epoch: state.epoch, seen },
+      });
+    }
+    throw apiError('siteDemoted', { epoch: state.epoch, seen });
+  }
+  if (state.role === 'demoted') throw apiError('siteDemoted', { epoch: state.epoch });
+  if (state.role === 'replica') throw apiError('siteReadOnly', { primary: state.primary_url });
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 const STAGE_ORDER: Readonly<Record<SessionStage, number>> = { 'second-factor': 0, setup: 1, full: 2 };
 
 /**
@@ -52,13 +85,21 @@ export function authorize(deps: Deps) {
     if (config.auth === 'none' || req.is404) return;
     const p = req.principal;
     if (!p) throw apiError(config.auth === 'user' ? 'notSignedIn' : 'unauthenticated');
+    if (config.auth === 'replica') {
+      // Replication routes are reads of the whole installation by a joined replica site, and nothing else.
+      if (p.kind !== 'replica') throw apiError('forbidden');
+      return;
+    }
     if (config.auth !== 'user') {
       if (p.kind !== 'machine') throw apiError('forbidden');
       if (config.action === undefined) throw new Error(`route ${req.routeOptions.url ?? '?'} declares no action`);
       if (!machineCan(p, config.action)) throw apiError('forbidden');
+      if (MACHINE_WRITES.has(config.action)) await refuseWritesUnlessPrimary(deps, req);
       return;
     }
     if (p.kind !== 'user') throw apiError('forbidden');
+    // People read on a replica (and sign in there); what they change belongs on the primary.
+    if (!SAFE_METHODS.has(req.method) && !(req.routeOptions.url ?? '').includes('/auth/')) await refuseWritesUnlessPrimary(deps, req);
     const tenant = config.tenant;
     if (tenant === undefined) throw new Error(`route ${req.routeOptions.url ?? '?'} declares no tenant source`);
 

@@ -1,6 +1,6 @@
 import { GC_SCHEDULE, gcOptionsFromEnv } from '../gc/config.js';
 import { runGc } from '../gc/gc.js';
-import type { Job, JobContext, JobResult } from './job.js';
+import { skipUnlessPrimary, type Job, type JobContext, type JobResult } from './job.js';
 
 /**
  * Garbage collection (docs/GC.md): deletes the chunks no snapshot (live or in the recycle
@@ -17,6 +17,8 @@ export class GcJob implements Job {
   readonly supportsDryRun = true;
 
   async run(ctx: JobContext): Promise<JobResult> {
+    const skipped = await skipUnlessPrimary(ctx, this.name);
+    if (skipped) return skipped;
     const HOUR = 3_600_000;
     const s = ctx.settings;
     // Settings (server.json), then the COFFRE_GC_* knobs of tests and operations on top.

@@ -6,6 +6,8 @@ import type { MailTransport } from '../mail/transport.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../types.js';
+import type { ServerKeys } from '../auth/server-key.js';
+import { getSiteState } from '../db/queries/replication.js';
 
 /** What a server job may use; passed explicitly (the server and `job run` build it alike). */
 export interface JobContext {
@@ -23,6 +25,23 @@ export interface JobContext {
   readonly dryRun?: boolean;
   /** Per-customer jobs (gc, verify, retention, metering) work on these customers only (`job run --customer`); default: all. */
   readonly onlyCustomers?: readonly string[];
+  /** The server key (a replica seals the replication credential and people's TOTP secrets with it). */
+  readonly keys?: ServerKeys;
+  /** This site's certificate fingerprint (a replica tells it to its primary). */
+  readonly fingerprint?: string;
+}
+
+/**
+ * Jobs that act on customers' data or write to people (observatory, reports, metering,
+ * retention, gc) run on the primary site only: a replica copies their results, and a
+ * demoted primary must change nothing. Returns the job's "nothing done" result elsewhere.
+ */
+export async function skipUnlessPrimary(ctx: Pick<JobContext, 'db' | 'clock'>, job: string): Promise<JobResult | null> {
+  const state = await getSiteState(ctx.db);
+  if (!state || state.role === 'primary') return null;
+  const now = ctx.clock().toISOString();
+  const detail = state.role === 'replica' ? 'this site is a replica: the primary runs this job, its results are replicated here' : 'this site was demoted (another site is the primary): nothing done';
+  return { job, startedAt: now, finishedAt: now, counts: {}, items: [{ id: 'site', outcome: 'ok', detail }] };
 }
 
 /** The customers a per-customer job works on: every one, or `ctx.onlyCustomers`. */

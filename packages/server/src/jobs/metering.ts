@@ -5,7 +5,7 @@ import { deliverOutbox } from '../mail/outbox.js';
 import { enqueueFor, recipientsFor } from '../mail/notify.js';
 import { MAIL_TIME_ZONE, tierExceededEmail } from '../mail/templates.js';
 import { localDate, nextMonth } from '../observatory/calendar.js';
-import type { Job, JobContext, JobItem, JobResult } from './job.js';
+import { skipUnlessPrimary, type Job, type JobContext, type JobItem, type JobResult } from './job.js';
 
 /**
  * Daily metering (R13): records each customer's protected (logical) and stored volume for
@@ -22,6 +22,8 @@ export class MeteringJob implements Job {
   readonly defaultSchedule = '30 23 * * *';
 
   async run(ctx: JobContext): Promise<JobResult> {
+    const skipped = await skipUnlessPrimary(ctx, this.name);
+    if (skipped) return skipped;
     const started = ctx.clock();
     const today = localDate(started, MAIL_TIME_ZONE);
     const period = today.slice(0, 7);

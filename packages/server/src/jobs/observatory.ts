@@ -8,7 +8,7 @@ import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
 import { alertClosedEmail, alertOpenedEmail, alertReminderEmail, type AlertEmailInput } from '../mail/templates.js';
 import { graceMs } from '../observatory/alerts.js';
 import { machineStates } from '../observatory/machine-states.js';
-import type { Job, JobContext, JobItem, JobResult } from './job.js';
+import { skipUnlessPrimary, type Job, type JobContext, type JobItem, type JobResult } from './job.js';
 
 /**
  * The daily observatory (R5): compares each machine's schedule, as its agent reported it,
@@ -32,6 +32,8 @@ export class ObservatoryJob implements Job {
   readonly defaultSchedule = '0 7 * * *';
 
   async run(ctx: JobContext): Promise<JobResult> {
+    const skipped = await skipUnlessPrimary(ctx, this.name);
+    if (skipped) return skipped;
     const started = ctx.clock();
     const now = started.toISOString();
     const states = await machineStates(ctx.db, await activeCustomerIds(ctx.db), started, graceMs(ctx));

@@ -10,7 +10,7 @@ import { graceMs } from '../observatory/alerts.js';
 import { isoWeek, localDate } from '../observatory/calendar.js';
 import { customerRollup, machineStates, type MachineState } from '../observatory/machine-states.js';
 import { emailInput } from './observatory.js';
-import type { Job, JobContext, JobItem, JobResult } from './job.js';
+import { skipUnlessPrimary, type Job, type JobContext, type JobItem, type JobResult } from './job.js';
 
 const DAY_MS = 86_400_000;
 
@@ -28,6 +28,8 @@ export class ReportsJob implements Job {
   readonly defaultSchedule = '0 8 * * *';
 
   async run(ctx: JobContext): Promise<JobResult> {
+    const skipped = await skipUnlessPrimary(ctx, this.name);
+    if (skipped) return skipped;
     const started = ctx.clock();
     const day = localDate(started, MAIL_TIME_ZONE);
     const week = isoWeek(day);

@@ -1,6 +1,6 @@
 import { customerOrgs } from '../db/queries/orgs.js';
 import { moveToBin, planCustomer, purgeBin } from '../retention/retention.js';
-import type { Job, JobContext, JobItem, JobResult } from './job.js';
+import { skipUnlessPrimary, type Job, type JobContext, type JobItem, type JobResult } from './job.js';
 
 /**
  * Retention (R9): applies each machine's policy to every customer's live snapshots; what no
@@ -15,6 +15,8 @@ export class RetentionJob implements Job {
   readonly supportsDryRun = true;
 
   async run(ctx: JobContext): Promise<JobResult> {
+    const skipped = await skipUnlessPrimary(ctx, this.name);
+    if (skipped) return skipped;
     const now = ctx.clock();
     const items: JobItem[] = [];
     const counts = { customers: 0, kept: 0, binned: 0, purged: 0, failed: 0 };

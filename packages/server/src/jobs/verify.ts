@@ -10,6 +10,8 @@ import { alertOpenedEmail } from '../mail/templates.js';
 import { packKey } from '../object-keys.js';
 import { isNotFound, StoreUnavailableError } from '../store/object-store.js';
 import type { CustomerId } from '../types.js';
+import { repairPackFromPeer } from '../replication/repair.js';
+import { getSiteState } from '../db/queries/replication.js';
 import { customersForJob, type Job, type JobContext, type JobItem, type JobResult } from './job.js';
 
 const DAY_MS = 86_400_000;
@@ -35,16 +37,17 @@ export class VerifyJob implements Job {
     const now = started.toISOString();
     const period = ctx.settings.verifyPeriodDays;
     const items: JobItem[] = [];
-    const counts = { packs: 0, verified: 0, blobs: 0, bytes: 0, mismatches: 0, alerts: 0, emails: 0, sent: 0 };
+    const counts = { packs: 0, verified: 0, blobs: 0, bytes: 0, mismatches: 0, repaired: 0, alerts: 0, emails: 0, sent: 0 };
     const overdueBefore = new Date(started.getTime() - (period - 1) * DAY_MS).toISOString();
+    const replica = await isReplica(ctx);
     for (const customerId of await customersForJob(ctx)) {
       const total = await countPacksOfCustomer(ctx.db, customerId);
       counts.packs += total;
       const overdue = await countPacksOfCustomerVerifiedBefore(ctx.db, customerId, overdueBefore);
       const budget = Math.max(Math.ceil(total / period), overdue);
       await this.customer(ctx, customerId, await packsToVerifyOfCustomer(ctx.db, customerId, budget), { now, started, counts, items });
-      // Integrity alerts about packs that no longer exist (collected meanwhile) close.
-      for (const a of await packAlertsWithoutPackOfCustomer(ctx.db, customerId)) {
+      // Integrity alerts about packs that no longer exist (collected meanwhile) close (on the primary: a replica's alerts are copies).
+      for (const a of replica ? [] : await packAlertsWithoutPackOfCustomer(ctx.db, customerId)) {
         await closeAlert(ctx.db, a.id, now);
         items.push({ id: a.id, outcome: 'changed', detail: `${a.subject ?? 'pack'} no longer stored: its integrity alert is closed` });
       }
@@ -57,7 +60,7 @@ export class VerifyJob implements Job {
     ctx: JobContext,
     customerId: string,
     batch: readonly { customer_id: string; id: string; size: number }[],
-    run: { now: string; started: Date; counts: { verified: number; blobs: number; bytes: number; mismatches: number; alerts: number; emails: number }; items: JobItem[] },
+    run: { now: string; started: Date; counts: { verified: number; blobs: number; bytes: number; mismatches: number; repaired: number; alerts: number; emails: number }; items: JobItem[] },
   ): Promise<void> {
     const { now, started, counts, items } = run;
     for (const p of batch) {
@@ -75,11 +78,32 @@ export class VerifyJob implements Job {
         problem = `the pack could not be read (${(err as Error).message})`;
       }
       if (!(await findPack(ctx.db, p.customer_id as CustomerId, p.id))) continue; // removed by garbage collection meanwhile: nothing to verify any more
+      if (problem !== null && (await isReplica(ctx))) {
+        // A replica fetches a sound copy from its primary (checked on receipt) and checks it again.
+        const repaired = await repairPackFromPeer({ db: ctx.db, store: ctx.store, keys: ctx.keys! }, p.customer_id as CustomerId, p.id, p.size).catch((err: Error) => {
+          items.push({ id: p.id, outcome: 'failed', detail: `pack ${p.id} of customer ${p.customer_id} could not be fetched again from the primary: ${err.message}` });
+          return false;
+        });
+        if (repaired) {
+          const before = problem;
+          problem = await verifyPack(ctx, p.customer_id, p.id, p.size, counts).catch((err: Error) => `the pack could not be read (${err.message})`);
+          if (problem === null) {
+            counts.repaired++;
+            items.push({ id: p.id, outcome: 'changed', detail: `pack ${p.id} of customer ${p.customer_id} was damaged (${before}); repaired from the primary's copy` });
+          }
+        }
+        if (problem !== null) {
+          counts.mismatches++;
+          items.push({ id: p.id, outcome: 'failed', detail: `pack ${p.id} of customer ${p.customer_id}: ${problem}` });
+          ctx.log({ level: 'error', msg: 'stored pack failed verification on the replica', customerId: p.customer_id, packId: p.id, problem });
+          continue; // the alerts table is the primary's (replicated): the replica reports through its job result and logs
+        }
+      }
       if (problem === null) {
         await markPackVerified(ctx.db, p.customer_id, p.id, now);
         counts.verified++;
         // Sound again (repaired from a copy): its integrity alert closes.
-        if (await closePackAlertOfCustomer(ctx.db, p.customer_id, p.id, now)) items.push({ id: p.id, outcome: 'changed', detail: `pack ${p.id} verifies again: its integrity alert is closed` });
+        if (!(await isReplica(ctx)) && (await closePackAlertOfCustomer(ctx.db, p.customer_id, p.id, now))) items.push({ id: p.id, outcome: 'changed', detail: `pack ${p.id} verifies again: its integrity alert is closed` });
         continue;
       }
       counts.mismatches++;
@@ -107,6 +131,10 @@ export class VerifyJob implements Job {
       );
     }
   }
+}
+
+async function isReplica(ctx: JobContext): Promise<boolean> {
+  return ctx.keys !== undefined && (await getSiteState(ctx.db))?.role === 'replica';
 }
 
 /** Re-hashes every blob of a pack; null when all match, else what is wrong. */

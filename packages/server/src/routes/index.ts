@@ -17,10 +17,14 @@ import { registerDaemonRoutes } from './daemon/handler.js';
 import { registerScheduleRoutes } from './schedules/handler.js';
 import { registerSnapshotRoutes } from './snapshots/handler.js';
 import { registerUserRoutes } from './users/handler.js';
+import { registerReplicationRoutes } from './replication/handler.js';
+import { registerSiteRoutes } from './site/handler.js';
 
 /** Every API route, registered under API_PREFIX by the server. */
 export async function registerRoutes(app: App, deps: Deps): Promise<void> {
   registerHealthRoutes(app);
+  registerSiteRoutes(app, deps);
+  registerReplicationRoutes(app, deps);
   registerEnrollRoutes(app, deps);
   registerRepoRoutes(app, deps);
   registerChunkRoutes(app, deps);

@@ -12,6 +12,7 @@ import { alertNotifyHold } from './20261127T0600_alert_notify_hold.js';
 import { scaleOut } from './20261207T1000_scale_out.js';
 import { perCustomerIndexes } from './20261207T1100_per_customer_indexes.js';
 import { compactChunks } from './20261207T1200_compact_chunks.js';
+import { sitesReplication } from './20261208T0100_sites_replication.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -32,6 +33,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261207T1000_scale_out', scaleOut],
   ['20261207T1100_per_customer_indexes', perCustomerIndexes],
   ['20261207T1200_compact_chunks', compactChunks],
+  ['20261208T0100_sites_replication', sitesReplication],
 ];
 
 export const migrationProvider: MigrationProvider = {

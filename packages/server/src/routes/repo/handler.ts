@@ -1,6 +1,7 @@
 import { validateChunkerParams, type AddKeySlotRequest, type KeySlot, type RepoInitRequest, type RepoResponse } from '@coffre/core';
 import { addKeySlot, getRepo, initRepo } from '../../db/queries/repo.js';
 import { apiError } from '../../errors.js';
+import { getSiteState, listSites } from '../../db/queries/replication.js';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { isoNow } from '../../types.js';
 import { addKeySlotSchema, getRepoSchema, initRepoSchema, MAX_KEY_SLOT_BYTES } from './schema.js';
@@ -15,7 +16,18 @@ export function registerRepoRoutes(app: App, deps: Deps): void {
   app.get('/repo', { schema: getRepoSchema, config: { action: 'repo:read' } }, async (req): Promise<RepoResponse> => {
     const p = machineOf(req);
     const repo = await getRepo(deps.db, p.customerId);
-    return { customerId: p.customerId, machineId: p.machineId, machineName: p.machineName, config: repo.config, keySlots: repo.keySlots };
+    const state = await getSiteState(deps.db);
+    // Every site with an address: agents keep the list and fail over to another when theirs is out of reach.
+    const sites = (await listSites(deps.db)).flatMap((s) => (s.url && s.fingerprint ? [{ name: s.name, url: s.url, fingerprint: s.fingerprint }] : []));
+    return {
+      customerId: p.customerId,
+      machineId: p.machineId,
+      machineName: p.machineName,
+      config: repo.config,
+      keySlots: repo.keySlots,
+      sites,
+      site: { name: state?.self_name ?? 'primary', role: state?.role ?? 'primary', epoch: state?.epoch ?? 1 },
+    };
   });
 
   app.post<{ Body: RepoInitRequest }>('/repo/init', { schema: initRepoSchema, config: { action: 'repo:init' } }, async (req) => {

@@ -1,0 +1,173 @@
+import type { Readable } from 'node:stream';
+import { allCustomerIds } from '../../db/queries/customers.js';
+import { auditAnchor, lastAuditLink } from '../../db/queries/audit.js';
+import {
+  auditFrom,
+  exchangeReplicationToken,
+  feedPacks,
+  feedRows,
+  feedSnapshots,
+  getSiteState,
+  recordReplicaProgress,
+  upsertSite,
+} from '../../db/queries/replication.js';
+import { findPack } from '../../db/queries/packs.js';
+import { MIGRATIONS } from '../../db/migrations/index.js';
+import { apiError } from '../../errors.js';
+import type { App, Deps } from '../../http/context.js';
+import { packKey, snapshotRefsKey } from '../../object-keys.js';
+import { replicatedTable, SNAPSHOT_COLUMNS } from '../../replication/tables.js';
+import {
+  AUDIT_PAGE,
+  PACKS_PAGE,
+  ROWS_PAGE,
+  SNAPSHOTS_PAGE,
+  type AuditPage,
+  type JoinRequest,
+  type JoinResponse,
+  type PacksPage,
+  type ProgressRequest,
+  type RowsPage,
+  type SnapshotsPage,
+  type StateResponse,
+} from '../../replication/wire.js';
+import { hashSecret, newReplicationCredential } from '../../secrets.js';
+import { isNotFound } from '../../store/object-store.js';
+import { isoNow, type CustomerId, type ReplicaPrincipal } from '../../types.js';
+import { stateSchema, auditSchema, customerListSchema, joinSchema, packObjectSchema, progressSchema, refsObjectSchema, rowsSchema } from './schema.js';
+
+function replicaOf(p: unknown): ReplicaPrincipal {
+  const r = p as ReplicaPrincipal | null;
+  if (r?.kind !== 'replica') throw apiError('unauthenticated');
+  return r;
+}
+
+/** A TOTP secret crosses sites unsealed (inside the pinned TLS channel) and is sealed again with the replica's own server key. */
+export const TOTP_WIRE_PREFIX = 'b64:';
+
+/**
+ * The primary's side of replication (docs/CONTINUITY.md): a replica joins with a one-time
+ * token, then reads, with its credential and nothing else, the control-plane tables page by
+ * page, each customer's packs and snapshots, the objects themselves and the audit chain.
+ * Every route is a read except the join and the replica's progress report; none can change
+ * a customer's data.
+ */
+export function registerReplicationRoutes(app: App, deps: Deps): void {
+  app.post<{ Body: JoinRequest }>('/replication/join', { schema: joinSchema, config: { auth: 'none' } }, async (req): Promise<JoinResponse> => {
+    const now = isoNow(deps.clock);
+    const credential = newReplicationCredential();
+    const ok = await exchangeReplicationToken(deps.db, { tokenHash: hashSecret(req.body.token.trim()), credentialHash: hashSecret(credential), siteName: req.body.site.name, now });
+    if (!ok) throw apiError('badReplicationToken');
+    const s = req.body.site;
+    await upsertSite(deps.db, { name: s.name, url: s.url, fingerprint: s.fingerprint, country: s.country, provider: s.provider, hdsCertified: s.hdsCertified, now });
+    await deps.audit.append({
+      actorType: 'system', actorId: null, actorLabel: `replica site ${s.name}`, orgId: null, action: 'replication.join', target: `site:${s.name}`,
+      ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, outcome: 'success', details: { url: s.url, fingerprint: s.fingerprint },
+    });
+    const state = await getSiteState(deps.db);
+    return { credential, primary: { name: state?.self_name ?? 'primary', epoch: state?.epoch ?? 1 } };
+  });
+
+  app.get('/replication/state', { schema: stateSchema, config: { auth: 'replica' } }, async (): Promise<StateResponse> => {
+    const now = isoNow(deps.clock);
+    const state = await getSiteState(deps.db);
+    const head = await lastAuditLink(deps.db);
+    return {
+      now,
+      name: state?.self_name ?? 'primary',
+      role: state?.role ?? 'primary',
+      epoch: state?.epoch ?? 1,
+      schema: MIGRATIONS[MIGRATIONS.length - 1]![0],
+      auditHead: head ? { seq: head.seq, hash: head.hash } : null,
+      customers: await allCustomerIds(deps.db),
+    };
+  });
+
+  app.get<{ Params: { table: string }; Querystring: { after?: string } }>('/replication/rows/:table', { schema: rowsSchema, config: { auth: 'replica' } }, async (req): Promise<RowsPage> => {
+    const t = replicatedTable(req.params.table);
+    if (!t) throw apiError('notFound');
+    let after: unknown[] | null = null;
+    if (req.query.after !== undefined) {
+      try {
+        after = JSON.parse(req.query.after) as unknown[];
+      } catch {
+        throw apiError('badRequest', { reason: 'after is not a JSON array' });
+      }
+      if (!Array.isArray(after) || after.length !== t.key.length || after.some((v) => typeof v !== 'string' && typeof v !== 'number')) throw apiError('badRequest', { reason: 'after is not a key' });
+    }
+    const rows = await feedRows(deps.db, t, after, ROWS_PAGE);
+    const out = t.name === 'users' ? rows.map((r) => unsealTotp(deps, r)) : rows;
+    const last = rows[rows.length - 1];
+    return { rows: out, next: rows.length < ROWS_PAGE || !last ? null : t.key.map((k) => last[k]) };
+  });
+
+  app.get<{ Params: { customer: string }; Querystring: { after?: string } }>(
+    '/replication/customers/:customer/packs',
+    { schema: customerListSchema, config: { auth: 'replica' } },
+    async (req): Promise<PacksPage> => {
+      const packs = await feedPacks(deps.db, req.params.customer as CustomerId, req.query.after ?? null, PACKS_PAGE);
+      return { packs, next: packs.length < PACKS_PAGE ? null : packs[packs.length - 1]!.id };
+    },
+  );
+
+  app.get<{ Params: { customer: string }; Querystring: { after?: string } }>(
+    '/replication/customers/:customer/snapshots',
+    { schema: customerListSchema, config: { auth: 'replica' } },
+    async (req): Promise<SnapshotsPage> => {
+      const rows = await feedSnapshots(deps.db, req.params.customer as CustomerId, req.query.after ?? null, SNAPSHOTS_PAGE, SNAPSHOT_COLUMNS);
+      return { snapshots: rows, next: rows.length < SNAPSHOTS_PAGE ? null : String(rows[rows.length - 1]!.id) };
+    },
+  );
+
+  /** A pack's bytes as stored (the replica checks every hash before keeping them). */
+  app.get<{ Params: { customer: string; id: string } }>('/replication/customers/:customer/packs/:id', { schema: packObjectSchema, config: { auth: 'replica' } }, async (req, reply) => {
+    const customer = req.params.customer as CustomerId;
+    const pack = await findPack(deps.db, customer, req.params.id);
+    if (!pack) throw apiError('packNotFound');
+    let body: Readable;
+    try {
+      body = await deps.store.getStream(packKey(customer, req.params.id), { offset: 0, length: pack.size });
+    } catch (err) {
+      if (isNotFound(err)) throw apiError('packNotFound');
+      throw err;
+    }
+    return reply.type('application/octet-stream').header('content-length', String(pack.size)).send(body);
+  });
+
+  app.get<{ Params: { customer: string; id: string } }>('/replication/customers/:customer/snapshots/:id/refs', { schema: refsObjectSchema, config: { auth: 'replica' } }, async (req, reply) => {
+    try {
+      const data = await deps.store.get(snapshotRefsKey(req.params.customer as CustomerId, req.params.id));
+      return reply.type('application/octet-stream').send(data);
+    } catch (err) {
+      if (isNotFound(err)) throw apiError('snapshotNotFound');
+      throw err;
+    }
+  });
+
+  app.get<{ Querystring: { from: string } }>('/replication/audit', { schema: auditSchema, config: { auth: 'replica' } }, async (req): Promise<AuditPage> => {
+    const entries = await auditFrom(deps.db, Number(req.query.from), AUDIT_PAGE);
+    const anchor = await auditAnchor(deps.db);
+    return { entries: entries.map((e) => ({ ...e, seq: Number(e.seq) })), anchor: anchor ? { seq: anchor.seq, hash: anchor.hash } : null };
+  });
+
+  app.post<{ Body: ProgressRequest }>('/replication/progress', { schema: progressSchema, config: { auth: 'replica' } }, async (req) => {
+    const p = replicaOf(req.principal);
+    const now = isoNow(deps.clock);
+    if (Number.isNaN(Date.parse(req.body.upTo)) || req.body.upTo > now) throw apiError('badRequest', { reason: 'upTo is not a past time' });
+    await upsertSite(deps.db, { name: p.siteName, url: req.body.site.url ?? undefined, fingerprint: req.body.site.fingerprint, now });
+    const self = (await getSiteState(deps.db))?.self_name ?? 'primary';
+    await upsertSite(deps.db, { name: self, now });
+    await recordReplicaProgress(deps.db, { credentialId: p.credentialId, siteName: p.siteName, primarySite: self, upTo: req.body.upTo, customers: req.body.customers, now });
+    return { ok: true };
+  });
+}
+
+function unsealTotp(deps: Deps, row: Record<string, unknown>): Record<string, unknown> {
+  const sealed = row.totp_secret;
+  if (typeof sealed !== 'string') return row;
+  try {
+    return { ...row, totp_secret: TOTP_WIRE_PREFIX + deps.keys.open(sealed, `totp:${String(row.id)}`).toString('base64') };
+  } catch {
+    return { ...row, totp_secret: null }; // sealed by another key: the person re-enrols there, as here
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The second site (docs/CONTINUITY.md), in process: two real servers over HTTPS on loopback,
+ * each with its own data directory, database and store (the embedded default, or PostgreSQL
+ * and S3 with COFFRE_TEST_BACKEND=postgres-s3), controllable clocks. A replica joins with a
+ * one-time token and pulls; what it receives is checked (pack bytes, snapshot references,
+ * the audit chain); deletions wait; writes go to the primary only; a promotion fences the
+ * old primary.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { packKey } from '../src/object-keys.js';
+import { createReplicationToken, joinPrimary, promoteSite, replicationStatus } from '../src/replication/admin.js';
+import { replicatePass, type PassReport } from '../src/replication/pull.js';
+import { VerifyJob } from '../src/jobs/verify.js';
+import { ReplicateJob } from '../src/jobs/replicate.js';
+import { getSiteState } from '../src/db/queries/replication.js';
+import type { CustomerId } from '../src/types.js';
+import { assertError, buildCustomer, buildPack, enrollMachine, jobContext, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
+
+const DAY = 86_400_000;
+
+function pass(replica: TestServer): Promise<PassReport> {
+  return replicatePass({ ...jobContext(replica), keys: replica.admin.keys, fingerprint: replica.server.fingerprint });
+}
+
+async function join(primary: TestServer, replica: TestServer): Promise<void> {
+  const { token } = await createReplicationToken({ ...primary.admin });
+  await joinPrimary(
+    { ...replica.admin },
+    { primaryUrl: primary.server.url, fingerprint: primary.server.fingerprint, token, name: 'replica', url: replica.server.url, selfFingerprint: replica.server.fingerprint },
+  );
+}
+
+async function upload(m: TestMachine, pack: TestPack): Promise<void> {
+  assert.equal((await m.request('PUT', `/packs/${pack.id}`, { body: pack.data })).status, 200);
+}
+
+describe('a replica site', () => {
+  let primary: TestServer;
+  let replica: TestServer;
+  let m: TestMachine;
+  let customer: { id: string; name: string };
+  const keys = testKeys();
+  const packs: TestPack[] = [];
+  let snapshotId = '';
+
+  before(async () => {
+    primary = await testServer();
+    replica = await testServer();
+    customer = await buildCustomer(primary, 'Cabinet Réplique');
+    m = await enrollMachine(primary, customer.name, 'accueil');
+    assert.equal((await m.request('POST', '/repo/init', { json: { config: { v: 1, chunker: { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 }, compression: 'zstd' }, keySlots: [{ id: 'k1', kind: 'test' }] } })).status, 200);
+    for (let i = 0; i < 3; i++) {
+      const p = buildPack(keys);
+      packs.push(p);
+      await upload(m, p);
+    }
+    const req = snapshotRequest(keys, m.machineId, packs.flatMap((p) => p.chunkIds));
+    snapshotId = req.manifest.id;
+    assert.equal((await m.request('POST', '/snapshots', { json: req })).status, 201);
+  });
+  after(async () => {
+    await primary?.close();
+    await replica?.close();
+  });
+
+  it('joins with a one-time token that cannot be used twice', async () => {
+    await join(primary, replica);
+    const { token } = await createReplicationToken({ ...primary.admin });
+    const again = { primaryUrl: primary.server.url, fingerprint: primary.server.fingerprint, token, name: 'replica', url: replica.server.url, selfFingerprint: replica.server.fingerprint };
+    await joinPrimary({ ...replica.admin }, again); // first use: fine (re-joins the same primary, the old credential is revoked)
+    await assert.rejects(joinPrimary({ ...replica.admin }, again), /replication token is invalid, expired or already used/);
+    assert.equal((await getSiteState(replica.admin.db))?.role, 'replica');
+  });
+
+  it('refuses a primary whose certificate is not the pinned one', async () => {
+    const { token } = await createReplicationToken({ ...primary.admin });
+    await assert.rejects(
+      joinPrimary({ ...replica.admin }, { primaryUrl: primary.server.url, fingerprint: 'AA:'.repeat(31) + 'AA', token, name: 'replica', url: null, selfFingerprint: replica.server.fingerprint }),
+      /not the pinned/,
+    );
+  });
+
+  it('pulls rows, byte-identical packs and the snapshot, and serves the machine with its own credential', async () => {
+    const r = await pass(replica);
+    assert.equal(r.complete, true, r.problems.join('; '));
+    assert.equal(r.packs.fetched, 3);
+    assert.equal(r.snapshots.added, 1);
+    assert.ok(r.audit.copied > 0);
+    for (const p of packs) {
+      const key = packKey(customer.id as CustomerId, p.id);
+      assert.deepEqual(await replica.admin.store.get(key), await primary.admin.store.get(key));
+    }
+    // The machine's credential works on the replica (its hash was copied), for reads.
+    const list = await replica.request('GET', '/snapshots', { token: m.credential });
+    assert.equal(list.status, 200, list.body.toString());
+    assert.deepEqual(list.json<{ snapshots: { id: string }[] }>().snapshots.map((s) => s.id), [snapshotId]);
+    const refs = await replica.request('GET', `/snapshots/${snapshotId}/refs`, { token: m.credential });
+    assert.equal(refs.status, 200);
+    const ranged = await replica.request('GET', `/packs/${packs[0]!.id}`, { token: m.credential });
+    assert.deepEqual(ranged.body, packs[0]!.data);
+    // Writes go to the primary only.
+    assertError(await replica.request('PUT', `/packs/${buildPack(keys).id}`, { token: m.credential, body: buildPack(keys).data }), 409, 'SITE_READ_ONLY');
+  });
+
+  it('a second pass copies nothing again, and the primary knows how far the replica is', async () => {
+    const r = await pass(replica);
+    assert.equal(r.complete, true, r.problems.join('; '));
+    assert.equal(r.packs.fetched, 0);
+    assert.equal(r.packs.present, 3);
+    assert.equal(r.snapshots.added, 0);
+    const rs = await replicationStatus(replica.admin);
+    assert.equal(rs.role, 'replica');
+    assert.ok(rs.lagSeconds !== null && rs.lagSeconds < 60, `lag ${rs.lagSeconds}`);
+    const ps = await replicationStatus(primary.admin);
+    assert.equal(ps.role, 'primary');
+    assert.deepEqual(ps.replicas.map((x) => x.site), ['replica']);
+    assert.ok(ps.replicas[0]!.replicatedUpTo !== null);
+  });
+
+  it('repairs a pack damaged on the replica from the primary, checked on receipt', async () => {
+    const key = packKey(customer.id as CustomerId, packs[1]!.id);
+    const bytes = Buffer.from(await replica.admin.store.get(key));
+    bytes[bytes.length - 10]! ^= 0x01;
+    await replica.admin.store.put(key, bytes);
+    const r = await new VerifyJob().run(jobContext(replica, { verifyPeriodDays: 1 }));
+    assert.ok(r.items.some((i) => i.outcome === 'changed' && /repaired from the primary/.test(i.detail)), JSON.stringify(r.items));
+    assert.deepEqual(await replica.admin.store.get(key), await primary.admin.store.get(key));
+  });
+
+  it('holds what the primary deleted until the delay has passed', async () => {
+    const gone = packs[2]!;
+    // As GC would: the pack leaves the primary's index and store.
+    const seq = (await primary.admin.db.selectFrom('packs').select('seq').where('id', '=', gone.id).executeTakeFirstOrThrow()).seq;
+    await primary.admin.db.deleteFrom('chunks').where('pack_seq', '=', seq).execute();
+    await primary.admin.db.deleteFrom('packs').where('id', '=', gone.id).execute();
+    await primary.admin.store.delete(packKey(customer.id as CustomerId, gone.id));
+    const key = packKey(customer.id as CustomerId, gone.id);
+    const first = await pass(replica);
+    assert.equal(first.holds.deleted, 0);
+    assert.ok(await replica.admin.store.stat(key), 'the replica still holds the pack the primary deleted');
+    replica.clock.advance(13 * DAY);
+    assert.equal((await pass(replica)).holds.deleted, 0);
+    assert.ok(await replica.admin.store.stat(key));
+    replica.clock.advance(2 * DAY);
+    const late = await pass(replica);
+    assert.ok(late.holds.deleted >= 1);
+    assert.equal(await replica.admin.store.stat(key), null);
+  });
+
+  it("detects a rewritten or truncated audit chain on the primary and keeps its own copy", async () => {
+    const copied = Number((await replica.admin.db.selectFrom('replicated_audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const last = await replica.admin.db.selectFrom('replicated_audit').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    // The attacker rewrites the entry the replica holds last (and whatever follows).
+    await primary.admin.db.updateTable('audit_log').set({ actor_label: 'nobody', hash: 'f'.repeat(64) }).where('seq', '=', last.seq).execute();
+    const r = await pass(replica);
+    assert.match(r.audit.diverged ?? '', /changed on the primary/);
+    assert.equal(r.complete, false);
+    const kept = await replica.admin.db.selectFrom('replicated_audit').selectAll().where('seq', '=', last.seq).executeTakeFirstOrThrow();
+    assert.equal(kept.hash, last.hash);
+    assert.equal(Number((await replica.admin.db.selectFrom('replicated_audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n), copied);
+    const status = await replicationStatus(replica.admin);
+    assert.match(status.auditDiverged?.reason ?? '', /changed on the primary/);
+    // Recorded in the replica's own trail, and the job fails so that the operator hears of it.
+    const own = await replica.admin.db.selectFrom('audit_log').select('action').where('action', '=', 'replication.audit_diverged').execute();
+    assert.equal(own.length, 1);
+    const job = await new ReplicateJob().run(jobContext(replica));
+    assert.ok(job.items.some((i) => i.outcome === 'failed' && /audit chain/.test(i.detail)));
+  });
+
+  it('promotion fences the old primary: a higher epoch from an agent demotes it and it refuses writes', async () => {
+    const promoted = await promoteSite({ ...replica.admin });
+    assert.equal(promoted.epoch, 2);
+    // Backups are accepted on the promoted site.
+    const p = buildPack(keys);
+    assert.equal((await replica.request('PUT', `/packs/${p.id}`, { token: m.credential, body: p.data })).status, 200);
+    // An agent that knows epoch 2 reaches the old primary: refused, and the old primary is demoted for good.
+    const q = buildPack(keys);
+    assertError(await primary.request('PUT', `/packs/${q.id}`, { token: m.credential, body: q.data, headers: { 'coffre-site-epoch': '2' } }), 409, 'SITE_DEMOTED');
+    assertError(await primary.request('PUT', `/packs/${q.id}`, { token: m.credential, body: q.data }), 409, 'SITE_DEMOTED');
+    assert.equal((await getSiteState(primary.admin.db))?.role, 'demoted');
+    // Reads still work there.
+    assert.equal((await primary.request('GET', '/snapshots', { token: m.credential })).status, 200);
+  });
+});
