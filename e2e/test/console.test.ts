@@ -124,6 +124,9 @@ describe('web console in Chromium', { timeout: 240_000 }, () => {
     assert.match(text, /Restauration prouvée le \d{1,2} \S+ \d{4} \(20 fichiers comparés\)/);
     assert.match(text, /Planification quotidien : « 0 22 \* \* \* » \(Europe\/Paris\)/);
     await page.getByRole('heading', { level: 2, name: 'Sauvegardes' }).waitFor();
+    // Where the data live: the installation's own site until the operator assigns others.
+    const sites = page.getByRole('region', { name: 'Lieux d’hébergement' });
+    assert.match(await sites.innerText(), /Site principal\s+primary — hébergeur non précisé, FR \(non certifié HDS\)/);
     await screenshot(page, '04-customer');
   });
 

@@ -25,6 +25,28 @@ export interface OrgRecord {
 export interface OrgWithReview extends OrgRecord {
   readonly accessReviewOverdue: boolean;
 }
+/** A site where a customer's data live, as people are shown it. */
+export interface SiteSummary {
+  readonly name: string;
+  /** ISO 3166 country code of the data centre. */
+  readonly country: string;
+  readonly provider: string;
+  readonly hdsCertified: boolean;
+  readonly inEu: boolean;
+}
+/** Where a customer's data live and how far its second-site copy is (GET /orgs/{id} of a customer). */
+export interface CustomerSites {
+  readonly primary: SiteSummary | null;
+  readonly replica: SiteSummary | null;
+  /** The replica holds everything the primary had at this time (null: never replicated). */
+  readonly replicatedUpTo: string | null;
+  /** Announced changes of where the data live, not yet in effect. */
+  readonly announced: readonly { readonly effectiveAt: string }[];
+}
+export interface OrgDetail extends OrgWithReview {
+  /** Customers only. */
+  readonly sites?: CustomerSites;
+}
 export interface OrgListResponse {
   readonly orgs: readonly OrgWithReview[];
 }
@@ -176,9 +198,10 @@ export interface CustomerMachineListResponse {
 
 /**
  * backup_missed: a scheduled backup did not happen; backup_failed: the latest run failed;
- * verify_mismatch: a stored pack no longer matches its recorded checksums (server side).
+ * verify_mismatch: a stored pack no longer matches its recorded checksums (server side);
+ * replica_lag: the customer's copy on its second site is further behind than allowed.
  */
-export type AlertKind = 'backup_missed' | 'backup_failed' | 'verify_mismatch';
+export type AlertKind = 'backup_missed' | 'backup_failed' | 'verify_mismatch' | 'replica_lag';
 export interface AlertRecord {
   readonly id: string;
   readonly customerId: string;

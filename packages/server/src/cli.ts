@@ -53,7 +53,7 @@ import { allJobs, findJob } from './jobs/index.js';
 import { usageCsv, usageReport } from './admin/usage.js';
 import { adminBinList, adminBinRestore, adminRetentionPlan, adminRetentionSet, adminRetentionShow, adminSnapshotDelete } from './admin/retention.js';
 import { stderrLog } from './log.js';
-import { registerReplicationCommands } from './replication/commands.js';
+import { registerCustomerSiteCommands, registerReplicationCommands } from './replication/commands.js';
 
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
@@ -429,6 +429,8 @@ function buildProgram(): Command {
     .description("print the SHA-256 fingerprint of the server's TLS certificate")
     .requiredOption('--data-dir <dir>', 'data directory')
     .action(fingerprintCommand);
+
+  registerCustomerSiteCommands(customer, { withAdmin, out, hint });
 
   const machine = program.command('machine').description('manage enrolled machines');
   machine

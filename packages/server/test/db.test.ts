@@ -53,6 +53,7 @@ describe('metadata database', () => {
         'sequences',
         'sessions',
         'site_authorisations',
+        'site_changes',
         'site_state',
         'sites',
         'snapshots',

@@ -199,10 +199,23 @@ describe('email templates', () => {
         machines: [{ name: 'm', status: 'ok', lastSuccessAt: null, lastRestoreTest: { snapshotId: 'x', finishedAt: '2026-11-01T11:00:00.000Z', result: 'success', sampledFiles: 10, comparedFiles: 8, mismatches: 0 } }],
         openAlerts: [alert],
         consoleUrl: null,
+        sites: {
+          primary: { name: 'paris', country: 'FR', provider: 'Hébergeur Un', hdsCertified: true, inEu: true },
+          replica: { name: 'lille', country: 'FR', provider: 'Hébergeur Deux', hdsCertified: true, inEu: true },
+          replicatedUpTo: '2026-11-27T07:00:00.000Z',
+          announced: [],
+        },
       },
       'en',
     );
     assert.equal(weekly.subject, '[coffre] Weekly report, week 48 — C');
+    assert.match(weekly.text, /Your data are hosted by Hébergeur Un \(FR, certified health-data host\), with a copy on a second site at Hébergeur Deux \(FR, certified health-data host\), up to date \(copied up to 27 November 2026/);
+    const behind = customerWeeklyEmail(
+      { customerName: 'C', week: '2026-W48', from: '2026-11-20T08:00:00.000Z', to: '2026-11-27T08:00:00.000Z', runs: { success: 0, partial: 0, failed: 0 }, protectedBytes: 0, storedBytes: 0, machines: [], openAlerts: [], consoleUrl: null,
+        sites: { primary: { name: 'paris', country: 'FR', provider: 'Hébergeur Un', hdsCertified: true, inEu: true }, replica: { name: 'lille', country: 'FR', provider: 'Hébergeur Deux', hdsCertified: false, inEu: true }, replicatedUpTo: '2026-11-26T08:00:00.000Z', announced: [] } },
+      'fr',
+    );
+    assert.match(behind.text, /avec une copie sur un second site chez Hébergeur Deux \(FR\), EN RETARD \(copiée jusqu'au 26 novembre 2026/);
     assert.match(weekly.text, /Backups: 7 run\(s\) — 5 succeeded, 1 partial, 1 failed\./);
     assert.match(weekly.text, /Last proven restore: succeeded on 1 November 2026 \(8 file\(s\) compared\)/);
     assert.match(weekly.text, /1 open alert\(s\):\n\n• The scheduled backup of machine "accueil"/);

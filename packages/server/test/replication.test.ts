@@ -14,7 +14,12 @@ import { replicatePass, type PassReport } from '../src/replication/pull.js';
 import { VerifyJob } from '../src/jobs/verify.js';
 import { ReplicateJob } from '../src/jobs/replicate.js';
 import { getSiteState } from '../src/db/queries/replication.js';
+import { customersAllowedOnSite } from '../src/db/queries/sites.js';
+import { adminAuthoriseSite, adminCustomerSites, adminSiteSet, applyDueSiteChanges, isEuEea } from '../src/admin/sites.js';
+import { adminUpdateOrg } from '../src/admin/index.js';
+import { OPERATOR_ORG_NAME } from '../src/db/migrations/20261126T2000_control_plane.js';
 import type { CustomerId } from '../src/types.js';
+import { Browser, nextCode, person, type TestPerson } from './people.js';
 import { assertError, buildCustomer, buildPack, enrollMachine, jobContext, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 const DAY = 86_400_000;
@@ -58,11 +63,13 @@ describe('a replica site', () => {
     const req = snapshotRequest(keys, m.machineId, packs.flatMap((p) => p.chunkIds));
     snapshotId = req.manifest.id;
     assert.equal((await m.request('POST', '/snapshots', { json: req })).status, 201);
+    alice = await person(primary, 'customer-admin', customer.name);
   });
   after(async () => {
     await primary?.close();
     await replica?.close();
   });
+  let alice: TestPerson;
 
   it('joins with a one-time token that cannot be used twice', async () => {
     await join(primary, replica);
@@ -116,6 +123,28 @@ describe('a replica site', () => {
     assert.equal(ps.role, 'primary');
     assert.deepEqual(ps.replicas.map((x) => x.site), ['replica']);
     assert.ok(ps.replicas[0]!.replicatedUpTo !== null);
+  });
+
+  it('the primary alerts the operator when a customer’s replica falls behind, and closes the alert once it caught up', async () => {
+    await adminUpdateOrg(primary.admin, OPERATOR_ORG_NAME, { alert_email: 'exploitation@coffre.example' });
+    const lagAlerts = () => primary.admin.db.selectFrom('alerts').selectAll().where('kind', '=', 'replica_lag').execute();
+    const quiet = await new ReplicateJob().run(jobContext(primary));
+    assert.equal(quiet.items.filter((i) => i.outcome === 'failed').length, 0, JSON.stringify(quiet.items));
+    assert.equal((await lagAlerts()).length, 0);
+    primary.clock.advance(7 * 3_600_000);
+    const late = await new ReplicateJob().run(jobContext(primary));
+    assert.ok(late.items.some((i) => i.outcome === 'failed' && /more than 6 h behind/.test(i.detail)), JSON.stringify(late.items));
+    const open = await lagAlerts();
+    assert.equal(open.length, 1);
+    assert.equal(open[0]!.subject, 'site:replica');
+    const mail = await primary.admin.db.selectFrom('outbox').selectAll().where('kind', '=', 'alert_opened').where('to_address', '=', 'exploitation@coffre.example').execute();
+    assert.equal(mail.length, 1);
+    assert.match(mail[0]!.subject, /copie de secours en retard/);
+    // The replica catches up (its pass reports the primary's time), and the alert closes.
+    assert.equal((await pass(replica)).complete, true);
+    const back = await new ReplicateJob().run(jobContext(primary));
+    assert.ok(back.items.some((i) => /caught up/.test(i.detail)), JSON.stringify(back.items));
+    assert.equal((await lagAlerts()).filter((a) => a.closed_at === null).length, 0);
   });
 
   it('repairs a pack damaged on the replica from the primary, checked on receipt', async () => {
@@ -181,5 +210,80 @@ describe('a replica site', () => {
     assert.equal((await getSiteState(primary.admin.db))?.role, 'demoted');
     // Reads still work there.
     assert.equal((await primary.request('GET', '/snapshots', { token: m.credential })).status, 200);
+  });
+
+  it('after the promotion, people sign in to the new primary with their password and second factor', async () => {
+    const b = new Browser(replica);
+    const login = await b.request('POST', '/auth/login', { json: { email: alice.email, password: alice.password } });
+    assert.equal(login.status, 200, login.body.toString());
+    const proof = await b.request('POST', '/auth/second-factor/totp', { json: { code: nextCode(replica, alice) } });
+    assert.equal(proof.status, 200, proof.body.toString());
+    const session = await b.request('GET', '/session');
+    assert.equal(session.json<{ stage: string }>().stage, 'full');
+    // A wrong code is still refused there.
+    const other = new Browser(replica);
+    await other.request('POST', '/auth/login', { json: { email: alice.email, password: alice.password } });
+    assertError(await other.request('POST', '/auth/second-factor/totp', { json: { code: '000000' } }), 401, 'UNAUTHORIZED');
+  });
+});
+
+describe('where customers’ data live', () => {
+  let ts: TestServer;
+  let customer: { id: string; name: string };
+  const CUSTOMER_EMAIL = 'cabinet@lieu.example';
+
+  before(async () => {
+    ts = await testServer();
+    customer = await buildCustomer(ts, 'Cabinet Lieu');
+    await adminUpdateOrg(ts.admin, customer.name, { alert_email: CUSTOMER_EMAIL });
+    await adminSiteSet(ts.admin, 'paris-2', { country: 'FR', provider: 'Hébergeur Deux', hdsCertified: true });
+    await adminSiteSet(ts.admin, 'montreal', { country: 'CA', provider: 'Far Away Hosting', hdsCertified: false });
+  });
+  after(async () => ts?.close());
+
+  const outbox = () => ts.admin.db.selectFrom('outbox').selectAll().where('kind', '=', 'location_change').orderBy('created_at').execute();
+  const actions = async (action: string) => (await ts.admin.db.selectFrom('audit_log').select('details_json').where('action', '=', action).execute()).map((r) => JSON.parse(r.details_json ?? '{}') as Record<string, unknown>);
+
+  it('refuses a site outside the EU/EEA for a customer until its authorisation is recorded', async () => {
+    await assert.rejects(adminCustomerSites(ts.admin, customer.name, 'primary', 'montreal'), (e: Error & { code?: string }) => e.code === 'SITE_NOT_ALLOWED');
+    assert.equal((await outbox()).length, 0, 'nothing announced for a refused change');
+    // Not offered to that site's replica either.
+    assert.equal((await customersAllowedOnSite(ts.admin.db, 'montreal', isEuEea('CA'))).has(customer.id), false);
+    await adminAuthoriseSite(ts.admin, customer.name, 'montreal', { by: 'Dr Martin, gérant', on: '2026-12-01T00:00:00.000Z', document: 'autorisation-signee-2026-12-01.pdf' });
+    const recorded = await actions('customer.site_authorised');
+    assert.deepEqual(recorded.map((d) => d.document), ['autorisation-signee-2026-12-01.pdf']);
+    assert.equal((await customersAllowedOnSite(ts.admin.db, 'montreal', false)).has(customer.id), true);
+  });
+
+  it('a change of a customer’s sites is emailed to the customer (in French) before it applies, and both are audited', async () => {
+    const r = await adminCustomerSites(ts.admin, customer.name, 'primary', 'paris-2');
+    assert.equal(r.announced, 1);
+    const mails = await outbox();
+    assert.equal(mails.length, 1);
+    assert.equal(mails[0]!.to_address, CUSTOMER_EMAIL);
+    assert.match(mails[0]!.subject, /Changement du lieu d'hébergement/);
+    assert.match(mails[0]!.text_body, /Hébergeur Deux, FR \(hébergeur certifié HDS\)/);
+    const sites = await ts.admin.db.selectFrom('customer_sites').selectAll().where('customer_id', '=', customer.id).executeTakeFirstOrThrow();
+    assert.deepEqual([sites.primary_site, sites.replica_site], ['primary', 'paris-2']);
+    const announced = await ts.admin.db.selectFrom('audit_log').select(['seq', 'action']).where('action', 'in', ['customer.sites_change_announced', 'site.change_applied']).orderBy('seq').execute();
+    assert.deepEqual(announced.map((a) => a.action), ['customer.sites_change_announced', 'site.change_applied'], 'announced (and emailed) before applied');
+  });
+
+  it('a change of a site’s hosting provider is announced now and applies on its date', async () => {
+    const effective = new Date(ts.clock.now().getTime() + 30 * DAY).toISOString();
+    const r = await adminSiteSet(ts.admin, 'paris-2', { provider: 'Nouvel Hébergeur', effectiveAt: effective });
+    assert.equal(r.announced, 1);
+    const mails = await outbox();
+    assert.equal(mails.length, 2);
+    assert.match(mails[1]!.text_body, /Hébergeur Deux.*→.*Nouvel Hébergeur/s);
+    assert.equal((await ts.admin.db.selectFrom('sites').select('provider').where('name', '=', 'paris-2').executeTakeFirstOrThrow()).provider, 'Hébergeur Deux', 'not before its date');
+    ts.clock.advance(31 * DAY);
+    assert.equal(await applyDueSiteChanges(ts.admin), 1);
+    assert.equal((await ts.admin.db.selectFrom('sites').select('provider').where('name', '=', 'paris-2').executeTakeFirstOrThrow()).provider, 'Nouvel Hébergeur');
+    assert.equal(await applyDueSiteChanges(ts.admin), 0, 'applied once');
+  });
+
+  it('refuses moving a site that holds a customer’s data outside the EU/EEA without the customer’s authorisation', async () => {
+    await assert.rejects(adminSiteSet(ts.admin, 'paris-2', { country: 'US' }), (e: Error & { code?: string }) => e.code === 'SITE_NOT_ALLOWED');
   });
 });

@@ -1,4 +1,4 @@
-import { customerStatus, type AlertRecord, type CustomerMachineRecord, type OrgRecord, type RunRecord, type RunResult, type SnapshotSummary, type UsageResponse } from '@coffre/core/people-api';
+import { customerStatus, type AlertRecord, type CustomerMachineRecord, type OrgDetail, type RunRecord, type RunResult, type SnapshotSummary, type UsageResponse } from '@coffre/core/people-api';
 import { When } from '../components/When';
 import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api, ApiFailure } from '../api';
@@ -13,6 +13,7 @@ import { defineMessages, useLang, useT } from '../i18n/i18n';
 import { Link } from '../router';
 import { can, useMe } from '../session';
 import { StatusBadge, type BackupStatus } from './DashboardPage';
+import { SitesSection } from './SitesSection';
 import '../components/console-ui.css';
 
 /**
@@ -85,6 +86,8 @@ const m = defineMessages({
     alertMissedDetail: "La sauvegarde prévue le {date} n'a pas eu lieu.",
     alertVerify: 'Contrôle d’intégrité en échec',
     alertVerifyDetail: "Une donnée stockée ne correspond plus à son empreinte (détecté le {date}) : l'exploitant intervient.",
+    alertReplica: 'Copie de secours en retard',
+    alertReplicaDetail: "La copie sur le second site n'est plus à jour depuis le {date} : l'exploitant intervient.",
     alertFailedDetail: 'La dernière exécution a échoué le {date}.',
     alertOpen: 'Ouverte',
     alertClosed: 'Résolue le {date}',
@@ -219,6 +222,8 @@ const m = defineMessages({
     alertMissedDetail: 'The backup scheduled for {date} did not take place.',
     alertVerify: 'Integrity check failed',
     alertVerifyDetail: 'Stored data no longer matches its checksum (found on {date}): the operator is on it.',
+    alertReplica: 'Second-site copy behind',
+    alertReplicaDetail: 'The copy on the second site has not been up to date since {date}: the operator is on it.',
     alertFailedDetail: 'The latest run failed on {date}.',
     alertOpen: 'Open',
     alertClosed: 'Resolved on {date}',
@@ -291,7 +296,7 @@ const m = defineMessages({
   },
 });
 
-type Org = OrgRecord;
+type Org = OrgDetail;
 
 type Machine = CustomerMachineRecord;
 
@@ -438,6 +443,7 @@ function CustomerBody({ data, reload }: { data: CustomerData; reload: () => void
             </div>
           </div>
           <Contacts org={org} />
+          {org.sites && <SitesSection sites={org.sites} />}
           <AlertsSection alerts={data.alerts} />
           <MachinesSection org={org} machines={machines} snapshots={snapshots} latestRuns={latestRuns} reload={reload} />
           <BackupsSection machines={machines} snapshots={snapshots} runs={runs} />
@@ -467,8 +473,8 @@ function Contacts({ org }: { org: Org }) {
 
 // ---------------------------------------------------------------- alerts
 
-const ALERT_LABEL = { backup_missed: 'alertMissed', backup_failed: 'alertFailed', verify_mismatch: 'alertVerify' } as const;
-const ALERT_DETAIL = { backup_missed: 'alertMissedDetail', backup_failed: 'alertFailedDetail', verify_mismatch: 'alertVerifyDetail' } as const;
+const ALERT_LABEL = { backup_missed: 'alertMissed', backup_failed: 'alertFailed', verify_mismatch: 'alertVerify', replica_lag: 'alertReplica' } as const;
+const ALERT_DETAIL = { backup_missed: 'alertMissedDetail', backup_failed: 'alertFailedDetail', verify_mismatch: 'alertVerifyDetail', replica_lag: 'alertReplicaDetail' } as const;
 
 /** The observatory's alerts: open ones first (red), then the resolved ones, newest first. */
 function AlertsSection({ alerts }: { alerts: readonly AlertRecord[] }) {

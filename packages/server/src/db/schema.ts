@@ -275,7 +275,7 @@ export interface MachineJobsTable {
   timezone: string;
 }
 
-export const ALERT_KINDS = ['backup_missed', 'backup_failed', 'verify_mismatch'] as const;
+export const ALERT_KINDS = ['backup_missed', 'backup_failed', 'verify_mismatch', 'replica_lag'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface AlertsTable {
@@ -490,6 +490,20 @@ export interface SiteAuthorisationsTable {
   recorded_by: string;
 }
 
+/** A change of where data live: announced (emailed) first, applied on `effective_at` (docs/CONTINUITY.md). */
+export interface SiteChangesTable {
+  id: string;
+  /** 'site': a site's country, provider or certification; 'customer': a customer's primary and replica sites. */
+  kind: 'site' | 'customer';
+  site_name: string | null;
+  customer_id: string | null;
+  change_json: string;
+  effective_at: string;
+  announced_at: string;
+  announced_by: string;
+  applied_at: string | null;
+}
+
 export interface ReplicationTokensTable {
   id: string;
   token_hash: string;
@@ -525,6 +539,7 @@ export interface DB {
   site_state: SiteStateTable;
   customer_sites: CustomerSitesTable;
   site_authorisations: SiteAuthorisationsTable;
+  site_changes: SiteChangesTable;
   replication_tokens: ReplicationTokensTable;
   replication_credentials: ReplicationCredentialsTable;
   replica_holds: ReplicaHoldsTable;

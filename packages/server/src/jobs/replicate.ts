@@ -1,5 +1,8 @@
 import { getSiteState } from '../db/queries/replication.js';
 import { checkFencing } from '../replication/admin.js';
+import { applyDueSiteChanges } from '../admin/sites.js';
+import { checkReplicaLag } from '../observatory/replica-lag.js';
+import { deliverOutbox } from '../mail/outbox.js';
 import { replicatePass } from '../replication/pull.js';
 import type { Job, JobContext, JobItem, JobResult } from './job.js';
 
@@ -22,6 +25,12 @@ export class ReplicateJob implements Job {
     const items: JobItem[] = [];
     const done = (counts: Record<string, number>): JobResult => ({ job: this.name, startedAt, finishedAt: ctx.clock().toISOString(), counts, items });
     if (state?.role !== 'replica') {
+      if (state?.role !== 'demoted') {
+        const applied = await applyDueSiteChanges(ctx);
+        if (applied > 0) items.push({ id: 'site-changes', outcome: 'changed', detail: `${applied} announced change(s) of where data live applied` });
+        items.push(...(await checkReplicaLag(ctx)));
+        await deliverOutbox(ctx.db, ctx.mailer, ctx.clock(), ctx.log);
+      }
       const f = await checkFencing(ctx);
       if (f.demotedBy) items.push({ id: 'site', outcome: 'failed', detail: `site ${f.demotedBy} was promoted above this one: this site is demoted and refuses backups (re-join it as a replica)` });
       else if (state?.role === 'demoted') items.push({ id: 'site', outcome: 'warning', detail: 'this site was demoted: re-join it to the new primary as a replica (coffre-server replication join)' });

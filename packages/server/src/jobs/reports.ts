@@ -5,6 +5,7 @@ import { runCountsOfCustomerSince } from '../db/queries/runs.js';
 import { protectedBytes, storedBytes } from '../db/queries/usage.js';
 import { deliverOutbox } from '../mail/outbox.js';
 import { customerUrl, enqueueFor, recipientsFor } from '../mail/notify.js';
+import { customerSitesOf } from '../admin/sites.js';
 import { customerWeeklyEmail, MAIL_TIME_ZONE, resellerDailyEmail, type CustomerLine } from '../mail/templates.js';
 import { graceMs } from '../observatory/alerts.js';
 import { isoWeek, localDate } from '../observatory/calendar.js';
@@ -87,7 +88,7 @@ export class ReportsJob implements Job {
         continue;
       }
       counts.customers++;
-      const input = await weeklyInput(ctx.db, c, statesOf(c.id), started, week, ctx.settings.publicUrl);
+      const input = await weeklyInput(ctx.db, c, statesOf(c.id), started, week, ctx.settings.publicUrl, ctx.settings.replicaLagAlertHours);
       const n = await enqueueFor(ctx.db, recipients, 'customer_weekly', `report:weekly:${c.id}:${week}`, (locale) => customerWeeklyEmail(input, locale), started);
       counts.emails += n;
       if (n > 0) items.push({ id: c.id, outcome: 'changed', detail: `weekly report ${week} for ${c.name}` });
@@ -97,7 +98,7 @@ export class ReportsJob implements Job {
   }
 }
 
-async function weeklyInput(db: Database, c: { id: string; name: string }, states: readonly MachineState[], now: Date, week: string, publicUrl: string | null) {
+async function weeklyInput(db: Database, c: { id: string; name: string }, states: readonly MachineState[], now: Date, week: string, publicUrl: string | null, replicaLagHours: number) {
   const from = new Date(now.getTime() - 7 * DAY_MS);
   const runs = await runCountsOfCustomerSince(db, c.id, from.toISOString());
   const n = (r: string) => runs.get(r) ?? 0;
@@ -115,5 +116,7 @@ async function weeklyInput(db: Database, c: { id: string; name: string }, states
       .map((s) => ({ name: s.machine.name, status: s.status.status, lastSuccessAt: s.lastSuccessAt, lastRestoreTest: s.lastRestoreTest })),
     openAlerts: await Promise.all(open.map((a) => emailInput(db, a, publicUrl))),
     consoleUrl: customerUrl(publicUrl, c.id),
+    sites: await customerSitesOf(db, c.id),
+    replicaLagHours,
   };
 }

@@ -1,4 +1,4 @@
-import type { AlertKind, BackupStatus, RestoreTestSummary } from '@coffre/core';
+import type { AlertKind, BackupStatus, CustomerSites, RestoreTestSummary, SiteSummary } from '@coffre/core';
 import type { Locale } from '../db/schema.js';
 
 /**
@@ -17,10 +17,10 @@ export const MAIL_TIME_ZONE = 'Europe/Paris';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-function dateTime(iso: string, locale: Locale): string {
+export function dateTime(iso: string, locale: Locale): string {
   return new Intl.DateTimeFormat(locale === 'fr' ? 'fr-FR' : 'en-GB', { timeZone: MAIL_TIME_ZONE, dateStyle: 'long', timeStyle: 'short' }).format(new Date(iso));
 }
-function date(iso: string, locale: Locale): string {
+export function date(iso: string, locale: Locale): string {
   return new Intl.DateTimeFormat(locale === 'fr' ? 'fr-FR' : 'en-GB', { timeZone: MAIL_TIME_ZONE, dateStyle: 'long' }).format(new Date(iso));
 }
 function monthName(yyyyMm: string, locale: Locale): string {
@@ -57,7 +57,7 @@ interface Table {
   readonly rows: readonly (readonly string[])[];
 }
 
-interface Body {
+export interface Body {
   readonly title: string;
   /** Paragraphs of plain text. */
   readonly paragraphs: readonly string[];
@@ -65,7 +65,7 @@ interface Body {
   readonly link?: { readonly label: string; readonly url: string } | null;
 }
 
-function render(locale: Locale, subject: string, b: Body): RenderedEmail {
+export function render(locale: Locale, subject: string, b: Body): RenderedEmail {
   const textTables = (b.tables ?? []).map(({ caption, table }) => {
     const lines = table.rows.map((r) => r.map((c, i) => `${table.head[i]}: ${c}`).join(' · '));
     return `${caption}\n${lines.length ? lines.map((l) => `- ${l}`).join('\n') : '-'}`;
@@ -106,8 +106,8 @@ export interface AlertEmailInput {
 }
 
 const KIND: Readonly<Record<Locale, Readonly<Record<AlertKind, string>>>> = {
-  fr: { backup_missed: 'sauvegarde manquée', backup_failed: 'sauvegarde en échec', verify_mismatch: "contrôle d'intégrité en échec" },
-  en: { backup_missed: 'missed backup', backup_failed: 'failed backup', verify_mismatch: 'integrity check failed' },
+  fr: { backup_missed: 'sauvegarde manquée', backup_failed: 'sauvegarde en échec', verify_mismatch: "contrôle d'intégrité en échec", replica_lag: 'copie de secours en retard' },
+  en: { backup_missed: 'missed backup', backup_failed: 'failed backup', verify_mismatch: 'integrity check failed', replica_lag: 'second-site copy behind' },
 };
 
 function who(a: AlertEmailInput): string {
@@ -120,19 +120,23 @@ function alertFacts(a: AlertEmailInput, locale: Locale): string {
   if (locale === 'fr') {
     if (a.kind === 'backup_missed') return `La sauvegarde planifiée de la machine « ${m} » du client « ${a.customerName} », prévue le ${since}, n'a pas eu lieu.`;
     if (a.kind === 'backup_failed') return `La dernière sauvegarde de la machine « ${m} » du client « ${a.customerName} » a échoué le ${since}${a.errorCode ? ` (code ${a.errorCode})` : ''}.`;
+    if (a.kind === 'replica_lag') return `La copie des sauvegardes du client « ${a.customerName} » sur le second site n'est plus à jour : elle contient tout jusqu'au ${since} seulement.`;
     return `Une donnée stockée du client « ${a.customerName} » ne correspond plus à son empreinte (contrôle du ${since}).`;
   }
   if (a.kind === 'backup_missed') return `The scheduled backup of machine "${m}" of customer "${a.customerName}", due on ${since}, did not take place.`;
   if (a.kind === 'backup_failed') return `The latest backup of machine "${m}" of customer "${a.customerName}" failed on ${since}${a.errorCode ? ` (code ${a.errorCode})` : ''}.`;
+  if (a.kind === 'replica_lag') return `The copy of customer "${a.customerName}"'s backups on the second site is behind: it holds everything up to ${since} only.`;
   return `Stored data of customer "${a.customerName}" no longer matches its checksum (check of ${since}).`;
 }
 
 function advice(a: AlertEmailInput, locale: Locale): string {
   if (locale === 'fr') {
     if (a.kind === 'verify_mismatch') return "L'exploitant en est informé et intervient ; les autres sauvegardes ne sont pas touchées.";
+    if (a.kind === 'replica_lag') return 'Vérifiez le site de réplique (coffre-server replication status) et le réseau entre les deux sites ; les sauvegardes sur le site principal continuent.';
     return "Vérifiez que l'ordinateur est allumé, connecté au réseau et que le service de sauvegarde coffre fonctionne. Sans action de votre part, un rappel vous sera envoyé tant que la situation dure.";
   }
   if (a.kind === 'verify_mismatch') return 'The operator has been told and is on it; other backups are not affected.';
+  if (a.kind === 'replica_lag') return 'Check the replica site (coffre-server replication status) and the network between the two sites; backups to the primary go on.';
   return 'Check that the computer is on, connected to the network, and that the coffre backup service is running. A reminder will follow while this lasts.';
 }
 
@@ -222,6 +226,23 @@ export interface CustomerWeeklyInput {
   readonly machines: readonly WeeklyMachineLine[];
   readonly openAlerts: readonly AlertEmailInput[];
   readonly consoleUrl: string | null;
+  /** Where the data live and how far the second-site copy is (absent: not told). */
+  readonly sites?: CustomerSites;
+  /** A copy older than this is "behind" (default 6). */
+  readonly replicaLagHours?: number;
+}
+
+/** One sentence on where the data live and whether the second-site copy is up to date. */
+function sitesParagraph(s: CustomerSites, to: string, lagHours: number, locale: Locale): string {
+  const fr = locale === 'fr';
+  const site = (x: SiteSummary): string => `${x.provider || (fr ? 'hébergeur non précisé' : 'provider not specified')} (${x.country}${x.hdsCertified ? (fr ? ', certifié HDS' : ', certified health-data host') : ''})`;
+  const where = s.primary ? (fr ? `Vos données sont hébergées chez ${site(s.primary)}` : `Your data are hosted by ${site(s.primary)}`) : fr ? 'Vos données sont hébergées sur le site principal' : 'Your data are hosted on the primary site';
+  if (!s.replica) return `${where}${fr ? ' ; aucune copie sur un second site.' : '; no copy on a second site.'}`;
+  const fresh = s.replicatedUpTo !== null && Date.parse(to) - Date.parse(s.replicatedUpTo) <= lagHours * 3_600_000;
+  const copy = fr
+    ? `, avec une copie sur un second site chez ${site(s.replica)}, ${fresh ? `à jour (copiée jusqu'au ${dateTime(s.replicatedUpTo!, locale)})` : s.replicatedUpTo ? `EN RETARD (copiée jusqu'au ${dateTime(s.replicatedUpTo, locale)} seulement)` : 'PAS ENCORE COPIÉES'}.`
+    : `, with a copy on a second site at ${site(s.replica)}, ${fresh ? `up to date (copied up to ${dateTime(s.replicatedUpTo!, locale)})` : s.replicatedUpTo ? `BEHIND (copied up to ${dateTime(s.replicatedUpTo, locale)} only)` : 'NOT COPIED YET'}.`;
+  return where + copy;
 }
 
 export function customerWeeklyEmail(w: CustomerWeeklyInput, locale: Locale): RenderedEmail {
@@ -251,6 +272,7 @@ export function customerWeeklyEmail(w: CustomerWeeklyInput, locale: Locale): Ren
       fr
         ? `Volume protégé : ${formatBytes(w.protectedBytes, locale)} ; volume stocké (chiffré, dédupliqué) : ${formatBytes(w.storedBytes, locale)}.`
         : `Protected volume: ${formatBytes(w.protectedBytes, locale)}; stored volume (encrypted, deduplicated): ${formatBytes(w.storedBytes, locale)}.`,
+      ...(w.sites ? [sitesParagraph(w.sites, w.to, w.replicaLagHours ?? 6, locale)] : []),
       w.openAlerts.length === 0 ? (fr ? 'Aucune alerte ouverte.' : 'No open alert.') : fr ? `${w.openAlerts.length} alerte(s) ouverte(s) :` : `${w.openAlerts.length} open alert(s):`,
       ...w.openAlerts.map((a) => `• ${alertFacts(a, locale)}`),
     ],

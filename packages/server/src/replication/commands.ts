@@ -1,6 +1,7 @@
 import type { Command} from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { AdminContext } from '../admin/index.js';
+import { adminAuthoriseSite, adminCustomerSites, adminListSites, adminSiteSet } from '../admin/sites.js';
 import { createReplicationToken, joinPrimary, promoteSite, replicationStatus, type ReplicationStatus } from './admin.js';
 
 /** What the command tree lends these commands (cli.ts). */
@@ -77,7 +78,46 @@ export function registerReplicationCommands(program: Command, kit: CommandKit): 
       printStatus(s, out);
     });
 
-  const site = program.command('site').description("this installation's sites");
+  const site = program.command('site').description("this installation's sites: where customers' data live");
+  site
+    .command('list')
+    .description('every site: address, country, provider, health-data certification, customers, announced changes')
+    .requiredOption('--data-dir <dir>', 'data directory')
+    .option('--json', 'print the list as JSON')
+    .action(async (opts: { dataDir: string; json?: boolean }) => {
+      const sites = await withAdmin(opts.dataDir, (ctx) => adminListSites(ctx));
+      if (opts.json) return out(JSON.stringify(sites, null, 2));
+      for (const s of sites) {
+        out(`${s.name}  ${s.url ?? '(no address yet)'}  ${s.country}${s.inEu ? '' : ' (outside the EU/EEA)'}  ${s.provider || '(provider not set)'}  ${s.hds_certified === 1 ? 'HDS' : 'not HDS'}  ${s.customers} customer(s)`);
+        for (const p of s.pending) out(`    announced: ${p.change_json} from ${p.effective_at}`);
+      }
+    });
+  site
+    .command('set')
+    .description("create or change a site; a change of country, provider or certification is emailed to its customers first and applies on --effective")
+    .argument('<name>', 'site name', siteNameArg)
+    .requiredOption('--data-dir <dir>', 'data directory of the primary')
+    .option('--url <url>', 'https://HOST:PORT', urlArg)
+    .option('--fingerprint <sha256>', "the site's certificate fingerprint")
+    .option('--country <code>', 'ISO 3166 country code of its data centre', countryArg)
+    .option('--provider <name>', 'hosting provider')
+    .option('--hds <yes|no>', 'certified health-data host', yesNoArg)
+    .option('--effective <date>', 'when a change of where data live takes effect (default: now, right after the emails)', dateArg)
+    .action(async (name: string, opts: { dataDir: string; url?: string; fingerprint?: string; country?: string; provider?: string; hds?: boolean; effective?: string }) => {
+      const r = await withAdmin(opts.dataDir, (ctx) =>
+        adminSiteSet(ctx, name, {
+          ...(opts.url !== undefined ? { url: opts.url } : {}),
+          ...(opts.fingerprint !== undefined ? { fingerprint: opts.fingerprint } : {}),
+          ...(opts.country !== undefined ? { country: opts.country } : {}),
+          ...(opts.provider !== undefined ? { provider: opts.provider } : {}),
+          ...(opts.hds !== undefined ? { hdsCertified: opts.hds } : {}),
+          ...(opts.effective !== undefined ? { effectiveAt: opts.effective } : {}),
+        }),
+      );
+      if (r.created) out(`Site ${name} created.`);
+      else if (r.effectiveAt) out(`Change of site ${name} announced to ${r.announced} recipient(s); it applies from ${r.effectiveAt}.`);
+      else out(`Site ${name} updated.`);
+    });
   site
     .command('promote')
     .description('turn this replica into the primary after a disaster (the old primary then refuses backups)')
@@ -105,4 +145,45 @@ function formatLag(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function yesNoArg(value: string): boolean {
+  if (/^(yes|oui|y|o|true|1)$/i.test(value)) return true;
+  if (/^(no|non|n|false|0)$/i.test(value)) return false;
+  throw new InvalidArgumentError('expected yes or no.');
+}
+function dateArg(value: string): string {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new InvalidArgumentError('expected a date such as 2027-01-31 or 2027-01-31T08:00:00Z.');
+  return new Date(t).toISOString();
+}
+
+/** `customer sites` and `customer authorise-site`, under the existing `customer` command. */
+export function registerCustomerSiteCommands(customer: Command, kit: CommandKit): void {
+  const { withAdmin, out } = kit;
+  customer
+    .command('sites')
+    .description("set a customer's primary and replica sites (the customer is emailed first; a site outside the EU/EEA needs its authorisation)")
+    .argument('<name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory of the primary')
+    .requiredOption('--primary <site>', 'primary site', siteNameArg)
+    .option('--replica <site>', 'replica site', siteNameArg)
+    .option('--effective <date>', 'when the change takes effect (default: now, right after the email)', dateArg)
+    .action(async (name: string, opts: { dataDir: string; primary: string; replica?: string; effective?: string }) => {
+      const r = await withAdmin(opts.dataDir, (ctx) => adminCustomerSites(ctx, name, opts.primary, opts.replica ?? null, opts.effective));
+      out(`Sites of ${name}: primary ${opts.primary}, replica ${opts.replica ?? 'none'}, from ${r.effectiveAt} (${r.announced} email(s) queued).`);
+    });
+  customer
+    .command('authorise-site')
+    .description("record a customer's express authorisation to keep its data on a site outside the EU/EEA")
+    .argument('<name>', 'customer name')
+    .requiredOption('--data-dir <dir>', 'data directory of the primary')
+    .requiredOption('--site <site>', 'the site', siteNameArg)
+    .requiredOption('--by <person>', 'who authorised it, for the customer (name and role)')
+    .requiredOption('--date <date>', 'when it was given', dateArg)
+    .requiredOption('--document <reference>', 'the signed document (reference or file name)')
+    .action(async (name: string, opts: { dataDir: string; site: string; by: string; date: string; document: string }) => {
+      await withAdmin(opts.dataDir, (ctx) => adminAuthoriseSite(ctx, name, opts.site, { by: opts.by, on: opts.date, document: opts.document }));
+      out(`Authorisation recorded: ${name} may keep its data on site ${opts.site} (${opts.document}).`);
+    });
 }

@@ -36,6 +36,11 @@ export const REPLICATED_TABLES: readonly ReplicatedTable[] = [
     customerColumn: 'customer_id',
   },
   {
+    name: 'site_changes',
+    key: ['id'],
+    columns: ['id', 'kind', 'site_name', 'customer_id', 'change_json', 'effective_at', 'announced_at', 'announced_by', 'applied_at'],
+  },
+  {
     name: 'users',
     key: ['id'],
     columns: [

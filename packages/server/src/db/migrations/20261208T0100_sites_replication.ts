@@ -6,7 +6,9 @@ import type { Kysely, Migration } from 'kysely';
  * - `site_state`: who this site is (one row, never replicated): its role, its fencing epoch,
  *   and on a replica the primary it pulls from and how far it got;
  * - `customer_sites`, `site_authorisations`: where each customer's data live, and the
- *   customer's recorded consent for a site outside the EU/EEA;
+ *   customer's recorded consent for a site outside the EU/EEA; `site_changes`, a change of
+ *   where a customer's data live (a site's provider or country, a customer's sites), announced
+ *   to the customer by email and applied on its effective date;
  * - `replication_tokens`, `replication_credentials`: on a primary, the one-time join tokens
  *   and the replicas' read-only credentials (hashes only);
  * - `replica_holds`: on a replica, what the primary no longer has, kept until the delay ends;
@@ -68,6 +70,18 @@ export const sitesReplication: Migration = {
       .addPrimaryKeyConstraint('site_authorisations_pk', ['customer_id', 'site_name'])
       .execute();
     await db.schema
+      .createTable('site_changes')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('site_name', 'text')
+      .addColumn('customer_id', 'text')
+      .addColumn('change_json', 'text', (c) => c.notNull())
+      .addColumn('effective_at', 'text', (c) => c.notNull())
+      .addColumn('announced_at', 'text', (c) => c.notNull())
+      .addColumn('announced_by', 'text', (c) => c.notNull())
+      .addColumn('applied_at', 'text')
+      .execute();
+    await db.schema
       .createTable('replication_tokens')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('token_hash', 'text', (c) => c.notNull().unique())
@@ -115,7 +129,7 @@ export const sitesReplication: Migration = {
       .execute();
   },
   async down(db: Kysely<unknown>): Promise<void> {
-    for (const t of ['replicated_audit', 'replica_holds', 'replication_credentials', 'replication_tokens', 'site_authorisations', 'customer_sites', 'site_state', 'sites']) {
+    for (const t of ['replicated_audit', 'replica_holds', 'replication_credentials', 'replication_tokens', 'site_changes', 'site_authorisations', 'customer_sites', 'site_state', 'sites']) {
       await db.schema.dropTable(t).execute();
     }
   },

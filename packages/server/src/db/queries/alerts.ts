@@ -153,3 +153,8 @@ export async function packAlertsWithoutPackOfCustomer(db: Database, customerId: 
     )
     .execute();
 }
+
+/** The customer's open alert of this kind about `subject` (a site, a pack…), if any. */
+export async function openAlertOnSubject(db: Database, customerId: string, kind: AlertKind, subject: string): Promise<AlertRow | undefined> {
+  return db.selectFrom('alerts').selectAll().where('customer_id', '=', customerId).where('kind', '=', kind).where('subject', '=', subject).where('closed_at', 'is', null).executeTakeFirst();
+}

@@ -1,5 +1,5 @@
 import type { Database } from '../database.js';
-import type { CustomerSitesTable, SiteAuthorisationsTable } from '../schema.js';
+import type { CustomerSitesTable, SiteAuthorisationsTable, SiteChangesTable } from '../schema.js';
 
 export async function customerCount(db: Database): Promise<number> {
   return Number((await db.selectFrom('customers').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
@@ -53,4 +53,50 @@ export async function clearControlPlaneForReplica(db: Database): Promise<void> {
     await trx.deleteFrom('orgs').execute();
     await trx.deleteFrom('tiers').execute();
   });
+}
+
+/** Customers whose primary or replica is this site. */
+export async function customersOnSite(db: Database, siteName: string, withUnassigned = false): Promise<string[]> {
+  const rows = await db.selectFrom('customer_sites').select('customer_id').where((eb) => eb.or([eb('primary_site', '=', siteName), eb('replica_site', '=', siteName)])).execute();
+  const out = rows.map((r) => r.customer_id);
+  if (withUnassigned) {
+    // Customers whose sites were never set live on the installation's own (primary) site.
+    const free = await db.selectFrom('customers').leftJoin('customer_sites', 'customer_sites.customer_id', 'customers.id').select('customers.id').where('customer_sites.customer_id', 'is', null).execute();
+    out.push(...free.map((r) => r.id));
+  }
+  return out;
+}
+
+export async function insertSiteChange(db: Database, c: SiteChangesTable): Promise<void> {
+  await db.insertInto('site_changes').values(c).execute();
+}
+
+/** Announced changes whose effective time has come and that are not applied yet, oldest first. */
+export async function dueSiteChanges(db: Database, now: string): Promise<SiteChangesTable[]> {
+  return db.selectFrom('site_changes').selectAll().where('applied_at', 'is', null).where('effective_at', '<=', now).orderBy('effective_at').execute();
+}
+
+export async function pendingSiteChanges(db: Database): Promise<SiteChangesTable[]> {
+  return db.selectFrom('site_changes').selectAll().where('applied_at', 'is', null).orderBy('effective_at').execute();
+}
+
+export async function markSiteChangeApplied(db: Database, id: string, now: string): Promise<boolean> {
+  const r = await db.updateTable('site_changes').set({ applied_at: now }).where('id', '=', id).where('applied_at', 'is', null).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** The customers a site may hold: those assigned to it (or not assigned yet), and, outside the EU/EEA, only with their recorded authorisation. */
+export async function customersAllowedOnSite(db: Database, siteName: string, inEu: boolean): Promise<Set<string>> {
+  const all = await db
+    .selectFrom('customers')
+    .leftJoin('customer_sites', 'customer_sites.customer_id', 'customers.id')
+    .leftJoin('site_authorisations', (j) => j.onRef('site_authorisations.customer_id', '=', 'customers.id').on('site_authorisations.site_name', '=', siteName))
+    .select(['customers.id', 'customer_sites.primary_site', 'customer_sites.replica_site', 'site_authorisations.site_name as authorised'])
+    .execute();
+  return new Set(
+    all
+      .filter((r) => r.primary_site === null || r.primary_site === siteName || r.replica_site === siteName)
+      .filter((r) => inEu || r.authorised !== null)
+      .map((r) => r.id),
+  );
 }

@@ -4,6 +4,8 @@ import { reviewOverdue } from '../access-review/report.js';
 import { lastReviewOfOrg } from '../../db/queries/access-reviews.js';
 import { createOrg, listOrgs, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../../db/queries/orgs.js';
 import type { Locale } from '../../db/schema.js';
+import { customerSitesOf } from '../../admin/sites.js';
+import type { OrgDetail } from '@coffre/core/people-api';
 import { apiError } from '../../errors.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
 import type { OrgId } from '../../types.js';
@@ -84,7 +86,8 @@ export function registerOrgRoutes(app: App, deps: Deps): void {
 
   app.get('/orgs/:orgId', { schema: getOrgSchema, config: { auth: 'user', action: 'orgs:read', tenant: 'param:orgId' } }, async (req) => {
     const o = targetOrgOf(req);
-    return { ...presentOrg(o), accessReviewOverdue: reviewOverdue(o, await lastReviewOfOrg(deps.db, o.id), deps.clock()) };
+    const detail: OrgDetail = { ...presentOrg(o), accessReviewOverdue: reviewOverdue(o, await lastReviewOfOrg(deps.db, o.id), deps.clock()) };
+    return o.type === 'customer' ? { ...detail, sites: await customerSitesOf(deps.db, o.id) } : detail;
   });
 
   app.patch<{ Body: ContactBody }>('/orgs/:orgId', { schema: updateOrgSchema, config: { auth: 'user', action: 'orgs:update', tenant: 'param:orgId' } }, async (req) => {

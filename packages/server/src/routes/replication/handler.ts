@@ -7,11 +7,14 @@ import {
   feedPacks,
   feedRows,
   feedSnapshots,
+  findSite,
   getSiteState,
   recordReplicaProgress,
   upsertSite,
 } from '../../db/queries/replication.js';
 import { findPack } from '../../db/queries/packs.js';
+import { customersAllowedOnSite } from '../../db/queries/sites.js';
+import { isEuEea } from '../../admin/sites.js';
 import { MIGRATIONS } from '../../db/migrations/index.js';
 import { apiError } from '../../errors.js';
 import type { App, Deps } from '../../http/context.js';
@@ -68,8 +71,12 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
     return { credential, primary: { name: state?.self_name ?? 'primary', epoch: state?.epoch ?? 1 } };
   });
 
-  app.get('/replication/state', { schema: stateSchema, config: { auth: 'replica' } }, async (): Promise<StateResponse> => {
+  app.get('/replication/state', { schema: stateSchema, config: { auth: 'replica' } }, async (req): Promise<StateResponse> => {
+    const p = replicaOf(req.principal);
     const now = isoNow(deps.clock);
+    // Only the customers whose data may live on that site (outside the EU/EEA: with their authorisation).
+    const site = await findSite(deps.db, p.siteName);
+    const allowed = await customersAllowedOnSite(deps.db, p.siteName, site ? isEuEea(site.country) : false);
     const state = await getSiteState(deps.db);
     const head = await lastAuditLink(deps.db);
     return {
@@ -79,7 +86,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
       epoch: state?.epoch ?? 1,
       schema: MIGRATIONS[MIGRATIONS.length - 1]![0],
       auditHead: head ? { seq: head.seq, hash: head.hash } : null,
-      customers: await allCustomerIds(deps.db),
+      customers: (await allCustomerIds(deps.db)).filter((c) => allowed.has(c)),
     };
   });
 
