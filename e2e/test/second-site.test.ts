@@ -17,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { prepareDataDir } from '../src/backends.js';
 import { COFFRE_SERVER, TestAgent, TestServer, expectCode, run, tempDir, type RunResult } from '../src/kit.js';
 import { serverObjects } from '../src/objects.js';
+import { serverSql } from '../src/database.js';
 import { describeTree, diffTrees } from '../src/tree.js';
 
 const MARKER = 'DOSSIER-PATIENT-CONFIDENTIEL-7f3a';
@@ -58,7 +59,7 @@ describe('two sites: replicate, lose the primary, restore, promote, return', () 
   let primary: TestServer;
   let replica: TestServer | null = null;
   let agent: TestAgent;
-  let staleAgent: string;
+  let staleAgent: string | undefined;
   let src: string;
   const replicaDir = tempDir('replica');
 
@@ -78,7 +79,7 @@ describe('two sites: replicate, lose the primary, restore, promote, return', () 
     replica?.cleanup();
     agent.cleanup();
     rmSync(join(src, '..'), { recursive: true, force: true });
-    rmSync(staleAgent, { recursive: true, force: true });
+    if (staleAgent) rmSync(staleAgent, { recursive: true, force: true });
   });
 
   test('a backup to the primary is replicated: byte-identical packs, no plaintext, status says how far', async () => {
@@ -149,7 +150,7 @@ describe('two sites: replicate, lose the primary, restore, promote, return', () 
       await new Promise((r) => setTimeout(r, 200));
     }
     // A machine that never heard of the promotion is refused there too.
-    const stale = new TestAgent(primary, undefined, staleAgent);
+    const stale = new TestAgent(primary, undefined, staleAgent!);
     const write = await stale.api('POST', '/runs', { startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), result: 'success', files: 0, bytes: 0, addedBytes: 0, warnings: 0 });
     assert.equal(write.status, 409);
     assert.equal((write.body as { error: { code: string } }).error.code, 'SITE_DEMOTED');
@@ -221,5 +222,82 @@ describe('a replica killed in the middle of a pull', () => {
       rmSync(replicaDir, { recursive: true, force: true });
       rmSync(join(src, '..'), { recursive: true, force: true });
     }
+  });
+});
+
+describe('the replica checks what it receives, with real processes', () => {
+  let primary: TestServer;
+  let replica: TestServer;
+  let agent: TestAgent;
+  let src: string;
+  const replicaDir = tempDir('replica-checks');
+  const replicate = () => server(['job', 'run', 'replicate', '--data-dir', replicaDir, '--json']);
+
+  before(async () => {
+    primary = await TestServer.start();
+    await primary.createCustomer('cabinet-controle');
+    agent = new TestAgent(primary);
+    expectCode(await agent.enroll('cabinet-controle', 'poste'), 0, 'enroll');
+    src = join(tempDir('src-checks'), 'data');
+    writeSource(src, 4);
+    expectCode(await agent.run(['backup', src]), 0, 'backup');
+    await prepareDataDir(replicaDir);
+    await joinAsReplica(primary, replicaDir);
+    // Every pack checked at each verify run, and deletions held 10 seconds instead of 14 days.
+    const file = join(replicaDir, 'server.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), verifyPeriodDays: 1, replicaDeleteDelayDays: 10 / 86_400 }, null, 2));
+    replica = await TestServer.start(replicaDir);
+    expectCode(await replicate(), 0, 'first pass');
+  });
+  after(async () => {
+    await primary.stop();
+    await replica.stop();
+    primary.cleanup();
+    replica.cleanup();
+    agent.cleanup();
+    rmSync(join(src, '..'), { recursive: true, force: true });
+  });
+
+  test('a flipped byte in a pack on the replica is found by its verify job and repaired from the primary', async () => {
+    const objects = serverObjects(replicaDir);
+    const key = (await objects.list('packs/'))[0]!.key;
+    const bytes = await objects.get(key);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x40;
+    await objects.put(key, bytes);
+    const r = await server(['job', 'run', 'verify', '--data-dir', replicaDir, '--json']);
+    expectCode(r, 0, 'verify on the replica');
+    const items = (JSON.parse(r.stdout) as { items: { outcome: string; detail: string }[] }).items;
+    assert.ok(items.some((i) => i.outcome === 'changed' && /repaired from the primary's copy/.test(i.detail)), r.stdout);
+    assert.ok((await objects.get(key)).equals(await serverObjects(primary.dataDir).get(key)), 'the pack is the primary’s again');
+  });
+
+  test('a deletion on the primary reaches the replica only after the delay', async () => {
+    expectCode(await agent.run(['job', 'add', 'soir', '--path', src, '--schedule', '0 22 * * *', '--timezone', 'Europe/Paris']), 0, 'job add');
+    expectCode(await replicate(), 0, 'pass');
+    const jobs = () => serverSql(replicaDir, "select name from machine_jobs where name = 'soir'");
+    assert.equal((await jobs()).length, 1, 'the schedule is on the replica');
+    expectCode(await agent.run(['job', 'remove', 'soir']), 0, 'job remove');
+    assert.equal((await serverSql(primary.dataDir, "select name from machine_jobs where name = 'soir'")).length, 0, 'gone from the primary');
+    expectCode(await replicate(), 0, 'pass after the deletion');
+    assert.equal((await jobs()).length, 1, 'still on the replica');
+    assert.ok((await statusOf(replicaDir)).heldDeletions >= 1);
+    await new Promise((r) => setTimeout(r, 11_000));
+    expectCode(await replicate(), 0, 'pass after the delay');
+    assert.equal((await jobs()).length, 0, 'deleted once the delay has passed');
+  });
+
+  test('a rewritten audit chain on the primary is detected and never copied over the replica’s', async () => {
+    const [last] = await serverSql<{ seq: number; hash: string }>(replicaDir, 'select seq, hash from replicated_audit order by seq desc limit 1');
+    assert.ok(last, 'the replica holds the primary’s audit entries');
+    await serverSql(primary.dataDir, 'update audit_log set actor_label = ?, hash = ? where seq = ?', ['quelqu’un d’autre', 'e'.repeat(64), last.seq]);
+    const r = await replicate();
+    assert.equal(r.code, 1, `the pass fails: ${r.stdout}`);
+    assert.match(r.stdout, /audit chain: entry \d+ has changed on the primary/);
+    const status = await statusOf(replicaDir);
+    assert.ok(status.auditDiverged, 'status says so');
+    const [kept] = await serverSql<{ hash: string; actor_label: string | null }>(replicaDir, 'select hash, actor_label from replicated_audit where seq = ?', [last.seq]);
+    assert.equal(kept!.hash, last.hash, 'the replica keeps its good copy');
+    const own = await serverSql(replicaDir, "select seq from audit_log where action = 'replication.audit_diverged'");
+    assert.equal(own.length, 1, 'recorded in the replica’s own audit trail');
   });
 });
