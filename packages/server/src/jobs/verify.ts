@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { PACK_HEADER_FIXED, packEntryCount, packHeaderSize, packIdOf, parsePackHeader, type PackEntry } from '@coffre/core';
+import { packIdOf, parsePackHeader, type PackEntry } from '@coffre/core';
+import { readStoredPackHeader } from '../store/pack-header.js';
 import { closePackAlertOfCustomer, closeAlert, hasOpenAlertOnSubject, openAlert, packAlertsWithoutPackOfCustomer } from '../db/queries/alerts.js';
 import { findOrg } from '../db/queries/orgs.js';
 import { findPack } from '../db/queries/packs.js';
@@ -147,8 +148,7 @@ async function verifyPack(ctx: JobContext, customerId: string, packId: string, s
   // and it must describe the blobs the index points to.
   let entries: PackEntry[];
   try {
-    const fixed = await ctx.store.get(key, { offset: 0, length: PACK_HEADER_FIXED });
-    const head = await ctx.store.get(key, { offset: 0, length: packHeaderSize(packEntryCount(fixed)) });
+    const head = await readStoredPackHeader(ctx.store, key);
     if (packIdOf(head) !== packId) return 'the pack header does not match the pack id';
     entries = parsePackHeader(head, size);
   } catch (err) {

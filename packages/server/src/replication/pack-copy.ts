@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { PACK_HEADER_FIXED, packEntryCount, packHeaderSize, parsePackHeader, type PackEntry } from '@coffre/core';
+import { parsePackHeader, type PackEntry } from '@coffre/core';
+import { readStoredPackHeader } from '../store/pack-header.js';
 import type { Database } from '../db/database.js';
 import { indexPack } from '../db/queries/packs.js';
 import { packKey } from '../object-keys.js';
@@ -37,9 +38,7 @@ export async function indexPackCopy(db: Database, customerId: CustomerId, id: st
 
 /** Reads a stored pack's header and indexes it again (chunks indexed elsewhere are left as they are). */
 export async function reindexStoredPack(db: Database, store: ObjectStore, customerId: CustomerId, id: string, size: number, now: string): Promise<void> {
-  const key = packKey(customerId, id);
-  const fixed = await store.get(key, { offset: 0, length: PACK_HEADER_FIXED });
-  const head = await store.get(key, { offset: 0, length: packHeaderSize(packEntryCount(fixed)) });
+  const head = await readStoredPackHeader(store, packKey(customerId, id));
   await indexPack(db, { customerId, packId: id, size, entries: parsePackHeader(head, size), now });
 }
 
