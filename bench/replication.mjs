@@ -71,7 +71,7 @@ async function site(name) {
 async function start(s) {
   const port = s.port ?? (await freePort());
   const log = path.join(WORK, `${path.basename(s.dir)}.log`);
-  const fd = fs.openSync(log, 'a');
+  const fd = fs.openSync(log, 'w'); // a fresh log: the fingerprint read from it must be this start's
   const child = spawn(SERVER, ['start', '--data-dir', s.dir, '--listen', `127.0.0.1:${port}`], { env: baseEnv(), stdio: ['ignore', fd, fd], detached: true });
   fs.closeSync(fd);
   children.add(child);

@@ -122,6 +122,9 @@ describe('two sites: replicate, lose the primary, restore, promote, return', () 
     rmSync(target, { recursive: true, force: true });
     expectCode(await agent.run(['ls', 'latest']), 0, 'ls from the replica');
     expectCode(await agent.run(['verify', '--read-data']), 0, 'verify from the replica');
+    const rt = await agent.run(['restore-test', '--sample', '100']);
+    expectCode(rt, 0, 'restore test from the replica');
+    assert.match(rt.stdout, /result: SUCCESS/);
     const config = JSON.parse(readFileSync(join(agent.configDir, 'config.json'), 'utf8')) as { server: string };
     assert.equal(config.server, primary.url, 'reading elsewhere does not move the configuration');
   });
@@ -160,6 +163,9 @@ describe('two sites: replicate, lose the primary, restore, promote, return', () 
     await primary.restart();
     expectCode(await server(['job', 'run', 'replicate', '--data-dir', primary.dataDir]), 0, 'the old primary replicates from the new one');
     assert.equal((await statusOf(primary.dataDir)).role, 'replica');
+    // Each site keeps its own name and address in the registry agents learn from.
+    const listed = JSON.parse((await server(['site', 'list', '--data-dir', replicaDir, '--json'])).stdout) as { name: string; url: string }[];
+    assert.deepEqual(listed.map((x) => `${x.name} ${x.url}`).sort(), [`primary ${primary.url}`, `replica ${replica!.url}`].sort());
     const mine = await packsOf(replicaDir);
     const theirs = await packsOf(primary.dataDir);
     for (const [k, v] of mine) assert.ok(theirs.get(k)?.equals(v), `pack ${k} of the new primary is on the old one`);
@@ -267,7 +273,7 @@ describe('the replica checks what it receives, with real processes', () => {
     const r = await server(['job', 'run', 'verify', '--data-dir', replicaDir, '--json']);
     expectCode(r, 0, 'verify on the replica');
     const items = (JSON.parse(r.stdout) as { items: { outcome: string; detail: string }[] }).items;
-    assert.ok(items.some((i) => i.outcome === 'changed' && /repaired from the primary's copy/.test(i.detail)), r.stdout);
+    assert.ok(items.some((i) => i.outcome === 'changed' && /repaired from site primary's copy/.test(i.detail)), r.stdout);
     assert.ok((await objects.get(key)).equals(await serverObjects(primary.dataDir).get(key)), 'the pack is the primary’s again');
   });
 

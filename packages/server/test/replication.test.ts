@@ -153,8 +153,22 @@ describe('a replica site', () => {
     bytes[bytes.length - 10]! ^= 0x01;
     await replica.admin.store.put(key, bytes);
     const r = await new VerifyJob().run(jobContext(replica, { verifyPeriodDays: 1 }));
-    assert.ok(r.items.some((i) => i.outcome === 'changed' && /repaired from the primary/.test(i.detail)), JSON.stringify(r.items));
+    assert.ok(r.items.some((i) => i.outcome === 'changed' && /repaired from site primary's copy/.test(i.detail)), JSON.stringify(r.items));
     assert.deepEqual(await replica.admin.store.get(key), await primary.admin.store.get(key));
+  });
+
+  it('repairs a pack damaged on the primary from the replica, with the credential the replica gave at its join', async () => {
+    const key = packKey(customer.id as CustomerId, packs[0]!.id);
+    const bytes = Buffer.from(await primary.admin.store.get(key));
+    bytes[100]! ^= 0x80;
+    await primary.admin.store.put(key, bytes);
+    const r = await new VerifyJob().run(jobContext(primary, { verifyPeriodDays: 1 }));
+    assert.ok(r.items.some((i) => i.outcome === 'changed' && /repaired from site replica's copy/.test(i.detail)), JSON.stringify(r.items));
+    assert.deepEqual(await primary.admin.store.get(key), packs[0]!.data);
+    assert.equal((await primary.admin.db.selectFrom('alerts').select('id').where('kind', '=', 'verify_mismatch').execute()).length, 0, 'repaired before anyone had to be alerted');
+    // The call-back credential opens the replica's replication routes, not its machine or people routes.
+    const state = await getSiteState(replica.admin.db);
+    assert.equal(state?.role, 'replica');
   });
 
   it('holds what the primary deleted until the delay has passed', async () => {
@@ -195,6 +209,11 @@ describe('a replica site', () => {
     assert.equal(own.length, 1);
     const job = await new ReplicateJob().run(jobContext(replica));
     assert.ok(job.items.some((i) => i.outcome === 'failed' && /audit chain/.test(i.detail)));
+    // The operator is emailed from the replica (the primary may be the one that cannot be trusted).
+    const mail = await replica.admin.db.selectFrom('outbox').selectAll().where('kind', '=', 'audit_diverged').execute();
+    assert.equal(mail.length, 1);
+    assert.equal(mail[0]!.to_address, 'exploitation@coffre.example');
+    assert.match(mail[0]!.subject, /journal d'audit du site principal modifié/);
   });
 
   it('promotion fences the old primary: a higher epoch from an agent demotes it and it refuses writes', async () => {

@@ -522,6 +522,8 @@ export interface ReplicationCredentialsTable {
   pass_finished_at: string | null;
   replicated_up_to: string | null;
   revoked_at: string | null;
+  /** The credential with which this site calls that replica back (to repair a damaged pack from its copy), sealed. */
+  peer_credential_sealed: string | null;
 }
 
 /** On a replica: a row or object the primary no longer has, deleted once held long enough. */

@@ -40,6 +40,7 @@ export class ReplicateJob implements Job {
     if (!ctx.keys || !ctx.fingerprint) throw new Error('the replicate job needs the server key and certificate (run it through coffre-server)');
     const r = await replicatePass({ db: ctx.db, store: ctx.store, keys: ctx.keys, clock: ctx.clock, log: ctx.log, settings: ctx.settings, audit: ctx.audit, fingerprint: ctx.fingerprint });
     for (const p of r.problems) items.push({ id: 'replication', outcome: 'failed', detail: p });
+    for (const w of r.warnings) items.push({ id: 'replication', outcome: 'warning', detail: w });
     if (r.snapshots.waiting > 0 && r.complete) items.push({ id: 'snapshots', outcome: 'ok', detail: `${r.snapshots.waiting} snapshot(s) committed after the pass began wait for the next pass` });
     items.push({
       id: 'pass',

@@ -45,3 +45,19 @@ export function locationChangeEmail(c: LocationChangeInput, locale: Locale): Ren
     ],
   });
 }
+
+/** To the operator, from a replica: the primary's audit trail no longer extends the copy the replica holds. */
+export function auditDivergedEmail(a: { readonly site: string; readonly primary: string; readonly reason: string; readonly at: string }, locale: Locale): RenderedEmail {
+  const fr = locale === 'fr';
+  return render(locale, fr ? `[coffre] ALERTE : journal d'audit du site principal modifié (vu par ${a.site})` : `[coffre] ALERT: the primary site's audit trail was altered (seen by ${a.site})`, {
+    title: fr ? "Journal d'audit du site principal modifié" : "The primary site's audit trail was altered",
+    paragraphs: [
+      fr
+        ? `Le site de réplique « ${a.site} » a constaté le ${date(a.at, locale)} que le journal d'audit du site principal « ${a.primary} » ne prolonge plus la copie qu'il en détient : ${a.reason}.`
+        : `Replica site "${a.site}" found on ${date(a.at, locale)} that the audit trail of primary site "${a.primary}" no longer extends the copy it holds: ${a.reason}.`,
+      fr
+        ? "La réplique garde sa copie intacte et n'en copie plus d'entrées. Cela peut signaler une compromission du site principal : vérifiez-le (coffre-server audit verify), comparez avec la copie de la réplique, et consultez docs/CONTINUITY.md."
+        : 'The replica keeps its copy intact and copies no more entries. This may mean the primary is compromised: check it (coffre-server audit verify), compare with the replica’s copy, and see docs/CONTINUITY.md.',
+    ],
+  });
+}

@@ -11,10 +11,11 @@ import {
   insertReplicationToken,
   listReplicationCredentials,
   listSites,
+  resetPeerCredentials,
   updateSiteState,
 } from '../db/queries/replication.js';
 import { clearControlPlaneForReplica, customerCount, swapCustomerSitesTo } from '../db/queries/sites.js';
-import { hashSecret, newReplicationToken } from '../secrets.js';
+import { hashSecret, newReplicationCredential, newReplicationToken } from '../secrets.js';
 import { isoNow, type Clock } from '../types.js';
 import { PeerClient } from './client.js';
 import { CREDENTIAL_PURPOSE, ReplicationError } from './pull.js';
@@ -50,8 +51,8 @@ export interface JoinArgs {
   readonly primaryUrl: string;
   readonly fingerprint: string;
   readonly token: string;
-  /** This site's name, URL (if known yet) and certificate fingerprint. */
-  readonly name: string;
+  /** This site's name (default: the name it already has, e.g. an old primary re-joining; "replica" for a new site), URL (if known yet) and certificate fingerprint. */
+  readonly name?: string;
   readonly url: string | null;
   readonly selfFingerprint: string;
   readonly country?: string;
@@ -64,29 +65,34 @@ export interface JoinArgs {
  * site that holds customers' data and is still a primary is refused, unless the site it
  * joins has a higher epoch (it was promoted in its place: the return of an old primary).
  */
-export async function joinPrimary(ctx: SiteContext, a: JoinArgs): Promise<{ primary: string; epoch: number }> {
+export async function joinPrimary(ctx: SiteContext, a: JoinArgs): Promise<{ name: string; primary: string; epoch: number }> {
   const now = isoNow(ctx.clock);
-  const state = await ensureSiteState(ctx.db, { selfName: a.name, now });
+  const state = await ensureSiteState(ctx.db, { selfName: a.name ?? 'replica', now });
   const peer = new PeerClient(a.primaryUrl, a.fingerprint);
   try {
     const info = await peer.json<SiteInfo>('GET', '/site');
     if (info.role !== 'primary') throw new ReplicationError(`${peer.origin} is not a primary site (it is ${info.role})`);
+    const name = a.name ?? (state.self_name !== info.name ? state.self_name : info.name === 'replica' ? 'primary' : 'replica');
+    if (name === info.name) throw new ReplicationError(`the primary is already named ${name}: give this site another name (--name)`);
     if (state.role === 'primary' && (await customerCount(ctx.db)) > 0 && info.epoch <= state.epoch) {
       throw new ReplicationError(`this site is a primary holding customers' data (epoch ${state.epoch}); it can only join a site promoted above it (that site is at epoch ${info.epoch})`);
     }
+    const repairCredential = newReplicationCredential();
     const body: JoinRequest = {
       token: a.token,
-      site: { name: a.name, url: a.url, fingerprint: a.selfFingerprint, ...(a.country ? { country: a.country } : {}), ...(a.provider !== undefined ? { provider: a.provider } : {}), ...(a.hdsCertified !== undefined ? { hdsCertified: a.hdsCertified } : {}) },
+      repairCredential,
+      site: { name, url: a.url, fingerprint: a.selfFingerprint, ...(a.country ? { country: a.country } : {}), ...(a.provider !== undefined ? { provider: a.provider } : {}), ...(a.hdsCertified !== undefined ? { hdsCertified: a.hdsCertified } : {}) },
     };
     const r = await peer.json<JoinResponse>('POST', '/replication/join', body);
     if ((await customerCount(ctx.db)) === 0 && state.role !== 'replica') await clearControlPlaneForReplica(ctx.db);
+    await resetPeerCredentials(ctx.db, { credentialHash: hashSecret(repairCredential), primarySite: r.primary.name, now });
     const samePrimary = state.primary_name === r.primary.name;
     if (!samePrimary && (await countReplicatedAudit(ctx.db)) > 0) {
       // Another primary has another audit chain: the copy of the previous one stays, checked again from the start.
       await clearReplicatedAudit(ctx.db);
     }
     await updateSiteState(ctx.db, {
-      self_name: a.name,
+      self_name: name,
       role: 'replica',
       epoch: Math.max(state.epoch, r.primary.epoch),
       primary_name: r.primary.name,
@@ -101,7 +107,7 @@ export async function joinPrimary(ctx: SiteContext, a: JoinArgs): Promise<{ prim
       updated_at: now,
     });
     await audited(ctx, 'replication.joined', `site:${r.primary.name}`, { primary: a.primaryUrl, epoch: r.primary.epoch, previousRole: state.role });
-    return { primary: r.primary.name, epoch: Math.max(state.epoch, r.primary.epoch) };
+    return { name, primary: r.primary.name, epoch: Math.max(state.epoch, r.primary.epoch) };
   } finally {
     peer.close();
   }
@@ -173,7 +179,7 @@ export async function replicationStatus(ctx: Pick<SiteContext, 'db' | 'clock'>):
   const now = ctx.clock().getTime();
   const state = await ensureSiteState(ctx.db, { selfName: 'primary', now: new Date(now).toISOString() });
   const lag = (t: string | null): number | null => (t === null ? null : Math.max(0, Math.round((now - Date.parse(t)) / 1000)));
-  const replicas = (await listReplicationCredentials(ctx.db)).map((c) => ({ site: c.site_name, lastSeenAt: c.last_seen_at, replicatedUpTo: c.replicated_up_to, lagSeconds: lag(c.replicated_up_to) }));
+  const replicas = (state.role === 'primary' ? await listReplicationCredentials(ctx.db) : []).map((c) => ({ site: c.site_name, lastSeenAt: c.last_seen_at, replicatedUpTo: c.replicated_up_to, lagSeconds: lag(c.replicated_up_to) }));
   const isReplica = state.role === 'replica';
   const worst = replicas.length === 0 ? null : replicas.some((r) => r.lagSeconds === null) ? null : Math.max(...replicas.map((r) => r.lagSeconds!));
   return {

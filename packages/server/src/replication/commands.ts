@@ -45,18 +45,18 @@ export function registerReplicationCommands(program: Command, kit: CommandKit): 
     .requiredOption('--primary <url>', "the primary's URL, https://HOST:PORT", urlArg)
     .requiredOption('--fingerprint <sha256>', "the primary's certificate fingerprint (coffre-server fingerprint on the primary)")
     .requiredOption('--token <token>', 'a token from `coffre-server replication token create` on the primary')
-    .option('--name <name>', "this site's name", siteNameArg, 'replica')
+    .option('--name <name>', "this site's name (default: the name it has, or replica)", siteNameArg)
     .option('--url <url>', 'where agents reach this site, https://HOST:PORT (default: recorded when it starts)', urlArg)
     .option('--country <code>', "this site's data-centre country (ISO 3166)", countryArg)
     .option('--provider <name>', "this site's hosting provider")
     .option('--hds', 'this site is a certified health-data host')
-    .action(async (opts: { dataDir: string; primary: string; fingerprint: string; token: string; name: string; url?: string; country?: string; provider?: string; hds?: boolean }) => {
+    .action(async (opts: { dataDir: string; primary: string; fingerprint: string; token: string; name?: string; url?: string; country?: string; provider?: string; hds?: boolean }) => {
       const r = await withAdmin(opts.dataDir, (ctx) =>
         joinPrimary(ctx, {
           primaryUrl: opts.primary,
           fingerprint: opts.fingerprint,
           token: opts.token,
-          name: opts.name,
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
           url: opts.url ?? null,
           selfFingerprint: ctx.dataDir.tls.fingerprint,
           ...(opts.country ? { country: opts.country } : {}),
@@ -64,7 +64,7 @@ export function registerReplicationCommands(program: Command, kit: CommandKit): 
           ...(opts.hds ? { hdsCertified: true } : {}),
         }),
       );
-      out(`This site (${opts.name}) is now a replica of ${r.primary} at ${opts.primary} (epoch ${r.epoch}).`);
+      out(`This site (${r.name}) is now a replica of ${r.primary} at ${opts.primary} (epoch ${r.epoch}).`);
       hint(`Next: coffre-server start --data-dir ${opts.dataDir} --listen HOST:PORT (it pulls continuously), or coffre-server job run replicate --data-dir ${opts.dataDir} for one pass now.`);
     });
   replication

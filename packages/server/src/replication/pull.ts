@@ -12,6 +12,7 @@ import {
   countIndexedChunks,
   deleteReplicaPack,
   deleteRowByKey,
+  deleteSessionsOfUser,
   feedSnapshots,
   getSiteState,
   inTransaction,
@@ -28,6 +29,9 @@ import {
   type Row,
 } from '../db/queries/replication.js';
 import { nextSequence } from '../db/queries/sequences.js';
+import { operatorContact } from '../db/queries/orgs.js';
+import { enqueue } from '../db/queries/outbox.js';
+import { auditDivergedEmail } from '../mail/location-templates.js';
 import type { AuditLogTable, SiteStateTable } from '../db/schema.js';
 import type { LogSink } from '../log.js';
 import { packKey, snapshotRefsKey } from '../object-keys.js';
@@ -60,8 +64,10 @@ export interface PassReport {
   readonly snapshots: { added: number; updated: number; waiting: number; rewritten: number };
   readonly holds: { added: number; released: number; deleted: number };
   readonly audit: { copied: number; diverged: string | null };
-  /** What went wrong (per item), for the job's report. */
+  /** What went wrong (per item), for the job's report: the pass is not complete. */
   readonly problems: string[];
+  /** Worth a look but the copy is whole (e.g. a held row that cannot be deleted yet). */
+  readonly warnings: string[];
 }
 
 export class ReplicationError extends Error {
@@ -98,6 +104,7 @@ export async function replicatePass(ctx: PassContext): Promise<PassReport> {
     holds: { added: 0, released: 0, deleted: 0 },
     audit: { copied: 0, diverged: null },
     problems: [],
+    warnings: [],
   };
   try {
     const primary = await peer.json<StateResponse>('GET', '/replication/state');
@@ -350,6 +357,12 @@ async function pullAudit(ctx: PassContext, peer: PeerClient, report: PassReport)
       ip: null, userAgent: null, requestId: null, outcome: 'failure', details: { reason: why },
     });
     ctx.log({ level: 'error', msg: "the primary's audit chain diverges from the replica's copy", reason: why });
+    // The operator hears of it from here: the primary may be the one that cannot be trusted.
+    const operator = await operatorContact(ctx.db);
+    if (operator?.alert_email) {
+      const e = auditDivergedEmail({ site: state?.self_name ?? 'replica', primary: state?.primary_name ?? 'primary', reason: why, at: now }, operator.locale);
+      await enqueue(ctx.db, { dedupKey: `audit-diverged:${now}`, kind: 'audit_diverged', to: operator.alert_email, locale: operator.locale, subject: e.subject, text: e.text, html: e.html }, ctx.clock());
+    }
   };
   const known = await getSiteState(ctx.db);
   if (known?.audit_diverged_at) {
@@ -420,11 +433,13 @@ async function deleteHeldPastDelay(ctx: PassContext, report: PassReport): Promis
   for (const t of [...REPLICATED_TABLES].reverse()) {
     for (const h of await due(t.name)) {
       try {
+        // A person's sessions on this site are this site's own rows: they go with the person.
+        if (t.name === 'users') await deleteSessionsOfUser(ctx.db, String(h.values[0]));
         await deleteRowByKey(ctx.db, t, h.values);
         await releaseHold(ctx.db, t.name, h.key);
         report.holds.deleted++;
       } catch (err) {
-        report.problems.push(`${t.name} ${h.key}: not deleted yet (${(err as Error).message})`);
+        report.warnings.push(`${t.name} ${h.key}: deleted on the primary, not deleted here yet (${(err as Error).message}); tried again next pass`);
       }
     }
   }

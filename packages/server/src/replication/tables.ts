@@ -48,6 +48,7 @@ export const REPLICATED_TABLES: readonly ReplicatedTable[] = [
       'totp_confirmed_at', 'totp_last_step', 'locale', 'created_at', 'updated_at', 'last_login_at',
     ],
   },
+  { name: 'access_reviews', key: ['id'], columns: ['id', 'org_id', 'reviewed_by', 'reviewed_at', 'report_json'] },
   { name: 'recovery_codes', key: ['user_id', 'code_hash'], columns: ['user_id', 'code_hash', 'created_at', 'used_at'] },
   { name: 'webauthn_credentials', key: ['id'], columns: ['id', 'user_id', 'public_key', 'counter', 'transports', 'name', 'created_at', 'last_used_at'] },
   {

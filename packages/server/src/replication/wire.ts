@@ -17,6 +17,8 @@ export interface SiteDescription {
 export interface JoinRequest {
   readonly token: string;
   readonly site: SiteDescription;
+  /** The credential with which the primary may call this replica back, to repair a pack damaged on the primary from the replica's copy. */
+  readonly repairCredential: string;
 }
 export interface JoinResponse {
   readonly credential: string;

@@ -100,6 +100,8 @@ export const sitesReplication: Migration = {
       .addColumn('pass_finished_at', 'text')
       .addColumn('replicated_up_to', 'text')
       .addColumn('revoked_at', 'text')
+      // The credential this site uses to call that replica back (repairs), sealed with the server key.
+      .addColumn('peer_credential_sealed', 'text')
       .execute();
     await db.schema
       .createTable('replica_holds')

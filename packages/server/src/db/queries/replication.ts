@@ -50,7 +50,7 @@ export async function insertReplicationToken(db: Database, a: { tokenHash: strin
 }
 
 /** Consumes a one-time join token and records the replica's credential (hash) in one transaction; false if the token is unknown, used or expired. */
-export async function exchangeReplicationToken(db: Database, a: { tokenHash: string; credentialHash: string; siteName: string; now: string }): Promise<boolean> {
+export async function exchangeReplicationToken(db: Database, a: { tokenHash: string; credentialHash: string; siteName: string; peerCredentialSealed: string | null; now: string }): Promise<boolean> {
   return writeTransaction(db, [LockName.lease('replication-join')], async (trx) => {
     const claimed = await trx
       .updateTable('replication_tokens')
@@ -64,7 +64,7 @@ export async function exchangeReplicationToken(db: Database, a: { tokenHash: str
     await trx.updateTable('replication_credentials').set({ revoked_at: a.now }).where('site_name', '=', a.siteName).where('revoked_at', 'is', null).execute();
     await trx
       .insertInto('replication_credentials')
-      .values({ id: randomUUID(), credential_hash: a.credentialHash, site_name: a.siteName, created_at: a.now, last_seen_at: null, pass_finished_at: null, replicated_up_to: null, revoked_at: null })
+      .values({ id: randomUUID(), credential_hash: a.credentialHash, site_name: a.siteName, created_at: a.now, last_seen_at: null, pass_finished_at: null, replicated_up_to: null, revoked_at: null, peer_credential_sealed: a.peerCredentialSealed })
       .execute();
     return true;
   });
@@ -129,6 +129,11 @@ export async function upsertRows(db: Database, t: Pick<ReplicatedTable, 'name' |
 export async function deleteRowByKey(db: Database, t: Pick<ReplicatedTable, 'name' | 'key'>, key: readonly unknown[]): Promise<void> {
   const where = sql.join(t.key.map((c, i) => sql`${sql.ref(c)} = ${key[i] ?? null}`), sql` and `);
   await sql`delete from ${sql.table(t.name)} where ${where}`.execute(db);
+}
+
+/** Sessions are each site's own: removed with their person when a replica deletes the person. */
+export async function deleteSessionsOfUser(db: Database, userId: string): Promise<void> {
+  await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
 }
 
 export interface HoldRow {
@@ -300,4 +305,19 @@ export async function upsertSite(
   if (s.provider !== undefined && s.provider !== existing.provider) patch.provider = s.provider;
   if (s.hdsCertified !== undefined && (s.hdsCertified ? 1 : 0) !== Number(existing.hds_certified)) patch.hds_certified = s.hdsCertified ? 1 : 0;
   if (Object.keys(patch).length > 0) await db.updateTable('sites').set({ ...patch, updated_at: s.now }).where('name', '=', s.name).execute();
+}
+
+/**
+ * On a replica joining: the only credential it accepts from now on is the one its primary
+ * calls it back with (repairs); any other (a former replica's, when an old primary
+ * re-joins) is revoked.
+ */
+export async function resetPeerCredentials(db: Database, a: { credentialHash: string; primarySite: string; now: string }): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('replication_credentials').set({ revoked_at: a.now }).where('revoked_at', 'is', null).execute();
+    await trx
+      .insertInto('replication_credentials')
+      .values({ id: randomUUID(), credential_hash: a.credentialHash, site_name: a.primarySite, created_at: a.now, last_seen_at: null, pass_finished_at: null, replicated_up_to: null, revoked_at: null, peer_credential_sealed: null })
+      .execute();
+  });
 }

@@ -45,6 +45,9 @@ function replicaOf(p: unknown): ReplicaPrincipal {
   return r;
 }
 
+/** The purpose a replica's call-back credential is sealed under, on the primary. */
+export const PEER_CREDENTIAL_PURPOSE = 'replication-peer-credential';
+
 /** A TOTP secret crosses sites unsealed (inside the pinned TLS channel) and is sealed again with the replica's own server key. */
 export const TOTP_WIRE_PREFIX = 'b64:';
 
@@ -58,8 +61,15 @@ export const TOTP_WIRE_PREFIX = 'b64:';
 export function registerReplicationRoutes(app: App, deps: Deps): void {
   app.post<{ Body: JoinRequest }>('/replication/join', { schema: joinSchema, config: { auth: 'none' } }, async (req): Promise<JoinResponse> => {
     const now = isoNow(deps.clock);
+    if (req.body.site.name === ((await getSiteState(deps.db))?.self_name ?? 'primary')) throw apiError('badRequest', { reason: 'the replica must have another name than the primary' });
     const credential = newReplicationCredential();
-    const ok = await exchangeReplicationToken(deps.db, { tokenHash: hashSecret(req.body.token.trim()), credentialHash: hashSecret(credential), siteName: req.body.site.name, now });
+    const ok = await exchangeReplicationToken(deps.db, {
+      tokenHash: hashSecret(req.body.token.trim()),
+      credentialHash: hashSecret(credential),
+      siteName: req.body.site.name,
+      peerCredentialSealed: deps.keys.seal(Buffer.from(req.body.repairCredential, 'utf8'), PEER_CREDENTIAL_PURPOSE),
+      now,
+    });
     if (!ok) throw apiError('badReplicationToken');
     const s = req.body.site;
     await upsertSite(deps.db, { name: s.name, url: s.url, fingerprint: s.fingerprint, country: s.country, provider: s.provider, hdsCertified: s.hdsCertified, now });

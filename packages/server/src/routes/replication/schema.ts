@@ -9,9 +9,10 @@ export const joinSchema = {
   body: {
     type: 'object',
     additionalProperties: false,
-    required: ['token', 'site'],
+    required: ['token', 'site', 'repairCredential'],
     properties: {
       token: { type: 'string', minLength: 1, maxLength: 200 },
+      repairCredential: { type: 'string', pattern: '^cfr_[A-Za-z0-9_-]{43}$' },
       site: {
         type: 'object',
         additionalProperties: false,
