@@ -23,7 +23,7 @@ import { authorize } from './http/policy.js';
 import { errorFields, stderrLog, type LogSink } from './log.js';
 import { registerRoutes } from './routes/index.js';
 import { ensureSiteState, updateSiteState, upsertSite } from './db/queries/replication.js';
-import { checkFencing } from './replication/admin.js';
+import { announceToPrimary, checkFencing } from './replication/admin.js';
 import { DEFAULT_CONSOLE_DIR, registerConsoleRoutes } from './routes/console/handler.js';
 import type { ObjectStore } from './store/object-store.js';
 import { systemClock, type Clock } from './types.js';
@@ -221,6 +221,11 @@ async function announceSite(deps: Deps, url: string): Promise<void> {
   const now = deps.clock().toISOString();
   const state = await ensureSiteState(deps.db, { selfName: 'primary', now });
   if (state.self_url !== url) await updateSiteState(deps.db, { self_url: url, updated_at: now });
+  if (state.role === 'replica') {
+    // Tell the primary where agents reach this site, before the first complete pass.
+    void announceToPrimary(deps, state, url).catch((err: unknown) => deps.log({ level: 'warn', msg: 'could not tell the primary where this replica is', ...errorFields(err) }));
+    return;
+  }
   if (state.role !== 'primary') return;
   await upsertSite(deps.db, { name: state.self_name, url, fingerprint: deps.fingerprint, now });
   void checkFencing(deps).then(

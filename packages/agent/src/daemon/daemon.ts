@@ -1,5 +1,5 @@
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import { COFFRE_VERSION, CoffreError, isCoffreError, nextRunAfter } from '@coffre/core';
+import { COFFRE_VERSION, CoffreError, isCoffreError, nextRunAfter, type RepoResponse } from '@coffre/core';
 import { ApiError, type ApiClient } from '../client.js';
 import type { ConfigStore } from '../config.js';
 import type { Repository } from '../engine/repo.js';
@@ -8,6 +8,7 @@ import type { PassphraseSource } from '../passphrase.js';
 import { runRestoreTest, snapshotToTest } from '../restore-test-run.js';
 import { backupRun, reportRun, runErrorCode, type BackupOutcome, type RunRecord, type RunResult, type RunTrigger } from '../runs.js';
 import { clientFor, openRepository } from '../session.js';
+import { rememberSites } from '../sites.js';
 import { killRunningHooks, runHook, type HookResult } from './hooks.js';
 import { DaemonLock } from './lock.js';
 import type { LogFields, Logger } from './log.js';
@@ -518,6 +519,9 @@ export class Daemon {
           await api.json('POST', '/heartbeat', { agentVersion: COFFRE_VERSION, startedAt: this.startedAt.toISOString() });
           if (this.heartbeatOk !== true) this.log('info', 'heartbeat', this.heartbeatOk === null ? 'first heartbeat sent' : 'heartbeats reach the server again');
           this.heartbeatOk = true;
+          // The installation's sites may have changed (a replica joined, a site was promoted): keep the list fresh for failover.
+          const info = await api.json<RepoResponse>('GET', '/repo').catch(() => null);
+          if (info?.site?.role === 'primary') rememberSites(this.store, this.store.load(), info);
         } catch (e) {
           if (this.heartbeatOk !== false) this.log('warn', 'heartbeat-failed', `the heartbeat could not be sent: ${(e as Error).message}`, { errorCode: runErrorCode(e) });
           this.heartbeatOk = false;

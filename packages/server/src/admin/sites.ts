@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { findCustomerByName } from '../db/queries/customers.js';
 import { findOrg } from '../db/queries/orgs.js';
-import { findSite, getSiteState, listSites, upsertSite } from '../db/queries/replication.js';
+import { findSite, getSiteState, listReplicationCredentials, listSites, upsertSite } from '../db/queries/replication.js';
 import {
   customerSites,
   customersOnSite,
@@ -188,4 +188,22 @@ export async function customerSitesOf(db: Database, customerId: string): Promise
   };
   const announced = (await pendingSiteChanges(db)).filter((c) => c.customer_id === customerId || (c.site_name !== null && (c.site_name === (cs?.primary_site ?? self) || c.site_name === cs?.replica_site)));
   return { primary: await summary(cs?.primary_site ?? self), replica: await summary(cs?.replica_site), replicatedUpTo: cs?.replicated_up_to ?? null, announced: announced.map((c) => ({ effectiveAt: c.effective_at })) };
+}
+
+/**
+ * The sites an agent of this customer may use: its primary and replica when they are set;
+ * otherwise this installation's own site and every joined replica that may hold the
+ * customer's data (in the EU/EEA, or authorised by the customer). Only sites with an address.
+ */
+export async function agentSitesOf(db: Database, customerId: string): Promise<{ name: string; url: string; fingerprint: string }[]> {
+  const all = await listSites(db);
+  const cs = await customerSites(db, customerId);
+  let names: Set<string>;
+  if (cs) names = new Set([cs.primary_site, ...(cs.replica_site ? [cs.replica_site] : [])]);
+  else {
+    names = new Set([(await getSiteState(db))?.self_name ?? 'primary']);
+    const replicas = new Set((await listReplicationCredentials(db)).map((c) => c.site_name));
+    for (const s of all) if (replicas.has(s.name) && (isEuEea(s.country) || (await findSiteAuthorisation(db, customerId, s.name)))) names.add(s.name);
+  }
+  return all.flatMap((s) => (names.has(s.name) && s.url && s.fingerprint ? [{ name: s.name, url: s.url, fingerprint: s.fingerprint }] : []));
 }

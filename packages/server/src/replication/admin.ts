@@ -18,7 +18,8 @@ import { clearControlPlaneForReplica, customerCount, swapCustomerSitesTo } from 
 import { hashSecret, newReplicationCredential, newReplicationToken } from '../secrets.js';
 import { isoNow, type Clock } from '../types.js';
 import { PeerClient } from './client.js';
-import { CREDENTIAL_PURPOSE, ReplicationError } from './pull.js';
+import { CREDENTIAL_PURPOSE, peerOfState, ReplicationError } from './pull.js';
+import type { SiteStateTable } from '../db/schema.js';
 import type { JoinRequest, JoinResponse, SiteInfo } from './wire.js';
 
 export interface SiteContext {
@@ -195,4 +196,14 @@ export async function replicationStatus(ctx: Pick<SiteContext, 'db' | 'clock'>):
     replicas,
     sites: (await listSites(ctx.db)).map((s) => ({ name: s.name, url: s.url, country: s.country, provider: s.provider, hdsCertified: s.hds_certified === 1 })),
   };
+}
+
+/** A replica tells its primary where agents reach it (best effort; every pass's report says it again). */
+export async function announceToPrimary(ctx: { keys: ServerKeys; fingerprint: string }, state: SiteStateTable, url: string): Promise<void> {
+  const peer = peerOfState(state, ctx.keys);
+  try {
+    await peer.json('PUT', '/replication/site', { url, fingerprint: ctx.fingerprint });
+  } finally {
+    peer.close();
+  }
 }

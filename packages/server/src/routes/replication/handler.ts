@@ -37,7 +37,7 @@ import {
 import { hashSecret, newReplicationCredential } from '../../secrets.js';
 import { isNotFound } from '../../store/object-store.js';
 import { isoNow, type CustomerId, type ReplicaPrincipal } from '../../types.js';
-import { stateSchema, auditSchema, customerListSchema, joinSchema, packObjectSchema, progressSchema, refsObjectSchema, rowsSchema } from './schema.js';
+import { announceSchema, stateSchema, auditSchema, customerListSchema, joinSchema, packObjectSchema, progressSchema, refsObjectSchema, rowsSchema } from './schema.js';
 
 function replicaOf(p: unknown): ReplicaPrincipal {
   const r = p as ReplicaPrincipal | null;
@@ -165,6 +165,13 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
     const entries = await auditFrom(deps.db, Number(req.query.from), AUDIT_PAGE);
     const anchor = await auditAnchor(deps.db);
     return { entries: entries.map((e) => ({ ...e, seq: Number(e.seq) })), anchor: anchor ? { seq: anchor.seq, hash: anchor.hash } : null };
+  });
+
+  /** A replica says where agents reach it (at its start), so that agents learn it before its first complete pass. */
+  app.put<{ Body: ProgressRequest['site'] }>('/replication/site', { schema: announceSchema, config: { auth: 'replica' } }, async (req) => {
+    const p = replicaOf(req.principal);
+    await upsertSite(deps.db, { name: p.siteName, url: req.body.url ?? undefined, fingerprint: req.body.fingerprint, now: isoNow(deps.clock) });
+    return { ok: true };
   });
 
   app.post<{ Body: ProgressRequest }>('/replication/progress', { schema: progressSchema, config: { auth: 'replica' } }, async (req) => {

@@ -85,3 +85,14 @@ export const progressSchema = {
 } as const;
 
 export const stateSchema = { summary: "The primary's clock, role, epoch, schema version, audit head and customers, at the start of a pass", tags: ['replication'] } as const;
+
+export const announceSchema = {
+  summary: 'A replica says where agents reach it (its URL and certificate fingerprint)',
+  tags: ['replication'],
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['url', 'fingerprint'],
+    properties: { url: { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^https://', maxLength: 500 }] }, fingerprint: { type: 'string', minLength: 64, maxLength: 100 } },
+  },
+} as const;

@@ -1,7 +1,8 @@
 import { validateChunkerParams, type AddKeySlotRequest, type KeySlot, type RepoInitRequest, type RepoResponse } from '@coffre/core';
 import { addKeySlot, getRepo, initRepo } from '../../db/queries/repo.js';
 import { apiError } from '../../errors.js';
-import { getSiteState, listSites } from '../../db/queries/replication.js';
+import { getSiteState } from '../../db/queries/replication.js';
+import { agentSitesOf } from '../../admin/sites.js';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { isoNow } from '../../types.js';
 import { addKeySlotSchema, getRepoSchema, initRepoSchema, MAX_KEY_SLOT_BYTES } from './schema.js';
@@ -17,8 +18,8 @@ export function registerRepoRoutes(app: App, deps: Deps): void {
     const p = machineOf(req);
     const repo = await getRepo(deps.db, p.customerId);
     const state = await getSiteState(deps.db);
-    // Every site with an address: agents keep the list and fail over to another when theirs is out of reach.
-    const sites = (await listSites(deps.db)).flatMap((s) => (s.url && s.fingerprint ? [{ name: s.name, url: s.url, fingerprint: s.fingerprint }] : []));
+    // The customer's sites (agents keep the list and fail over to another when theirs is out of reach).
+    const sites = await agentSitesOf(deps.db, p.customerId);
     return {
       customerId: p.customerId,
       machineId: p.machineId,
