@@ -182,6 +182,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from) : null;
     app = await buildApp(dir.tls, deps, opts.consoleDir);
     await auditRetention(deps);
+    await fenceBeforeServing(deps);
     await app.listen({ host, port });
   } catch (err) {
     mailer?.close();
@@ -228,10 +229,21 @@ async function announceSite(deps: Deps, url: string): Promise<void> {
   }
   if (state.role !== 'primary') return;
   await upsertSite(deps.db, { name: state.self_name, url, fingerprint: deps.fingerprint, now });
-  void checkFencing(deps).then(
-    (f) => f.demotedBy && deps.log({ level: 'error', msg: 'another site was promoted: this site is demoted and refuses backups', promoted: f.demotedBy }),
-    (err: unknown) => deps.log({ level: 'warn', msg: 'fencing check failed', ...errorFields(err) }),
-  );
+}
+
+/**
+ * A primary asks the other sites, before it serves anything, whether one of them was
+ * promoted meanwhile (it comes back after a failover): then it starts demoted and refuses
+ * backups from the first request. Unreachable sites are skipped (it checks again every minute).
+ */
+async function fenceBeforeServing(deps: Deps): Promise<void> {
+  const state = await ensureSiteState(deps.db, { selfName: 'primary', now: deps.clock().toISOString() });
+  if (state.role !== 'primary') return;
+  const f = await checkFencing(deps).catch((err: unknown) => {
+    deps.log({ level: 'warn', msg: 'fencing check failed', ...errorFields(err) });
+    return null;
+  });
+  if (f?.demotedBy) deps.log({ level: 'error', msg: 'another site was promoted: this site is demoted and refuses backups', promoted: f.demotedBy });
 }
 
 /**

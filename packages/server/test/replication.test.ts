@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { packKey } from '../src/object-keys.js';
-import { createReplicationToken, joinPrimary, promoteSite, replicationStatus } from '../src/replication/admin.js';
-import { replicatePass, type PassReport } from '../src/replication/pull.js';
+import { acceptMassDeletion, createReplicationToken, joinPrimary, promoteSite, replicationStatus } from '../src/replication/admin.js';
+import { CREDENTIAL_PURPOSE, replicatePass, type PassReport } from '../src/replication/pull.js';
 import { VerifyJob } from '../src/jobs/verify.js';
 import { ReplicateJob } from '../src/jobs/replicate.js';
 import { getSiteState } from '../src/db/queries/replication.js';
@@ -123,6 +123,73 @@ describe('a replica site', () => {
     assert.equal(ps.role, 'primary');
     assert.deepEqual(ps.replicas.map((x) => x.site), ['replica']);
     assert.ok(ps.replicas[0]!.replicatedUpTo !== null);
+  });
+
+  it('does not take a machine’s word for a promotion: an epoch no site confirms demotes nothing', async () => {
+    const p = buildPack(keys);
+    const r = await primary.request('PUT', `/packs/${p.id}`, { token: m.credential, body: p.data, headers: { 'coffre-site-epoch': '999999' } });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal((await getSiteState(primary.admin.db))?.role, 'primary');
+    packs.push({ ...p });
+  });
+
+  it('serves a replica only the customers that may live on its site', async () => {
+    const state = await getSiteState(replica.admin.db);
+    const credential = replica.admin.keys.open(state!.credential_sealed!, CREDENTIAL_PURPOSE).toString('utf8');
+    const asReplica = (path: string) => primary.request('GET', path, { token: credential });
+    assert.equal((await asReplica(`/replication/customers/${customer.id}/packs`)).status, 200);
+    await primary.admin.db.updateTable('sites').set({ country: 'US' }).where('name', '=', 'replica').execute();
+    try {
+      assertError(await asReplica(`/replication/customers/${customer.id}/packs`), 404, 'NOT_FOUND');
+      assertError(await asReplica(`/replication/customers/${customer.id}/packs/${packs[0]!.id}`), 404, 'NOT_FOUND');
+      const state2 = (await asReplica('/replication/state')).json<{ customers: string[] }>();
+      assert.deepEqual(state2.customers, []);
+      const machines = (await asReplica('/replication/rows/machines')).json<{ rows: unknown[] }>();
+      assert.deepEqual(machines.rows, [], 'nor its rows');
+      // A machine credential opens none of it.
+      assertError(await primary.request('GET', `/replication/customers/${customer.id}/packs`, { token: m.credential }), 401, 'UNAUTHORIZED');
+    } finally {
+      await primary.admin.db.updateTable('sites').set({ country: 'FR' }).where('name', '=', 'replica').execute();
+    }
+  });
+
+  it('holds nothing when most of what it holds vanishes at once, until an operator confirms', async () => {
+    const jobs = Array.from({ length: 12 }, (_, i) => ({ name: `job-${i}`, schedule: '0 22 * * *', timezone: 'Europe/Paris' }));
+    assert.equal((await m.request('PUT', '/jobs', { json: { jobs } })).status, 200);
+    assert.equal((await pass(replica)).complete, true);
+    assert.equal((await m.request('PUT', '/jobs', { json: { jobs: [] } })).status, 200);
+    const wiped = await pass(replica);
+    assert.equal(wiped.complete, false);
+    assert.match(wiped.problems.join('\n'), /12 of the 12 machine_jobs held here vanished from the primary at once/);
+    assert.equal((await replicationStatus(replica.admin)).heldDeletions, 0);
+    await acceptMassDeletion({ ...replica.admin });
+    const accepted = await pass(replica);
+    assert.equal(accepted.complete, true, accepted.problems.join('; '));
+    assert.equal((await replicationStatus(replica.admin)).heldDeletions, 12, 'held for the usual delay, not deleted');
+  });
+
+  it('refuses a pack whose bytes do not match, and keeps the snapshot that needs it out until its data are here', async () => {
+    const p = buildPack(keys);
+    await upload(m, p);
+    const req = snapshotRequest(keys, m.machineId, p.chunkIds);
+    assert.equal((await m.request('POST', '/snapshots', { json: req })).status, 201);
+    const key = packKey(customer.id as CustomerId, p.id);
+    const good = Buffer.from(await primary.admin.store.get(key));
+    const bad = Buffer.from(good);
+    bad[bad.length - 1]! ^= 0x01;
+    await primary.admin.store.put(key, bad); // the primary serves a damaged (or lying) copy
+    const r = await pass(replica);
+    assert.equal(r.complete, false);
+    assert.equal(r.packs.failed, 1);
+    assert.match(r.problems.join('\n'), new RegExp(`pack ${p.id.slice(0, 12)}`));
+    assert.equal(await replica.admin.store.stat(key), null, 'nothing of the bad copy is kept');
+    assert.equal(r.snapshots.waiting, 1);
+    assert.equal((await replica.admin.db.selectFrom('snapshots').select('id').where('id', '=', req.manifest.id).execute()).length, 0, 'no snapshot without its data');
+    await primary.admin.store.put(key, good);
+    const again = await pass(replica);
+    assert.equal(again.complete, true, again.problems.join('; '));
+    assert.equal(again.snapshots.added, 1);
+    packs.push(p);
   });
 
   it('the primary alerts the operator when a customer’s replica falls behind, and closes the alert once it caught up', async () => {

@@ -93,6 +93,15 @@ export const COPY_ORDER: readonly string[] = [
   'gc_orphans',
   'audit_anchor',
   'audit_log',
+  'sites',
+  'site_state',
+  'customer_sites',
+  'site_authorisations',
+  'site_changes',
+  'replication_tokens',
+  'replication_credentials',
+  'replica_holds',
+  'replicated_audit',
 ];
 /** Not copied: who runs what now (leases, claimed job times) belongs to the running processes; the installation row is written first, on its own. */
 export const NOT_COPIED: readonly string[] = ['installation', 'gc_lease', 'job_leases', 'job_ticks'];

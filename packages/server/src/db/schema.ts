@@ -467,6 +467,8 @@ export interface SiteStateTable {
   replicated_up_to: string | null;
   audit_diverged_at: string | null;
   audit_diverged_reason: string | null;
+  /** Until then, a pass may hold more than the usual share of what the replica has as deleted (the operator confirmed a large deletion). */
+  mass_deletion_accepted_until: string | null;
   updated_at: string;
 }
 

@@ -5,9 +5,9 @@ import { findUser } from '../db/queries/users.js';
 import { apiError, type ReasonId } from '../errors.js';
 import type { MachinePrincipal, SessionStage, UserPrincipal } from '../types.js';
 import type { Deps, TenantSource } from './context.js';
-import { demoteIfBehind, getSiteState } from '../db/queries/replication.js';
+import { getSiteState } from '../db/queries/replication.js';
+import { checkFencing } from '../replication/admin.js';
 import { EPOCH_HEADER } from '../replication/wire.js';
-import { isoNow } from '../types.js';
 import { roleAllows, USER_ACTIONS, type UserAction } from './roles.js';
 
 /** Every action a machine route can perform. A route without one fails closed (500). */
@@ -45,27 +45,36 @@ const MACHINE_WRITES: ReadonlySet<string> = new Set<string>(['repo:init', 'repo:
 
 /**
  * Fencing (docs/CONTINUITY.md): a write is accepted only by the primary site. An agent
- * sends the highest site epoch it knows; a primary that sees a higher epoch than its own
- * learns that another site was promoted, demotes itself and refuses the write, so an old
- * primary coming back can never take backups beside the new one.
+ * sends the highest site epoch it knows; a primary that is told of a higher epoch than its
+ * own does not take the caller's word for it: it asks the other sites (pinned TLS), and only
+ * if one confirms it was promoted above this one does it demote itself and refuse the
+ * write, so that an old primary coming back never takes backups beside the new one. A claim
+ * no site confirms is ignored (asked again at most once a minute).
  */
 async function refuseWritesUnlessPrimary(deps: Deps, req: FastifyRequest): Promise<void> {
-  const state = await getSiteState(deps.db);
+  let state = await getSiteState(deps.db);
   if (!state) return; // never set up: a single site, the primary
   const header = req.headers[EPOCH_HEADER];
   const seen = typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : 0;
-  if (state.role === 'primary' && seen > state.epoch) {
-    if (await demoteIfBehind(deps.db, seen, isoNow(deps.clock))) {
-      deps.log({ level: 'warn', msg: 'site demoted: an agent knows a higher site epoch', epoch: state.epoch, seen });
-      await deps.audit.append({
-        actorType: 'system', actorId: null, actorLabel: 'fencing', orgId: null, action: 'site.demoted', target: `site:${state.self_name}`,
-        ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, outcome: 'success', details: { epoch: state.epoch, seen },
-      });
+  if (state.role === 'primary' && seen > state.epoch && (await promotionClaimWorthChecking(seen, deps.clock().getTime()))) {
+    const f = await checkFencing(deps);
+    if (f.demotedBy) {
+      deps.log({ level: 'warn', msg: 'site demoted: another site was promoted above this one', epoch: state.epoch, seen, promoted: f.demotedBy });
+      state = (await getSiteState(deps.db)) ?? state;
     }
-    throw apiError('siteDemoted', { epoch: state.epoch, seen });
   }
   if (state.role === 'demoted') throw apiError('siteDemoted', { epoch: state.epoch });
   if (state.role === 'replica') throw apiError('siteReadOnly', { primary: state.primary_url });
+}
+
+/** When each claimed epoch was last checked with the other sites (a cache, in this process only: losing it only means asking again). */
+const checkedClaims = new Map<number, number>();
+async function promotionClaimWorthChecking(epoch: number, now: number): Promise<boolean> {
+  const last = checkedClaims.get(epoch);
+  if (last !== undefined && now - last < 60_000) return false;
+  if (checkedClaims.size > 1000) checkedClaims.clear();
+  checkedClaims.set(epoch, now);
+  return true;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -98,8 +107,6 @@ export function authorize(deps: Deps) {
       return;
     }
     if (p.kind !== 'user') throw apiError('forbidden');
-    // People read on a replica (and sign in there); what they change belongs on the primary.
-    if (!SAFE_METHODS.has(req.method) && !(req.routeOptions.url ?? '').includes('/auth/')) await refuseWritesUnlessPrimary(deps, req);
     const tenant = config.tenant;
     if (tenant === undefined) throw new Error(`route ${req.routeOptions.url ?? '?'} declares no tenant source`);
 
@@ -119,6 +126,8 @@ export function authorize(deps: Deps) {
     }
 
     if (config.reauth && !recentlyProven(deps, p)) throw apiError('reauthRequired');
+    // People read on a replica (and sign in there); what they change belongs on the primary.
+    if (!SAFE_METHODS.has(req.method) && !(req.routeOptions.url ?? '').includes('/auth/')) await refuseWritesUnlessPrimary(deps, req);
   };
 }
 

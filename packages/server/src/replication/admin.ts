@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { ServerKeys } from '../auth/server-key.js';
 import type { Database } from '../db/database.js';
 import {
+  clearHolds,
   clearReplicatedAudit,
   countHolds,
   countReplicatedAudit,
@@ -12,6 +13,7 @@ import {
   listReplicationCredentials,
   listSites,
   resetPeerCredentials,
+  revokeReplicationCredentials,
   updateSiteState,
 } from '../db/queries/replication.js';
 import { clearControlPlaneForReplica, customerCount, swapCustomerSitesTo } from '../db/queries/sites.js';
@@ -88,6 +90,7 @@ export async function joinPrimary(ctx: SiteContext, a: JoinArgs): Promise<{ name
     if ((await customerCount(ctx.db)) === 0 && state.role !== 'replica') await clearControlPlaneForReplica(ctx.db);
     await resetPeerCredentials(ctx.db, { credentialHash: hashSecret(repairCredential), primarySite: r.primary.name, now });
     const samePrimary = state.primary_name === r.primary.name;
+    if (!samePrimary) await clearHolds(ctx.db); // what was held refers to the previous source
     if (!samePrimary && (await countReplicatedAudit(ctx.db)) > 0) {
       // Another primary has another audit chain: the copy of the previous one stays, checked again from the start.
       await clearReplicatedAudit(ctx.db);
@@ -125,6 +128,9 @@ export async function promoteSite(ctx: SiteContext): Promise<{ epoch: number; pr
   const now = isoNow(ctx.clock);
   const epoch = Math.max(state.epoch, state.demoted_by_epoch ?? 0) + 1;
   await updateSiteState(ctx.db, { role: 'primary', epoch, demoted_at: null, demoted_by_epoch: null, updated_at: now });
+  // The old primary's call-back credential opens nothing here any more; it re-joins with a new token.
+  await revokeReplicationCredentials(ctx.db, now);
+  await clearHolds(ctx.db);
   if (state.primary_name) await swapCustomerSitesTo(ctx.db, state.self_name, state.primary_name, now);
   await audited(ctx, 'site.promoted', `site:${state.self_name}`, { epoch, previousPrimary: state.primary_name, previousRole: state.role });
   return { epoch, previousPrimary: state.primary_name };
@@ -206,4 +212,20 @@ export async function announceToPrimary(ctx: { keys: ServerKeys; fingerprint: st
   } finally {
     peer.close();
   }
+}
+
+/** On a replica: the operator confirms that a large deletion on the primary is real; passes may apply it for the next 24 hours. */
+export async function acceptMassDeletion(ctx: SiteContext): Promise<{ until: string }> {
+  const now = ctx.clock();
+  const until = new Date(now.getTime() + 86_400_000).toISOString();
+  await updateSiteState(ctx.db, { mass_deletion_accepted_until: until, updated_at: now.toISOString() });
+  await audited(ctx, 'replication.mass_deletion_accepted', 'replication', { until });
+  return { until };
+}
+
+/** On a primary: revokes a replica's credential (its pulls are refused from now on). */
+export async function revokeReplica(ctx: SiteContext, siteName: string): Promise<number> {
+  const n = await revokeReplicationCredentials(ctx.db, ctx.clock().toISOString(), siteName);
+  await audited(ctx, 'replication.revoked', `site:${siteName}`, { credentials: n });
+  return n;
 }

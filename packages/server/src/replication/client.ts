@@ -90,6 +90,8 @@ export class PeerClient {
       req.end(payload ?? undefined);
     });
     const status = res.statusCode ?? 0;
+    // An error before the caller reads the body (a cut connection) must not go unhandled; reading it then fails.
+    res.on('error', () => undefined);
     if (status >= 200 && status < 300) return res;
     const text = await readAll(res).then((b) => b.toString('utf8'), () => '');
     let code: string | null = null;

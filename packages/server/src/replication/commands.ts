@@ -2,7 +2,7 @@ import type { Command} from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { AdminContext } from '../admin/index.js';
 import { adminAuthoriseSite, adminCustomerSites, adminListSites, adminSiteSet } from '../admin/sites.js';
-import { createReplicationToken, joinPrimary, promoteSite, replicationStatus, type ReplicationStatus } from './admin.js';
+import { acceptMassDeletion, createReplicationToken, joinPrimary, promoteSite, replicationStatus, revokeReplica, type ReplicationStatus } from './admin.js';
 
 /** What the command tree lends these commands (cli.ts). */
 export interface CommandKit {
@@ -76,6 +76,24 @@ export function registerReplicationCommands(program: Command, kit: CommandKit): 
       const s = await withAdmin(opts.dataDir, (ctx) => replicationStatus(ctx));
       if (opts.json) return out(JSON.stringify(s, null, 2));
       printStatus(s, out);
+    });
+
+  replication
+    .command('accept-deletions')
+    .description('on a replica: confirm that a large deletion on the primary is real (passes may apply it for 24 h)')
+    .requiredOption('--data-dir <dir>', 'data directory of the replica')
+    .action(async (opts: { dataDir: string }) => {
+      const r = await withAdmin(opts.dataDir, (ctx) => acceptMassDeletion(ctx));
+      out(`Large deletions are accepted until ${r.until}; they are still held for the usual delay before they apply.`);
+    });
+  replication
+    .command('revoke')
+    .description("on a primary: revoke a replica's credential (a lost or retired site)")
+    .argument('<site>', 'the replica site', siteNameArg)
+    .requiredOption('--data-dir <dir>', 'data directory of the primary')
+    .action(async (siteName: string, opts: { dataDir: string }) => {
+      const n = await withAdmin(opts.dataDir, (ctx) => revokeReplica(ctx, siteName));
+      out(n > 0 ? `Site ${siteName}'s replication credential is revoked.` : `Site ${siteName} had no valid replication credential.`);
     });
 
   const site = program.command('site').description("this installation's sites: where customers' data live");

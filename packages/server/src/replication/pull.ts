@@ -114,17 +114,26 @@ export async function replicatePass(ctx: PassContext): Promise<PassReport> {
     (report as { upTo: string }).upTo = primary.now;
     if (primary.epoch > state.epoch) await updateSiteState(ctx.db, { epoch: primary.epoch, updated_at: started });
 
-    for (const t of REPLICATED_TABLES) report.rows[t.name] = await pullTable(ctx, peer, t, report);
+    for (const t of REPLICATED_TABLES) {
+      await assertStillReplica(ctx);
+      report.rows[t.name] = await pullTable(ctx, peer, t, report);
+    }
     const done: string[] = [];
     for (const customer of primary.customers as CustomerId[]) {
-      const ok = (await pullPacks(ctx, peer, customer, report)) && (await pullSnapshots(ctx, peer, customer, primary.now, report));
-      if (ok) done.push(customer);
+      await assertStillReplica(ctx);
+      // Snapshots whose data are all here go in even when some pack failed (those needing it wait).
+      const packsOk = await pullPacks(ctx, peer, customer, report);
+      const snapshotsOk = await pullSnapshots(ctx, peer, customer, primary.now, report);
+      if (packsOk && snapshotsOk) done.push(customer);
     }
     await pullAudit(ctx, peer, report);
-    await deleteHeldPastDelay(ctx, report);
+    await assertStillReplica(ctx);
+    // Nothing is deleted on the word of a primary this pass could not fully trust or read.
+    if (report.problems.length === 0) await deleteHeldPastDelay(ctx, report);
+    else report.warnings.push('held deletions wait: this pass had problems');
     (report as { complete: boolean }).complete = done.length === primary.customers.length && report.problems.length === 0;
     const finished = isoNow(ctx.clock);
-    const progress: ProgressRequest = { site: { url: state.self_url, fingerprint: ctx.fingerprint }, upTo: primary.now, customers: done };
+    const progress: ProgressRequest = { site: { url: state.self_url, fingerprint: ctx.fingerprint }, upTo: primary.now, complete: report.complete, customers: done };
     await peer.json('POST', '/replication/progress', progress);
     await updateSiteState(ctx.db, {
       pass_finished_at: finished,
@@ -141,6 +150,12 @@ export async function replicatePass(ctx: PassContext): Promise<PassReport> {
   } finally {
     peer.close();
   }
+}
+
+/** A promotion (or a new join) during a pass stops it: nothing more from the old source. */
+async function assertStillReplica(ctx: PassContext): Promise<void> {
+  const s = await getSiteState(ctx.db);
+  if (s?.role !== 'replica') throw new ReplicationError(`this site became ${s?.role ?? 'primary'} during the pass: stopped`);
 }
 
 async function* pages<P>(fetch: (after: string | null) => Promise<P>, next: (p: P) => string | null): AsyncGenerator<P> {
@@ -188,7 +203,8 @@ async function pullTable(ctx: PassContext, peer: PeerClient, t: ReplicatedTable,
       await upsertRows(trx, t, t.columns, rows);
     }
   });
-  await reconcileHolds(ctx, t.name, new Set(rows.map((r) => keyString(t, r))), (await localKeys(ctx.db, t)).map((r) => keyString(t, r)), null, report);
+  const deleteNow = t.deleteAtOnce ? (key: string) => deleteRowByKey(ctx.db, t, JSON.parse(key) as unknown[]) : undefined;
+  await reconcileHolds(ctx, t.name, new Set(rows.map((r) => keyString(t, r))), (await localKeys(ctx.db, t)).map((r) => keyString(t, r)), null, report, deleteNow);
   return rows.length;
 }
 
@@ -204,13 +220,43 @@ function resealTotp(ctx: PassContext, r: Row): Row {
   return { ...r, totp_secret: ctx.keys.seal(Buffer.from(v.slice(TOTP_WIRE_PREFIX.length), 'base64'), `totp:${String(r.id)}`) };
 }
 
-/** Holds what is here but no longer on the primary; releases holds on what came back. */
-async function reconcileHolds(ctx: PassContext, tbl: string, seen: ReadonlySet<string>, local: readonly string[], customerId: string | null, report: PassReport): Promise<void> {
+/** Share of what the replica holds (of one table, or one customer's packs or snapshots) that may vanish in one pass before the operator must confirm. */
+const MASS_DELETION_SHARE = 0.5;
+const MASS_DELETION_MIN = 10;
+
+/**
+ * Holds what is here but no longer on the primary; releases holds on what came back. When
+ * more than half of what the replica holds vanished at once (a wiped or lying primary),
+ * nothing is held: the pass fails and says so, until the operator confirms the deletion
+ * (`coffre-server replication accept-deletions`). Access-control rows (`deleteAtOnce`) are
+ * deleted at once instead of held.
+ */
+async function reconcileHolds(
+  ctx: PassContext,
+  tbl: string,
+  seen: ReadonlySet<string>,
+  local: readonly string[],
+  customerId: string | null,
+  report: PassReport,
+  deleteNow?: (key: string) => Promise<void>,
+): Promise<void> {
   const now = isoNow(ctx.clock);
-  for (const key of local) {
-    if (!seen.has(key)) {
-      await addHold(ctx.db, { tbl, key, customer_id: customerId, first_missing_at: now });
+  const held = new Set((await listHolds(ctx.db, tbl, customerId ?? undefined)).map((h) => h.key));
+  const missing = local.filter((k) => !seen.has(k));
+  // Only what vanished since the last pass counts (what is already held was accepted then).
+  const vanished = missing.filter((k) => !held.has(k)).length;
+  if (vanished >= MASS_DELETION_MIN && vanished > local.length * MASS_DELETION_SHARE) {
+    const accepted = (await getSiteState(ctx.db))?.mass_deletion_accepted_until;
+    if (!accepted || accepted < now) {
+      report.problems.push(
+        `${vanished} of the ${local.length} ${tbl}${customerId ? ` of customer ${customerId}` : ''} held here vanished from the primary at once: nothing is deleted until an operator confirms (coffre-server replication accept-deletions)`,
+      );
+      return;
     }
+  }
+  for (const key of missing) {
+    if (deleteNow) await deleteNow(key);
+    else await addHold(ctx.db, { tbl, key, customer_id: customerId, first_missing_at: now });
   }
   for (const h of await listHolds(ctx.db, tbl, customerId ?? undefined)) {
     if (seen.has(h.key)) {
@@ -417,18 +463,22 @@ async function deleteHeldPastDelay(ctx: PassContext, report: PassReport): Promis
     await releaseHold(ctx.db, 'snapshots', h.key);
     report.holds.deleted++;
   }
+  // A chunk indexed in a deleted pack may also be in another (a repacked copy): those are
+  // indexed again before the holds go, so that a pass killed in between does it next time.
+  const packsDue = await due('packs');
   const touched = new Set<CustomerId>();
-  for (const h of await due('packs')) {
+  for (const h of packsDue) {
     const [customer, id] = h.values as [CustomerId, string];
     await deleteReplicaPack(ctx.db, customer, id);
     await ctx.store.delete(packKey(customer, id));
-    await releaseHold(ctx.db, 'packs', h.key);
     touched.add(customer);
-    report.holds.deleted++;
   }
-  // A chunk indexed in a deleted pack may also be in another (a repacked copy): index those again.
   for (const customer of touched) {
     for (const p of await packsShortOfChunks(ctx.db, customer)) await reindexStoredPack(ctx.db, ctx.store, customer, p.id, p.size, isoNow(ctx.clock));
+  }
+  for (const h of packsDue) {
+    await releaseHold(ctx.db, 'packs', h.key);
+    report.holds.deleted++;
   }
   for (const t of [...REPLICATED_TABLES].reverse()) {
     for (const h of await due(t.name)) {

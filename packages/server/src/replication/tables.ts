@@ -12,8 +12,12 @@ export interface ReplicatedTable {
   readonly name: string;
   readonly key: readonly string[];
   readonly columns: readonly string[];
-  /** Rows of this table belong to one customer through this column (for per-customer status). */
+  /** Rows of this table belong to one customer through this column (a replica only receives its customers' rows). */
   readonly customerColumn?: string;
+  /** Columns that never go back on the replica (see upsertRows). */
+  readonly monotonic?: Readonly<Record<string, 'keep-set' | 'max'>>;
+  /** Access-control rows: a deletion applies at once (a revoked way in must not stay open for the delay). */
+  readonly deleteAtOnce?: boolean;
 }
 
 export const REPLICATED_TABLES: readonly ReplicatedTable[] = [
@@ -47,10 +51,17 @@ export const REPLICATED_TABLES: readonly ReplicatedTable[] = [
       'id', 'org_id', 'email', 'name', 'role', 'status', 'password_hash', 'must_change_password', 'password_changed_at', 'totp_secret',
       'totp_confirmed_at', 'totp_last_step', 'locale', 'created_at', 'updated_at', 'last_login_at',
     ],
+    monotonic: { totp_last_step: 'max' },
   },
   { name: 'access_reviews', key: ['id'], columns: ['id', 'org_id', 'reviewed_by', 'reviewed_at', 'report_json'] },
-  { name: 'recovery_codes', key: ['user_id', 'code_hash'], columns: ['user_id', 'code_hash', 'created_at', 'used_at'] },
-  { name: 'webauthn_credentials', key: ['id'], columns: ['id', 'user_id', 'public_key', 'counter', 'transports', 'name', 'created_at', 'last_used_at'] },
+  { name: 'recovery_codes', key: ['user_id', 'code_hash'], columns: ['user_id', 'code_hash', 'created_at', 'used_at'], monotonic: { used_at: 'keep-set' }, deleteAtOnce: true },
+  {
+    name: 'webauthn_credentials',
+    key: ['id'],
+    columns: ['id', 'user_id', 'public_key', 'counter', 'transports', 'name', 'created_at', 'last_used_at'],
+    monotonic: { counter: 'max' },
+    deleteAtOnce: true,
+  },
   {
     name: 'machines',
     key: ['id'],

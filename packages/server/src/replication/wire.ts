@@ -63,6 +63,8 @@ export interface AuditPage {
 export interface ProgressRequest {
   readonly site: { readonly url: string | null; readonly fingerprint: string };
   readonly upTo: string;
+  /** Whether the replica holds everything the primary had at `upTo` (else only the customers listed are). */
+  readonly complete: boolean;
   readonly customers: readonly string[];
 }
 

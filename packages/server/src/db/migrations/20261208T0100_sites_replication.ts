@@ -48,6 +48,7 @@ export const sitesReplication: Migration = {
       .addColumn('replicated_up_to', 'text')
       .addColumn('audit_diverged_at', 'text')
       .addColumn('audit_diverged_reason', 'text')
+      .addColumn('mass_deletion_accepted_until', 'text')
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .execute();
     await db.schema

@@ -83,9 +83,14 @@ export async function listReplicationCredentials(db: Database): Promise<Replicat
 }
 
 /** A replica's report after a complete pass: it holds everything the primary had at `upTo`, for these customers. */
-export async function recordReplicaProgress(db: Database, a: { credentialId: string; siteName: string; primarySite: string; upTo: string; customers: readonly string[]; now: string }): Promise<void> {
+export async function recordReplicaProgress(db: Database, a: { credentialId: string; siteName: string; primarySite: string; upTo: string; complete: boolean; customers: readonly string[]; now: string }): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('replication_credentials').set({ pass_finished_at: a.now, replicated_up_to: a.upTo, last_seen_at: a.now }).where('id', '=', a.credentialId).execute();
+    // The site as a whole is only as far as its last complete pass.
+    await trx
+      .updateTable('replication_credentials')
+      .set(a.complete ? { pass_finished_at: a.now, replicated_up_to: a.upTo, last_seen_at: a.now } : { pass_finished_at: a.now, last_seen_at: a.now })
+      .where('id', '=', a.credentialId)
+      .execute();
     for (let i = 0; i < a.customers.length; i += 500) {
       const batch = a.customers.slice(i, i + 500);
       // A customer without recorded sites has this primary and this replica from now on.
@@ -116,10 +121,21 @@ export async function localKeys(db: Database, t: Pick<ReplicatedTable, 'name' | 
   return (await sql<Row>`select ${cols(t.key)} from ${sql.table(t.name)} where ${where}`.execute(db)).rows;
 }
 
-/** Inserts or updates rows by their key (the columns given; nothing else). */
-export async function upsertRows(db: Database, t: Pick<ReplicatedTable, 'name' | 'key'>, columns: readonly string[], rows: readonly Row[]): Promise<void> {
+/**
+ * Inserts or updates rows by their key (the columns given; nothing else). Columns named in
+ * `monotonic` never go back: 'keep-set' keeps a value already set here (a recovery code used
+ * on this site stays used), 'max' keeps the larger (a TOTP step, a security key's counter).
+ */
+export async function upsertRows(db: Database, t: Pick<ReplicatedTable, 'name' | 'key' | 'monotonic'>, columns: readonly string[], rows: readonly Row[]): Promise<void> {
   const rest = columns.filter((c) => !t.key.includes(c));
-  const action = rest.length === 0 ? sql`do nothing` : sql`do update set ${sql.join(rest.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}`;
+  const table = sql.table(t.name);
+  const assign = (c: string) => {
+    const rule = t.monotonic?.[c];
+    if (rule === 'keep-set') return sql`${sql.ref(c)} = coalesce(${table}.${sql.ref(c)}, excluded.${sql.ref(c)})`;
+    if (rule === 'max') return sql`${sql.ref(c)} = case when ${table}.${sql.ref(c)} is null or excluded.${sql.ref(c)} > ${table}.${sql.ref(c)} then excluded.${sql.ref(c)} else ${table}.${sql.ref(c)} end`;
+    return sql`${sql.ref(c)} = excluded.${sql.ref(c)}`;
+  };
+  const action = rest.length === 0 ? sql`do nothing` : sql`do update set ${sql.join(rest.map(assign))}`;
   for (const row of rows) {
     await sql`insert into ${sql.table(t.name)} (${cols(columns)}) values (${sql.join(columns.map((c) => sql`${row[c] ?? null}`))}) on conflict (${cols(t.key)}) ${action}`.execute(db);
   }
@@ -216,8 +232,12 @@ export async function replicatedAuditEntry(db: Database, seq: number): Promise<A
   return db.selectFrom('replicated_audit').selectAll().where('seq', '=', seq).executeTakeFirst();
 }
 
-export async function insertReplicatedAudit(db: Database, rows: readonly AuditLogTable[]): Promise<void> {
-  if (rows.length === 0) return;
+const AUDIT_COLUMNS = ['seq', 'time', 'actor_type', 'actor_id', 'actor_label', 'org_id', 'action', 'target', 'ip', 'user_agent', 'request_id', 'outcome', 'details_json', 'prev_hash', 'hash'] as const;
+
+export async function insertReplicatedAudit(db: Database, received: readonly AuditLogTable[]): Promise<void> {
+  if (received.length === 0) return;
+  // Exactly the audit columns, whatever else the primary sent.
+  const rows = received.map((r) => Object.fromEntries(AUDIT_COLUMNS.map((c) => [c, r[c] ?? null])) as unknown as AuditLogTable);
   await db.transaction().execute(async (trx) => {
     for (let i = 0; i < rows.length; i += 100) await trx.insertInto('replicated_audit').values(rows.slice(i, i + 100)).onConflict((oc) => oc.column('seq').doNothing()).execute();
   });
@@ -251,7 +271,7 @@ export async function ensureSiteState(db: Database, a: { selfName: string; now: 
     .values({
       id: 1, self_name: a.selfName, role: 'primary', epoch: 1, self_url: null, primary_name: null, primary_url: null, primary_fingerprint: null, credential_sealed: null,
       joined_at: null, demoted_at: null, demoted_by_epoch: null, pass_started_at: null, pass_finished_at: null, pass_outcome: null, pass_error: null,
-      replicated_up_to: null, audit_diverged_at: null, audit_diverged_reason: null, updated_at: a.now,
+      replicated_up_to: null, audit_diverged_at: null, audit_diverged_reason: null, mass_deletion_accepted_until: null, updated_at: a.now,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
@@ -320,4 +340,29 @@ export async function resetPeerCredentials(db: Database, a: { credentialHash: st
       .values({ id: randomUUID(), credential_hash: a.credentialHash, site_name: a.primarySite, created_at: a.now, last_seen_at: null, pass_finished_at: null, replicated_up_to: null, revoked_at: null, peer_credential_sealed: null })
       .execute();
   });
+}
+
+/** Forgets every hold (joining another primary, or becoming the primary: what was held refers to another source). */
+export async function clearHolds(db: Database): Promise<void> {
+  await db.deleteFrom('replica_holds').execute();
+}
+
+/** Revokes replication credentials: all of them (a promotion), or one site's. Returns how many. */
+export async function revokeReplicationCredentials(db: Database, now: string, siteName?: string): Promise<number> {
+  let q = db.updateTable('replication_credentials').set({ revoked_at: now }).where('revoked_at', 'is', null);
+  if (siteName !== undefined) q = q.where('site_name', '=', siteName);
+  return Number((await q.executeTakeFirst()).numUpdatedRows);
+}
+
+/** Ids of the customers' machines and of the people of other customers' organisations: what a replica restricted to `allowed` customers may not receive. */
+export async function replicaScope(db: Database, allowed: ReadonlySet<string>): Promise<{ hiddenOrgs: Set<string>; hiddenUsers: Set<string>; machines: Set<string> }> {
+  const customers = (await db.selectFrom('orgs').select('id').where('type', '=', 'customer').execute()).map((r) => r.id);
+  const hiddenOrgs = new Set(customers.filter((c) => !allowed.has(c)));
+  const users = await db.selectFrom('users').select(['id', 'org_id']).execute();
+  const machines = await db.selectFrom('machines').select(['id', 'customer_id']).execute();
+  return {
+    hiddenOrgs,
+    hiddenUsers: new Set(users.filter((u) => hiddenOrgs.has(u.org_id)).map((u) => u.id)),
+    machines: new Set(machines.filter((m) => allowed.has(m.customer_id)).map((m) => m.id)),
+  };
 }

@@ -10,6 +10,7 @@ import {
   findSite,
   getSiteState,
   recordReplicaProgress,
+  replicaScope,
   upsertSite,
 } from '../../db/queries/replication.js';
 import { findPack } from '../../db/queries/packs.js';
@@ -19,7 +20,7 @@ import { MIGRATIONS } from '../../db/migrations/index.js';
 import { apiError } from '../../errors.js';
 import type { App, Deps } from '../../http/context.js';
 import { packKey, snapshotRefsKey } from '../../object-keys.js';
-import { replicatedTable, SNAPSHOT_COLUMNS } from '../../replication/tables.js';
+import { replicatedTable, SNAPSHOT_COLUMNS, type ReplicatedTable } from '../../replication/tables.js';
 import {
   AUDIT_PAGE,
   PACKS_PAGE,
@@ -58,6 +59,45 @@ export const TOTP_WIRE_PREFIX = 'b64:';
  * Every route is a read except the join and the replica's progress report; none can change
  * a customer's data.
  */
+/** The customers whose data the calling replica may hold (outside the EU/EEA: only with their authorisation). */
+async function allowedFor(deps: Deps, p: ReplicaPrincipal): Promise<Set<string>> {
+  const site = await findSite(deps.db, p.siteName);
+  return customersAllowedOnSite(deps.db, p.siteName, site ? isEuEea(site.country) : false);
+}
+
+/** Per-customer routes answer only about a customer the calling replica may hold (the same 404 as an unknown one otherwise). */
+async function assertAllowed(deps: Deps, principal: unknown, customer: string): Promise<void> {
+  if (!(await allowedFor(deps, replicaOf(principal))).has(customer)) throw apiError('customerNotFound');
+}
+
+async function rowsForReplica(deps: Deps, p: ReplicaPrincipal, t: ReplicatedTable, rows: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
+  const allowed = await allowedFor(deps, p);
+  if (t.customerColumn) return rows.filter((r) => allowed.has(String(r[t.customerColumn!])));
+  if (!['orgs', 'users', 'recovery_codes', 'webauthn_credentials', 'access_reviews', 'machine_jobs'].includes(t.name)) return rows;
+  const scope = await replicaScope(deps.db, allowed);
+  return rows.filter((r) => {
+    if (t.name === 'orgs') return !scope.hiddenOrgs.has(String(r.id));
+    if (t.name === 'users' || t.name === 'access_reviews') return !scope.hiddenOrgs.has(String(r.org_id));
+    if (t.name === 'machine_jobs') return scope.machines.has(String(r.machine_id));
+    return !scope.hiddenUsers.has(String(r.user_id));
+  });
+}
+
+/**
+ * A replica may record its own address once (when the primary does not know it yet); after
+ * that only the operator changes a site's address or fingerprint (`site set`): a replica
+ * credential must not be able to redirect agents.
+ */
+async function announceSite(deps: Deps, siteName: string, site: { url: string | null; fingerprint: string }, now: string): Promise<void> {
+  const known = await findSite(deps.db, siteName);
+  await upsertSite(deps.db, {
+    name: siteName,
+    ...(known?.url ? {} : { url: site.url }),
+    ...(known?.fingerprint ? {} : { fingerprint: site.fingerprint }),
+    now,
+  });
+}
+
 export function registerReplicationRoutes(app: App, deps: Deps): void {
   app.post<{ Body: JoinRequest }>('/replication/join', { schema: joinSchema, config: { auth: 'none' } }, async (req): Promise<JoinResponse> => {
     const now = isoNow(deps.clock);
@@ -85,8 +125,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
     const p = replicaOf(req.principal);
     const now = isoNow(deps.clock);
     // Only the customers whose data may live on that site (outside the EU/EEA: with their authorisation).
-    const site = await findSite(deps.db, p.siteName);
-    const allowed = await customersAllowedOnSite(deps.db, p.siteName, site ? isEuEea(site.country) : false);
+    const allowed = await allowedFor(deps, p);
     const state = await getSiteState(deps.db);
     const head = await lastAuditLink(deps.db);
     return {
@@ -113,7 +152,9 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
       if (!Array.isArray(after) || after.length !== t.key.length || after.some((v) => typeof v !== 'string' && typeof v !== 'number')) throw apiError('badRequest', { reason: 'after is not a key' });
     }
     const rows = await feedRows(deps.db, t, after, ROWS_PAGE);
-    const out = t.name === 'users' ? rows.map((r) => unsealTotp(deps, r)) : rows;
+    // Rows of a customer the replica may not hold (its organisation, people, machines…) are left out; the page's cursor still moves past them.
+    const mine = await rowsForReplica(deps, replicaOf(req.principal), t, rows);
+    const out = t.name === 'users' ? mine.map((r) => unsealTotp(deps, r)) : mine;
     const last = rows[rows.length - 1];
     return { rows: out, next: rows.length < ROWS_PAGE || !last ? null : t.key.map((k) => last[k]) };
   });
@@ -122,6 +163,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
     '/replication/customers/:customer/packs',
     { schema: customerListSchema, config: { auth: 'replica' } },
     async (req): Promise<PacksPage> => {
+      await assertAllowed(deps, req.principal, req.params.customer);
       const packs = await feedPacks(deps.db, req.params.customer as CustomerId, req.query.after ?? null, PACKS_PAGE);
       return { packs, next: packs.length < PACKS_PAGE ? null : packs[packs.length - 1]!.id };
     },
@@ -131,6 +173,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
     '/replication/customers/:customer/snapshots',
     { schema: customerListSchema, config: { auth: 'replica' } },
     async (req): Promise<SnapshotsPage> => {
+      await assertAllowed(deps, req.principal, req.params.customer);
       const rows = await feedSnapshots(deps.db, req.params.customer as CustomerId, req.query.after ?? null, SNAPSHOTS_PAGE, SNAPSHOT_COLUMNS);
       return { snapshots: rows, next: rows.length < SNAPSHOTS_PAGE ? null : String(rows[rows.length - 1]!.id) };
     },
@@ -139,6 +182,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
   /** A pack's bytes as stored (the replica checks every hash before keeping them). */
   app.get<{ Params: { customer: string; id: string } }>('/replication/customers/:customer/packs/:id', { schema: packObjectSchema, config: { auth: 'replica' } }, async (req, reply) => {
     const customer = req.params.customer as CustomerId;
+    await assertAllowed(deps, req.principal, customer);
     const pack = await findPack(deps.db, customer, req.params.id);
     if (!pack) throw apiError('packNotFound');
     let body: Readable;
@@ -152,6 +196,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
   });
 
   app.get<{ Params: { customer: string; id: string } }>('/replication/customers/:customer/snapshots/:id/refs', { schema: refsObjectSchema, config: { auth: 'replica' } }, async (req, reply) => {
+    await assertAllowed(deps, req.principal, req.params.customer);
     try {
       const data = await deps.store.get(snapshotRefsKey(req.params.customer as CustomerId, req.params.id));
       return reply.type('application/octet-stream').send(data);
@@ -170,7 +215,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
   /** A replica says where agents reach it (at its start), so that agents learn it before its first complete pass. */
   app.put<{ Body: ProgressRequest['site'] }>('/replication/site', { schema: announceSchema, config: { auth: 'replica' } }, async (req) => {
     const p = replicaOf(req.principal);
-    await upsertSite(deps.db, { name: p.siteName, url: req.body.url ?? undefined, fingerprint: req.body.fingerprint, now: isoNow(deps.clock) });
+    await announceSite(deps, p.siteName, req.body, isoNow(deps.clock));
     return { ok: true };
   });
 
@@ -178,10 +223,19 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
     const p = replicaOf(req.principal);
     const now = isoNow(deps.clock);
     if (Number.isNaN(Date.parse(req.body.upTo)) || req.body.upTo > now) throw apiError('badRequest', { reason: 'upTo is not a past time' });
-    await upsertSite(deps.db, { name: p.siteName, url: req.body.site.url ?? undefined, fingerprint: req.body.site.fingerprint, now });
+    await announceSite(deps, p.siteName, req.body.site, now);
     const self = (await getSiteState(deps.db))?.self_name ?? 'primary';
     await upsertSite(deps.db, { name: self, now });
-    await recordReplicaProgress(deps.db, { credentialId: p.credentialId, siteName: p.siteName, primarySite: self, upTo: req.body.upTo, customers: req.body.customers, now });
+    const allowed = await allowedFor(deps, p);
+    await recordReplicaProgress(deps.db, {
+      credentialId: p.credentialId,
+      siteName: p.siteName,
+      primarySite: self,
+      upTo: req.body.upTo,
+      complete: req.body.complete,
+      customers: req.body.customers.filter((c) => allowed.has(c)),
+      now,
+    });
     return { ok: true };
   });
 }

@@ -70,8 +70,9 @@ export const progressSchema = {
   body: {
     type: 'object',
     additionalProperties: false,
-    required: ['site', 'upTo', 'customers'],
+    required: ['site', 'upTo', 'complete', 'customers'],
     properties: {
+      complete: { type: 'boolean' },
       site: {
         type: 'object',
         additionalProperties: false,
