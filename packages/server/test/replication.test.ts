@@ -20,6 +20,7 @@ import { adminUpdateOrg } from '../src/admin/index.js';
 import { OPERATOR_ORG_NAME } from '../src/db/migrations/20261126T2000_control_plane.js';
 import type { CustomerId } from '../src/types.js';
 import { Browser, nextCode, person, type TestPerson } from './people.js';
+import { PEER_CREDENTIAL_PURPOSE } from '../src/routes/replication/handler.js';
 import { assertError, buildCustomer, buildPack, enrollMachine, jobContext, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 const DAY = 86_400_000;
@@ -168,6 +169,15 @@ describe('a replica site', () => {
     assert.equal((await replicationStatus(replica.admin)).heldDeletions, 12, 'held for the usual delay, not deleted');
   });
 
+  it('a recovery code used on the replica stays used there after the next pass', async () => {
+    const code = await replica.admin.db.selectFrom('recovery_codes').select(['user_id', 'code_hash']).where('used_at', 'is', null).limit(1).executeTakeFirstOrThrow();
+    const when = replica.clock.now().toISOString();
+    await replica.admin.db.updateTable('recovery_codes').set({ used_at: when }).where('user_id', '=', code.user_id).where('code_hash', '=', code.code_hash).execute();
+    await pass(replica);
+    const after = await replica.admin.db.selectFrom('recovery_codes').select('used_at').where('user_id', '=', code.user_id).where('code_hash', '=', code.code_hash).executeTakeFirstOrThrow();
+    assert.equal(after.used_at, when);
+  });
+
   it('refuses a pack whose bytes do not match, and keeps the snapshot that needs it out until its data are here', async () => {
     const p = buildPack(keys);
     await upload(m, p);
@@ -294,6 +304,10 @@ describe('a replica site', () => {
     assertError(await primary.request('PUT', `/packs/${q.id}`, { token: m.credential, body: q.data, headers: { 'coffre-site-epoch': '2' } }), 409, 'SITE_DEMOTED');
     assertError(await primary.request('PUT', `/packs/${q.id}`, { token: m.credential, body: q.data }), 409, 'SITE_DEMOTED');
     assert.equal((await getSiteState(primary.admin.db))?.role, 'demoted');
+    // The credential the old primary had on the promoted site (to call it back) is revoked.
+    const row = await primary.admin.db.selectFrom('replication_credentials').select('peer_credential_sealed').where('site_name', '=', 'replica').where('revoked_at', 'is', null).executeTakeFirstOrThrow();
+    const callBack = primary.admin.keys.open(row.peer_credential_sealed!, PEER_CREDENTIAL_PURPOSE).toString('utf8');
+    assertError(await replica.request('GET', '/replication/state', { token: callBack }), 401, 'UNAUTHORIZED');
     // Reads still work there.
     assert.equal((await primary.request('GET', '/snapshots', { token: m.credential })).status, 200);
   });
