@@ -387,3 +387,60 @@ describe('where customers’ data live', () => {
     await assert.rejects(adminSiteSet(ts.admin, 'paris-2', { country: 'US' }), (e: Error & { code?: string }) => e.code === 'SITE_NOT_ALLOWED');
   });
 });
+
+describe('the primary’s audit chain, checked from the replica', () => {
+  let primary: TestServer;
+  let replica: TestServer;
+  before(async () => {
+    primary = await testServer();
+    replica = await testServer();
+    await buildCustomer(primary, 'Cabinet Chaîne');
+    await join(primary, replica);
+    assert.equal((await pass(replica)).complete, true);
+  });
+  after(async () => {
+    await primary?.close();
+    await replica?.close();
+  });
+
+  const held = async () => (await replica.admin.db.selectFrom('replicated_audit').select(['seq', 'hash']).orderBy('seq').execute()).map((r) => `${Number(r.seq)}:${r.hash}`);
+  /** New entries on the primary (what any administrator action writes). */
+  const more = async (n: number) => {
+    for (let i = 0; i < n; i++) await buildCustomer(primary, `Cabinet Chaîne ${i}-${Math.random()}`);
+  };
+  /** After each case the operator has looked: the replica may check again. */
+  const looked = () => replica.admin.db.updateTable('site_state').set({ audit_diverged_at: null, audit_diverged_reason: null }).execute();
+
+  it('a forked chain (a new entry that does not follow the one held) is not copied', async () => {
+    await more(2);
+    const before = await held();
+    const last = Number(before.at(-1)!.split(':')[0]);
+    await primary.admin.db.updateTable('audit_log').set({ prev_hash: 'a'.repeat(64) }).where('seq', '=', last + 1).execute();
+    const r = await pass(replica);
+    assert.match(r.audit.diverged ?? '', /does not follow entry \d+ \(forked chain\)/);
+    assert.deepEqual(await held(), before);
+    await looked();
+  });
+
+  it('an altered entry (its content no longer matches its hash) is not copied', async () => {
+    const before = await held();
+    const last = Number(before.at(-1)!.split(':')[0]);
+    // Undo the fork of the previous case, then alter the content of the next entry.
+    const prev = await primary.admin.db.selectFrom('audit_log').select('hash').where('seq', '=', last).executeTakeFirstOrThrow();
+    await primary.admin.db.updateTable('audit_log').set({ prev_hash: prev.hash }).where('seq', '=', last + 1).execute();
+    await primary.admin.db.updateTable('audit_log').set({ actor_label: 'quelqu’un d’autre' }).where('seq', '=', last + 1).execute();
+    const r = await pass(replica);
+    assert.match(r.audit.diverged ?? '', /does not match its hash \(altered entry\)/);
+    assert.deepEqual(await held(), before);
+    await looked();
+  });
+
+  it('a truncated chain (the entry held last is gone from the primary) is detected', async () => {
+    const before = await held();
+    const last = Number(before.at(-1)!.split(':')[0]);
+    await primary.admin.db.deleteFrom('audit_log').where('seq', '>=', last).execute();
+    const r = await pass(replica);
+    assert.match(r.audit.diverged ?? '', /missing from the primary \(truncated or rewritten chain\)/);
+    assert.deepEqual(await held(), before, 'the replica keeps every entry it had');
+  });
+});
