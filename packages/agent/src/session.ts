@@ -109,6 +109,7 @@ export async function enroll(store: ConfigStore, args: { server: string; token: 
   const api = clientFor(config);
   try {
     const repo = await api.json<RepoResponse>('GET', '/repo');
+    if (repo.site?.role === 'primary') rememberSites(store, config, repo); // the installation's sites, for failover
     if (repo.config === null) {
       const created = await initRepository(store, api, args.pass);
       if (created) return { config, createdRepository: true, recoveryKey: created, keyError: null };
