@@ -1,3 +1,4 @@
+// Over 400 lines: the whole second-site behaviour against two real servers, one scenario after another on shared state (join, pass, repair, delete, diverge, promote).
 /**
  * The second site (docs/CONTINUITY.md), in process: two real servers over HTTPS on loopback,
  * each with its own data directory, database and store (the embedded default, or PostgreSQL

@@ -1,47 +1,35 @@
-// Over 400 lines? No. One replication pass, step by step: state, rows, each customer's packs and snapshots, the audit chain, held deletions.
+// One replication pass, step by step: state, rows, each customer's packs and snapshots; the audit chain (audit-check.ts) and held deletions (holds.ts).
 import { decodeRefs, sha256Hex } from '@coffre/core';
 import type { AuditLog } from '../audit/log.js';
-import { toEntry } from '../audit/log.js';
-import { entryHash } from '../audit/chain.js';
 import type { ServerKeys } from '../auth/server-key.js';
 import type { ServerSettings } from '../datadir.js';
 import type { Database } from '../db/database.js';
 import { MIGRATIONS } from '../db/migrations/index.js';
 import {
-  addHold,
   countIndexedChunks,
-  deleteReplicaPack,
   deleteRowByKey,
-  deleteSessionsOfUser,
   feedSnapshots,
   getSiteState,
   inTransaction,
-  insertReplicatedAudit,
-  lastReplicatedAudit,
-  listHolds,
   localKeys,
-  packsShortOfChunks,
-  releaseHold,
-  replicatedAuditEntry,
   updateSiteState,
   upsertReplicaCustomer,
   upsertRows,
   type Row,
 } from '../db/queries/replication.js';
 import { nextSequence } from '../db/queries/sequences.js';
-import { operatorContact } from '../db/queries/orgs.js';
-import { enqueue } from '../db/queries/outbox.js';
-import { auditDivergedEmail } from '../mail/location-templates.js';
-import type { AuditLogTable, SiteStateTable } from '../db/schema.js';
+import type { SiteStateTable } from '../db/schema.js';
 import type { LogSink } from '../log.js';
-import { packKey, snapshotRefsKey } from '../object-keys.js';
+import { snapshotRefsKey } from '../object-keys.js';
 import { TOTP_WIRE_PREFIX } from '../routes/replication/handler.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { isoNow, type Clock, type CustomerId } from '../types.js';
+import { pullAudit } from './audit-check.js';
+import { deleteHeldPastDelay, reconcileHolds } from './holds.js';
 import { PeerClient } from './client.js';
-import { adoptStoredPack, indexPackCopy, receivePackCopy, reindexStoredPack } from './pack-copy.js';
+import { adoptStoredPack, indexPackCopy, receivePackCopy } from './pack-copy.js';
 import { keyString, REPLICATED_TABLES, SNAPSHOT_COLUMNS, SNAPSHOT_MUTABLE, type ReplicatedTable } from './tables.js';
-import type { AuditPage, PacksPage, ProgressRequest, RowsPage, SnapshotsPage, StateResponse } from './wire.js';
+import type { PacksPage, ProgressRequest, RowsPage, SnapshotsPage, StateResponse } from './wire.js';
 
 export interface PassContext {
   readonly db: Database;
@@ -220,52 +208,6 @@ function resealTotp(ctx: PassContext, r: Row): Row {
   return { ...r, totp_secret: ctx.keys.seal(Buffer.from(v.slice(TOTP_WIRE_PREFIX.length), 'base64'), `totp:${String(r.id)}`) };
 }
 
-/** Share of what the replica holds (of one table, or one customer's packs or snapshots) that may vanish in one pass before the operator must confirm. */
-const MASS_DELETION_SHARE = 0.5;
-const MASS_DELETION_MIN = 10;
-
-/**
- * Holds what is here but no longer on the primary; releases holds on what came back. When
- * more than half of what the replica holds vanished at once (a wiped or lying primary),
- * nothing is held: the pass fails and says so, until the operator confirms the deletion
- * (`coffre-server replication accept-deletions`). Access-control rows (`deleteAtOnce`) are
- * deleted at once instead of held.
- */
-async function reconcileHolds(
-  ctx: PassContext,
-  tbl: string,
-  seen: ReadonlySet<string>,
-  local: readonly string[],
-  customerId: string | null,
-  report: PassReport,
-  deleteNow?: (key: string) => Promise<void>,
-): Promise<void> {
-  const now = isoNow(ctx.clock);
-  const held = new Set((await listHolds(ctx.db, tbl, customerId ?? undefined)).map((h) => h.key));
-  const missing = local.filter((k) => !seen.has(k));
-  // Only what vanished since the last pass counts (what is already held was accepted then).
-  const vanished = missing.filter((k) => !held.has(k)).length;
-  if (vanished >= MASS_DELETION_MIN && vanished > local.length * MASS_DELETION_SHARE) {
-    const accepted = (await getSiteState(ctx.db))?.mass_deletion_accepted_until;
-    if (!accepted || accepted < now) {
-      report.problems.push(
-        `${vanished} of the ${local.length} ${tbl}${customerId ? ` of customer ${customerId}` : ''} held here vanished from the primary at once: nothing is deleted until an operator confirms (coffre-server replication accept-deletions)`,
-      );
-      return;
-    }
-  }
-  for (const key of missing) {
-    if (deleteNow) await deleteNow(key);
-    else await addHold(ctx.db, { tbl, key, customer_id: customerId, first_missing_at: now });
-  }
-  for (const h of await listHolds(ctx.db, tbl, customerId ?? undefined)) {
-    if (seen.has(h.key)) {
-      await releaseHold(ctx.db, tbl, h.key);
-      report.holds.released++;
-    } else if (h.first_missing_at === now) report.holds.added++;
-  }
-}
-
 async function pullPacks(ctx: PassContext, peer: PeerClient, customer: CustomerId, report: PassReport): Promise<boolean> {
   const t = { name: 'packs', key: ['customer_id', 'id'] };
   const local = new Set((await localKeys(ctx.db, t, { column: 'customer_id', id: customer })).map((r) => String(r.id)));
@@ -383,114 +325,3 @@ async function copySnapshot(ctx: PassContext, peer: PeerClient, customer: Custom
   return true;
 }
 
-/**
- * Copies the primary's new audit entries after checking that they extend what this site
- * holds: the entry it holds last must still be there with the same hash, and every new
- * entry must hash correctly and link to the one before. A rewritten, truncated or forked
- * chain is never copied: the divergence is recorded (status, alert to the operator).
- */
-async function pullAudit(ctx: PassContext, peer: PeerClient, report: PassReport): Promise<void> {
-  let last = await lastReplicatedAudit(ctx.db);
-  const diverged = async (why: string): Promise<void> => {
-    report.audit.diverged = why;
-    report.problems.push(`audit chain: ${why}`);
-    const state = await getSiteState(ctx.db);
-    if (state?.audit_diverged_at) return; // already known (and alerted)
-    const now = isoNow(ctx.clock);
-    await updateSiteState(ctx.db, { audit_diverged_at: now, audit_diverged_reason: why, updated_at: now });
-    await ctx.audit.append({
-      actorType: 'system', actorId: null, actorLabel: 'replication', orgId: null, action: 'replication.audit_diverged', target: `site:${state?.primary_name ?? 'primary'}`,
-      ip: null, userAgent: null, requestId: null, outcome: 'failure', details: { reason: why },
-    });
-    ctx.log({ level: 'error', msg: "the primary's audit chain diverges from the replica's copy", reason: why });
-    // The operator hears of it from here: the primary may be the one that cannot be trusted.
-    const operator = await operatorContact(ctx.db);
-    if (operator?.alert_email) {
-      const e = auditDivergedEmail({ site: state?.self_name ?? 'replica', primary: state?.primary_name ?? 'primary', reason: why, at: now }, operator.locale);
-      await enqueue(ctx.db, { dedupKey: `audit-diverged:${now}`, kind: 'audit_diverged', to: operator.alert_email, locale: operator.locale, subject: e.subject, text: e.text, html: e.html }, ctx.clock());
-    }
-  };
-  const known = await getSiteState(ctx.db);
-  if (known?.audit_diverged_at) {
-    // Copying stays stopped until the operator has looked (docs/CONTINUITY.md): every pass says so.
-    report.audit.diverged = known.audit_diverged_reason ?? 'diverged';
-    report.problems.push(`audit chain: ${report.audit.diverged} (since ${known.audit_diverged_at}; entries are no longer copied)`);
-    return;
-  }
-  for (;;) {
-    const page = await peer.json<AuditPage>('GET', `/replication/audit?from=${last ? last.seq : 0}`);
-    let entries = page.entries as unknown as AuditLogTable[];
-    if (last) {
-      const first = entries[0];
-      if (!first || Number(first.seq) !== last.seq) {
-        // Our newest entry is gone from the primary: fine only if it was purged exactly there.
-        const mine = await replicatedAuditEntry(ctx.db, last.seq);
-        if (!(page.anchor && page.anchor.seq >= last.seq && mine && (page.anchor.seq > last.seq || page.anchor.hash === mine.hash))) {
-          return diverged(`entry ${last.seq} is missing from the primary (truncated or rewritten chain)`);
-        }
-        if (page.anchor.seq > last.seq) return diverged(`entries after ${last.seq} were purged on the primary before this site copied them`);
-      } else {
-        if (first.hash !== last.hash) return diverged(`entry ${last.seq} has changed on the primary (rewritten chain)`);
-        entries = entries.slice(1);
-      }
-    }
-    if (entries.length === 0) return;
-    let prev = last;
-    for (const e of entries) {
-      const seq = Number(e.seq);
-      if (prev && (seq !== prev.seq + 1 || e.prev_hash !== prev.hash)) return diverged(`entry ${seq} does not follow entry ${prev.seq} (forked chain)`);
-      if (!prev && page.anchor && (seq !== page.anchor.seq + 1 || e.prev_hash !== page.anchor.hash)) return diverged(`entry ${seq} does not follow the primary's anchor`);
-      const entry = toEntry({ ...e, seq });
-      const { seq: _s, prevHash: _p, hash: _h, ...rec } = entry;
-      if (entryHash(e.prev_hash, seq, rec) !== e.hash) return diverged(`entry ${seq} does not match its hash (altered entry)`);
-      prev = { seq, hash: e.hash };
-    }
-    await insertReplicatedAudit(ctx.db, entries.map((e) => ({ ...e, seq: Number(e.seq) })));
-    report.audit.copied += entries.length;
-    last = prev;
-  }
-}
-
-/** Deletes what the primary deleted at least `replicaDeleteDelayDays` ago (reverse dependency order). */
-async function deleteHeldPastDelay(ctx: PassContext, report: PassReport): Promise<void> {
-  const cutoff = new Date(ctx.clock().getTime() - ctx.settings.replicaDeleteDelayDays * 86_400_000).toISOString();
-  const due = async (tbl: string): Promise<{ key: string; values: unknown[] }[]> =>
-    (await listHolds(ctx.db, tbl)).filter((h) => h.first_missing_at <= cutoff).map((h) => ({ key: h.key, values: JSON.parse(h.key) as unknown[] }));
-  for (const h of await due('snapshots')) {
-    const [customer, id] = h.values as [CustomerId, string];
-    await deleteRowByKey(ctx.db, { name: 'snapshots', key: ['customer_id', 'id'] }, h.values);
-    await ctx.store.delete(snapshotRefsKey(customer, id));
-    await releaseHold(ctx.db, 'snapshots', h.key);
-    report.holds.deleted++;
-  }
-  // A chunk indexed in a deleted pack may also be in another (a repacked copy): those are
-  // indexed again before the holds go, so that a pass killed in between does it next time.
-  const packsDue = await due('packs');
-  const touched = new Set<CustomerId>();
-  for (const h of packsDue) {
-    const [customer, id] = h.values as [CustomerId, string];
-    await deleteReplicaPack(ctx.db, customer, id);
-    await ctx.store.delete(packKey(customer, id));
-    touched.add(customer);
-  }
-  for (const customer of touched) {
-    for (const p of await packsShortOfChunks(ctx.db, customer)) await reindexStoredPack(ctx.db, ctx.store, customer, p.id, p.size, isoNow(ctx.clock));
-  }
-  for (const h of packsDue) {
-    await releaseHold(ctx.db, 'packs', h.key);
-    report.holds.deleted++;
-  }
-  for (const t of [...REPLICATED_TABLES].reverse()) {
-    for (const h of await due(t.name)) {
-      try {
-        // A person's sessions on this site are this site's own rows: they go with the person.
-        if (t.name === 'users') await deleteSessionsOfUser(ctx.db, String(h.values[0]));
-        await deleteRowByKey(ctx.db, t, h.values);
-        await releaseHold(ctx.db, t.name, h.key);
-        report.holds.deleted++;
-      } catch (err) {
-        report.warnings.push(`${t.name} ${h.key}: deleted on the primary, not deleted here yet (${(err as Error).message}); tried again next pass`);
-      }
-    }
-  }
-}
