@@ -56,7 +56,7 @@ async function refuseWritesUnlessPrimary(deps: Deps, req: FastifyRequest): Promi
   if (!state) return; // never set up: a single site, the primary
   const header = req.headers[EPOCH_HEADER];
   const seen = typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : 0;
-  if (state.role === 'primary' && seen > state.epoch && (await promotionClaimWorthChecking(seen, deps.clock().getTime()))) {
+  if (state.role === 'primary' && seen > state.epoch && promotionClaimWorthChecking(seen, deps.clock().getTime())) {
     const f = await checkFencing(deps);
     if (f.demotedBy) {
       deps.log({ level: 'warn', msg: 'site demoted: another site was promoted above this one', epoch: state.epoch, seen, promoted: f.demotedBy });
@@ -69,7 +69,7 @@ async function refuseWritesUnlessPrimary(deps: Deps, req: FastifyRequest): Promi
 
 /** When each claimed epoch was last checked with the other sites (a cache, in this process only: losing it only means asking again). */
 const checkedClaims = new Map<number, number>();
-async function promotionClaimWorthChecking(epoch: number, now: number): Promise<boolean> {
+function promotionClaimWorthChecking(epoch: number, now: number): boolean {
   const last = checkedClaims.get(epoch);
   if (last !== undefined && now - last < 60_000) return false;
   if (checkedClaims.size > 1000) checkedClaims.clear();

@@ -31,11 +31,6 @@ export async function receivePackCopy(store: ObjectStore, customerId: CustomerId
   }
 }
 
-/** Indexes a pack this site holds (its own numbers for it and its chunks). */
-export async function indexPackCopy(db: Database, customerId: CustomerId, id: string, size: number, entries: readonly PackEntry[], now: string): Promise<void> {
-  await indexPack(db, { customerId, packId: id, size, entries, now });
-}
-
 /** Reads a stored pack's header and indexes it again (chunks indexed elsewhere are left as they are). */
 export async function reindexStoredPack(db: Database, store: ObjectStore, customerId: CustomerId, id: string, size: number, now: string): Promise<void> {
   const head = await readStoredPackHeader(store, packKey(customerId, id));

@@ -6,7 +6,6 @@ import type { ServerSettings } from '../datadir.js';
 import type { Database } from '../db/database.js';
 import { MIGRATIONS } from '../db/migrations/index.js';
 import {
-  countIndexedChunks,
   deleteRowByKey,
   feedSnapshots,
   getSiteState,
@@ -18,6 +17,7 @@ import {
   type Row,
 } from '../db/queries/replication.js';
 import { nextSequence } from '../db/queries/sequences.js';
+import { existingChunks, indexPack } from '../db/queries/packs.js';
 import type { SiteStateTable } from '../db/schema.js';
 import type { LogSink } from '../log.js';
 import { snapshotRefsKey } from '../object-keys.js';
@@ -27,7 +27,7 @@ import { isoNow, type Clock, type CustomerId } from '../types.js';
 import { pullAudit } from './audit-check.js';
 import { deleteHeldPastDelay, reconcileHolds } from './holds.js';
 import { PeerClient } from './client.js';
-import { adoptStoredPack, indexPackCopy, receivePackCopy } from './pack-copy.js';
+import { adoptStoredPack, receivePackCopy } from './pack-copy.js';
 import { keyString, REPLICATED_TABLES, SNAPSHOT_COLUMNS, SNAPSHOT_MUTABLE, type ReplicatedTable } from './tables.js';
 import type { PacksPage, ProgressRequest, RowsPage, SnapshotsPage, StateResponse } from './wire.js';
 
@@ -243,10 +243,10 @@ async function pullPacks(ctx: PassContext, peer: PeerClient, customer: CustomerI
 }
 
 /** Fetches one pack from the peer, checks every byte, stores and indexes it. */
-export async function copyPack(ctx: Pick<PassContext, 'db' | 'store' | 'clock'>, peer: PeerClient, customer: CustomerId, id: string, size: number): Promise<void> {
+async function copyPack(ctx: Pick<PassContext, 'db' | 'store' | 'clock'>, peer: PeerClient, customer: CustomerId, id: string, size: number): Promise<void> {
   const body = await peer.stream('GET', `/replication/customers/${customer}/packs/${id}`);
   const entries = await receivePackCopy(ctx.store, customer, id, size, body);
-  await indexPackCopy(ctx.db, customer, id, size, entries, isoNow(ctx.clock));
+  await indexPack(ctx.db, { customerId: customer, packId: id, size, entries, now: isoNow(ctx.clock) });
 }
 
 async function pullSnapshots(ctx: PassContext, peer: PeerClient, customer: CustomerId, upTo: string, report: PassReport): Promise<boolean> {
@@ -318,8 +318,9 @@ async function copySnapshot(ctx: PassContext, peer: PeerClient, customer: Custom
   if (sha256Hex(refs) !== manifest.refsSha256) throw new ReplicationError('its reference list does not match the manifest (SHA-256)');
   const ids = decodeRefs(refs);
   if (ids.length !== manifest.refCount) throw new ReplicationError('its reference list does not hold refCount ids');
-  const distinct = [...new Set(ids)].map((x) => Buffer.from(x, 'hex'));
-  if ((await countIndexedChunks(ctx.db, customer, distinct)) !== distinct.length) return false;
+  // The same presence check as a snapshot commit on the primary.
+  const present = await existingChunks(ctx.db, customer, ids);
+  if (ids.some((x) => !present.has(x))) return false;
   await ctx.store.put(snapshotRefsKey(customer, id), refs);
   await upsertRows(ctx.db, { name: 'snapshots', key: ['customer_id', 'id'] }, SNAPSHOT_COLUMNS, [row]);
   return true;

@@ -6,7 +6,6 @@ import type { CustomerId } from '../../types.js';
 import type { Database } from '../database.js';
 import { LockName, writeTransaction } from '../engine.js';
 import type { AuditLogTable, ReplicationCredentialsTable, SiteRole, SiteStateTable, SitesTable } from '../schema.js';
-import { customerSeqOf } from './sequences.js';
 
 export type Row = Record<string, unknown>;
 
@@ -196,21 +195,6 @@ export async function packsShortOfChunks(db: Database, customerId: CustomerId): 
     .where((eb) => eb('packs.chunk_count', '>', eb.selectFrom('chunks').select((e) => e.fn.countAll<number>().as('n')).whereRef('chunks.pack_seq', '=', 'packs.seq')))
     .execute();
   return rows.map((r) => ({ id: r.id, size: Number(r.size) }));
-}
-
-/** How many of `ids` this customer's index holds (ids distinct). */
-export async function countIndexedChunks(db: Database, customerId: CustomerId, ids: readonly Buffer[]): Promise<number> {
-  let n = 0;
-  for (let i = 0; i < ids.length; i += 500) {
-    const r = await db
-      .selectFrom('chunks')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('customer_seq', '=', (eb) => customerSeqOf(eb, customerId))
-      .where('id', 'in', ids.slice(i, i + 500))
-      .executeTakeFirstOrThrow();
-    n += Number(r.n);
-  }
-  return n;
 }
 
 /** Inserts a replicated customer with this site's own number for it (or leaves an existing one alone but its name). */
