@@ -4,8 +4,8 @@ import {
   BlobCodec,
   PackBuilder,
   chunkId,
-  deriveSubkeys,
   encodeRefs,
+  newSealSession,
   encodeTree,
   newSnapshotId,
   sealManifest,
@@ -16,15 +16,16 @@ import {
 import { ApiClient } from '@coffre/agent';
 
 /**
- * Builds and commits a snapshot whose trees were crafted by an attacker who holds the
- * key (a compromised machine of the same customer): the restorer must still refuse to
- * write outside its target. Uses the agent's own state directory for key and credential.
+ * Builds and commits a snapshot whose trees were crafted by an attacker who holds what a
+ * machine keeps (a compromised machine of the same customer: its write keys, storage format
+ * 2): the restorer must still refuse to write outside its target. Uses the agent's own state
+ * directory for keys and credential.
  */
 export async function commitCraftedSnapshot(configDir: string, build: (file: (content: string) => TreeNode['content'], tree: (nodes: TreeNode[]) => ChunkId) => ChunkId): Promise<string> {
   const cfg = JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8')) as { server: string; certPem: string; fingerprint: string; credential: string; machineId: string };
-  const master = Buffer.from(readFileSync(join(configDir, 'key'), 'utf8').trim(), 'hex');
-  const keys = deriveSubkeys(master);
-  const codec = new BlobCodec(keys.encryption);
+  const w = JSON.parse(readFileSync(join(configDir, 'write-key'), 'utf8')) as { chunkId: string; manifestMac: string; readPublic: string };
+  const keys = { chunkId: Buffer.from(w.chunkId, 'base64'), manifestMac: Buffer.from(w.manifestMac, 'base64'), readPublic: Buffer.from(w.readPublic, 'base64') };
+  const codec = new BlobCodec({ seal: newSealSession(keys.readPublic) });
   const pack = new PackBuilder();
   const refs: ChunkId[] = [];
   const add = (plain: Buffer): ChunkId => {

@@ -108,7 +108,9 @@ describe('backup → restore over HTTPS between real processes', () => {
     const list = JSON.parse((await other.run(['snapshots', '--json'])).stdout) as { machine: string }[];
     assert.equal(list.length, 3, 'the second machine sees the first machine\'s snapshots');
     const target = tempDir('other');
-    expectCode(await other.run(['restore', 'latest', '--target', target]), 0, 'restore elsewhere');
+    // "latest" alone is this machine's (it has none): another machine's needs --machine.
+    expectCode(await other.run(['restore', 'latest', '--target', target]), 1, 'no snapshot of its own');
+    expectCode(await other.run(['restore', 'latest', '--machine', 'poste-accueil', '--target', target]), 0, 'restore elsewhere');
     assert.deepEqual(diffTrees(describeTree(src, ['a-fifo']), describeTree(join(target, src))), []);
     rmSync(target, { recursive: true, force: true });
     other.cleanup();

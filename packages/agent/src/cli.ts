@@ -10,7 +10,8 @@ import { verify } from './engine/verify.js';
 import type { Repository } from './engine/repo.js';
 import { EXIT, Progress, errorLine, exitCodeFor, formatBytes, formatDuration } from './output.js';
 import { JobStore, reportSchedule, systemTimeZone, type BackupJob } from './jobs.js';
-import { clientFor, enroll, openRepository } from './session.js';
+import { clientFor, enroll, openRepository, type KeyNeed } from './session.js';
+import { registerKeyCommands } from './key-cli.js';
 import type { AccessMode } from './sites.js';
 import { Daemon, type DaemonSettings } from './daemon/daemon.js';
 import { DaemonLockedError } from './daemon/lock.js';
@@ -36,8 +37,9 @@ const debugReportError = (e: unknown) => {
   if (process.env.COFFRE_DEBUG === '1') process.stderr.write(`coffre: the run report was not sent: ${(e as Error).message}\n`);
 };
 
-async function withRepo<T>(g: Globals, fn: (r: Repository) => Promise<T>, mode: AccessMode = 'read'): Promise<T> {
-  const repo = await openRepository(storeOf(g), { file: g.passphraseFile }, mode);
+/** Opens the repository for a command; `need` 'read' asks for the passphrase (format 2 machines only write). */
+async function withRepo<T>(g: Globals, fn: (r: Repository) => Promise<T>, mode: AccessMode = 'read', need: KeyNeed = 'write'): Promise<T> {
+  const repo = await openRepository(storeOf(g), { file: g.passphraseFile }, mode, need);
   try {
     return await fn(repo);
   } finally {
@@ -62,10 +64,11 @@ program
   .requiredOption('--token <token>', 'one-time enrollment token')
   .option('--fingerprint <sha256>', "SHA-256 fingerprint of the server's TLS certificate (hex, colons optional)")
   .option('--machine <name>', 'name of this machine (default: host name)')
+  .option('--generate-passphrase', "for the customer's first machine: make a strong passphrase and show it once")
   .option('--json', 'machine-readable output')
-  .action(async (o: { server: string; token: string; fingerprint?: string; machine?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { server: string; token: string; fingerprint?: string; machine?: string; generatePassphrase?: boolean; json?: boolean }, cmd: Command) => {
     const g = cmd.optsWithGlobals<Globals>();
-    const r = await enroll(storeOf(g), { server: o.server, token: o.token, fingerprint: o.fingerprint, machine: o.machine, pass: { file: g.passphraseFile } });
+    const r = await enroll(storeOf(g), { server: o.server, token: o.token, fingerprint: o.fingerprint, machine: o.machine, pass: { file: g.passphraseFile }, generatePassphrase: o.generatePassphrase ?? false });
     if (o.json) {
       json({
         machineId: r.config.machineId,
@@ -74,10 +77,19 @@ program
         customerName: r.config.customerName,
         createdRepository: r.createdRepository,
         recoveryKey: r.recoveryKey,
+        generatedPassphrase: r.generatedPassphrase ?? null,
         keyError: r.keyError ? { code: r.keyError.code, message: r.keyError.message } : null,
       });
     } else {
       print(`Enrolled machine "${r.config.machineName}" for customer "${r.config.customerName}" on ${r.config.server}`);
+      if (r.generatedPassphrase) {
+        print('');
+        print('================ PASSPHRASE — PHRASE SECRÈTE ================');
+        print(`  ${r.generatedPassphrase}`);
+        print('Needed to restore and to enroll other machines. Keep it in a password');
+        print('manager. / Nécessaire pour restaurer et inscrire d’autres postes.');
+        print('================================================================');
+      }
       if (r.recoveryKey) {
         print('');
         print('================ RECOVERY KEY — CLÉ DE SECOURS ================');
@@ -88,7 +100,7 @@ program
         print('la phrase secrète est perdue. Elle n’est affichée qu’une seule fois.');
         print('================================================================');
       } else if (!r.keyError) {
-        print("Opened the customer's existing encryption key with the passphrase.");
+        print("Opened the customer's existing encryption key with the passphrase; this machine keeps only what backups need.");
       }
     }
     if (r.keyError) {
@@ -160,28 +172,33 @@ program
   .action(async (o: { machine?: string; json?: boolean }, cmd: Command) => {
     await withRepo(cmd.optsWithGlobals<Globals>(), async (repo) => {
       const list = await repo.listSnapshots(o.machine);
+      const mine = repo.localRoots();
       const rows = list.map((s) => {
-        const sec = repo.open(s);
+        // Without the passphrase (format 2) the secret part stays sealed: this machine knows
+        // the paths of its own snapshots, nothing of the others'.
+        const sec = repo.canRead ? repo.open(s) : null;
+        if (!sec) repo.checkMac(s);
         return {
           id: s.id,
           shortId: s.id.slice(0, 8),
           time: s.time,
           machine: s.machineName,
           machineId: s.machineId,
-          hostname: sec.hostname,
-          paths: sec.paths,
-          tags: sec.tags,
+          hostname: sec?.hostname ?? null,
+          paths: sec?.paths ?? mine.get(s.id)?.paths ?? null,
+          tags: sec?.tags ?? null,
           parent: s.manifest.parent,
-          files: sec.stats.files,
+          files: sec?.stats.files ?? null,
           size: s.manifest.logicalSize,
-          stats: sec.stats,
+          stats: sec?.stats ?? null,
+          sealed: sec === null,
         };
       });
       if (o.json) return json(rows);
       if (rows.length === 0) return print('no snapshots');
       print(['ID      ', 'TIME                    ', 'MACHINE         ', 'FILES    ', 'SIZE       ', 'PATHS'].join(' '));
       for (const r of rows) {
-        print([r.shortId, r.time.padEnd(24), r.machine.padEnd(16), String(r.files).padEnd(9), formatBytes(r.size).padEnd(11), r.paths.join(' ')].join(' '));
+        print([r.shortId, r.time.padEnd(24), r.machine.padEnd(16), String(r.files ?? '-').padEnd(9), formatBytes(r.size).padEnd(11), r.paths ? r.paths.join(' ') : '(sealed: needs the passphrase)'].join(' '));
       }
     });
   });
@@ -192,7 +209,7 @@ program
   .argument('<snapshot>', 'snapshot id (or prefix), or "latest"')
   .argument('[path]', 'only this directory or file (absolute path as backed up)')
   .option('-l, --long', 'show type, mode, size and modification time')
-  .option('--machine <name>', 'with "latest": latest of this machine')
+  .option('--machine <name>', 'with "latest": the latest of that machine (default: this machine\'s)')
   .option('--json', 'JSON array')
   .action(async (ref: string, path: string | undefined, o: { long?: boolean; json?: boolean; machine?: string }, cmd: Command) => {
     await withRepo(cmd.optsWithGlobals<Globals>(), async (repo) => {
@@ -218,7 +235,7 @@ program
         if (!o.long) print(p);
         else print(`${n.type === 'dir' ? 'd' : n.type === 'symlink' ? 'l' : '-'}${(n.mode & 0o7777).toString(8).padStart(4, '0')} ${String(n.size ?? 0).padStart(12)} ${nsToIso(n.mtime)} ${p}${n.type === 'symlink' ? ` -> ${n.target ?? '(binary)'}` : ''}`);
       }
-    });
+    }, 'read', 'read');
   });
 
 program
@@ -227,17 +244,18 @@ program
   .argument('<snapshot>', 'snapshot id (or prefix), or "latest"')
   .requiredOption('--target <dir>', 'directory to restore into (original paths are re-created below it)')
   .option('--include <pattern>', 'restore only paths matching this pattern (repeatable)', collect, [])
-  .option('--machine <name>', 'with "latest": latest snapshot of this machine')
+  .option('--machine <name>', 'with "latest": the latest snapshot of that machine (default: this machine\'s)')
   .option('--json', 'print a JSON summary')
   .option('-q, --quiet', 'no progress output')
   .action(async (ref: string, o: { target: string; include: string[]; machine?: string; json?: boolean; quiet?: boolean }, cmd: Command) => {
     await withRepo(cmd.optsWithGlobals<Globals>(), async (repo) => {
       const snap = await repo.findSnapshot(ref, o.machine);
+      if (!o.json) process.stderr.write(`coffre: restoring snapshot ${snap.id.slice(0, 8)} of machine "${snap.machineName}" (${snap.time})${snap.machineId === repo.machineId ? '' : ' — another machine'}\n`);
       const progress = Progress.for('restore', o);
       const started = Date.now();
       const r = await restore(repo, { snapshot: snap, target: o.target, includes: o.include, reporter: { progress: (p) => progress.update(p) } });
       progress.stop();
-      if (o.json) json({ snapshot: snap.id, target: o.target, ...r, durationMs: Date.now() - started });
+      if (o.json) json({ snapshot: snap.id, machine: snap.machineName, machineId: snap.machineId, target: o.target, ...r, durationMs: Date.now() - started });
       else {
         print(`restored snapshot ${snap.id.slice(0, 8)} to ${o.target}: ${r.files} files (${formatBytes(r.bytes)}), ${r.dirs} directories, ${r.symlinks} symbolic links in ${formatDuration(Date.now() - started)}`);
         for (const e of r.errors) process.stderr.write(`coffre: warning: ${e.path}: ${e.message}\n`);
@@ -250,7 +268,7 @@ program
       if (r.files === 0 && r.dirs === 0 && o.include.length > 0) {
         throw new CoffreError('NOT_FOUND', `nothing in snapshot ${snap.id.slice(0, 8)} matches ${o.include.join(', ')}`);
       }
-    });
+    }, 'read', 'read');
   });
 
 program
@@ -270,7 +288,7 @@ program
         print(`checked ${r.snapshots} snapshots, ${r.trees} directories, ${r.chunks} chunks${o.readData ? `, read ${r.packsRead} packs (${formatBytes(r.bytesRead)})` : ''}: ${r.problems.length === 0 ? 'no problems found' : `${r.problems.length} PROBLEM(S)`}`);
       }
       if (r.problems.length > 0) exitCode = EXIT.INTEGRITY;
-    });
+    }, 'read', o.readData ? 'read' : 'write');
   });
 
 program
@@ -324,7 +342,7 @@ program
         process.stderr.write(`coffre: error: the restore test FAILED: ${r.problems.length} file(s) differ from their source or could not be restored (listed above)\n`);
         exitCode = EXIT.INTEGRITY;
       }
-    });
+    }, 'read', 'read');
   });
 
 program
@@ -385,6 +403,8 @@ function percentArg(v: string): number {
   if (!Number.isFinite(n) || n <= 0 || n > 100) throw new CoffreError('BAD_REQUEST', `the sample must be a percentage above 0 and at most 100 (got "${v}")`);
   return n;
 }
+
+registerKeyCommands(program, storeOf);
 
 const job = program.command('job').description('scheduled backup jobs of this machine (run by "coffre daemon")');
 

@@ -1,14 +1,19 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CoffreError, type SiteRecord } from '@coffre/core';
+import { randomBytes } from 'node:crypto';
+import { CoffreError, gearBytes, gearFromBytes, type SiteRecord, type WriteKeys } from '@coffre/core';
 
 /**
  * Agent state: one directory (`--config DIR`, `COFFRE_CONFIG_DIR`, or ~/.config/coffre).
  *   config.json   server URL, pinned certificate, machine credential (mode 0600)
- *   key           the customer's master key, cached after the passphrase opened it once
- *                 (mode 0600) so that scheduled backups need no passphrase — see docs/adr/0002
- *   cache/        chunk ids known to be stored, encrypted tree blobs (pure cache: deletable)
+ *   write-key     storage format 2: what unattended backups need and nothing that decrypts
+ *                 stored data (chunk-id and manifest keys, chunker table, the customer's
+ *                 public read key) plus this machine's local cache key (mode 0600; ADR 0010)
+ *   key           format 1 only: the customer's master key, cached after the passphrase opened
+ *                 it once (docs/adr/0002); removed when the repository moves to format 2
+ *   cache/        chunk ids known to be stored, this machine's trees and snapshot roots
+ *                 encrypted with the local cache key (pure cache: deletable)
  */
 export interface AgentConfig {
   readonly v: 1;
@@ -71,13 +76,58 @@ export class ConfigStore {
     this.ensureDir();
     writeSecret(join(this.dir, 'key'), master.toString('hex') + '\n');
   }
-  /** Removes the cached master key (the configuration now belongs to another repository). */
+  /** Removes the cached master key (another repository, or the repository is now write-only). */
   forgetKey(): void {
     rmSync(join(this.dir, 'key'), { force: true });
+  }
+  /** The write keys of a format-2 repository, with the local cache key; null if none kept. */
+  loadWriteKeys(customerId: string): { keys: WriteKeys; cacheKey: Buffer } | null {
+    const f = join(this.dir, 'write-key');
+    if (!existsSync(f)) return null;
+    const w = JSON.parse(readFileSync(f, 'utf8')) as StoredWriteKeys;
+    if (w.v !== 2) throw new CoffreError('FORMAT', `unsupported write-key version in ${f}`);
+    if (w.customerId !== customerId) return null;
+    const b = (s: string, n: number) => {
+      const x = Buffer.from(s, 'base64');
+      if (x.length !== n) throw new CoffreError('FORMAT', `${f} is damaged; remove it and run a command with the passphrase`);
+      return x;
+    };
+    return {
+      keys: { chunkId: b(w.chunkId, 32), manifestMac: b(w.manifestMac, 32), gear: gearFromBytes(b(w.gear, 1024)), readPublic: b(w.readPublic, 32) },
+      cacheKey: b(w.cacheKey, 32),
+    };
+  }
+  /** Saves the write keys; keeps the local cache key when the file already holds one for this customer. */
+  saveWriteKeys(customerId: string, keys: WriteKeys): void {
+    this.ensureDir();
+    const cacheKey = this.loadWriteKeys(customerId)?.cacheKey ?? randomBytes(32);
+    const w: StoredWriteKeys = {
+      v: 2,
+      customerId,
+      chunkId: keys.chunkId.toString('base64'),
+      manifestMac: keys.manifestMac.toString('base64'),
+      gear: gearBytes(keys.gear).toString('base64'),
+      readPublic: keys.readPublic.toString('base64'),
+      cacheKey: cacheKey.toString('base64'),
+    };
+    writeSecret(join(this.dir, 'write-key'), JSON.stringify(w, null, 2) + '\n');
+  }
+  forgetWriteKeys(): void {
+    rmSync(join(this.dir, 'write-key'), { force: true });
   }
   private ensureDir(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
+}
+
+interface StoredWriteKeys {
+  readonly v: 2;
+  readonly customerId: string;
+  readonly chunkId: string;
+  readonly manifestMac: string;
+  readonly gear: string;
+  readonly readPublic: string;
+  readonly cacheKey: string;
 }
 
 /** Writes a file readable by its owner only, atomically (temp file + rename). */

@@ -1,5 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { CoffreError } from '@coffre/core';
+import { CoffreError, DEFAULT_ARGON2, type Argon2Params } from '@coffre/core';
+
+/** Argon2id cost of new key slots. Tests may lower it through this variable; never documented for production use. */
+export function argon2Params(): Argon2Params {
+  const t = process.env.COFFRE_TEST_ARGON2;
+  if (!t) return DEFAULT_ARGON2;
+  const [m, it, p] = t.split(',').map(Number);
+  return { m: m!, t: it!, p: p! };
+}
+
+/** A prompt on the terminal only (never the environment); null without a terminal. */
+export async function promptPassphrase(prompt: string, confirm: boolean): Promise<string | null> {
+  if (!process.stdin.isTTY) return null;
+  const p = await promptHidden(prompt);
+  if (confirm && (await promptHidden('Again: ')) !== p) throw new CoffreError('BAD_REQUEST', 'the two passphrases differ');
+  return p;
+}
 
 export interface PassphraseSource {
   readonly file?: string | undefined;

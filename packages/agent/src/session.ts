@@ -2,8 +2,11 @@ import { hostname, platform, release } from 'node:os';
 import {
   COFFRE_VERSION,
   CoffreError,
-  DEFAULT_ARGON2,
   DEFAULT_CHUNKER,
+  deriveAdminKey,
+  deriveReadKey,
+  deriveWriteKeys,
+  ed25519Sign,
   keysEqual,
   makePassphraseSlot,
   makeRecoverySlot,
@@ -11,24 +14,21 @@ import {
   newRecoveryKey,
   normalizeFingerprint,
   openWithPassphrase,
-  type Argon2Params,
+  openWithRecoveryKey,
+  repoUpgradeMessage,
+  WRITE_ONLY_MESSAGE,
   type EnrollResponse,
   type RepoConfig,
   type RepoResponse,
+  type WriteKeys,
 } from '@coffre/core';
 import { ApiClient, ApiError, fetchServerCertificate } from './client.js';
 import { clientOptions, failover, isNotPrimary, isOutOfReach, rememberSites, type AccessMode } from './sites.js';
 import type { AgentConfig, ConfigStore } from './config.js';
 import { Repository } from './engine/repo.js';
-import { readPassphrase, type PassphraseSource } from './passphrase.js';
+import { argon2Params, readPassphrase, type PassphraseSource } from './passphrase.js';
+import { checkNewPassphrase, generatePassphrase } from './passphrase-strength.js';
 
-function argon2Params(): Argon2Params {
-  // Tests may lower the cost through this variable; never documented for production use.
-  const t = process.env.COFFRE_TEST_ARGON2;
-  if (!t) return DEFAULT_ARGON2;
-  const [m, it, p] = t.split(',').map(Number);
-  return { m: m!, t: it!, p: p! };
-}
 
 export function clientFor(c: AgentConfig): ApiClient {
   return new ApiClient(clientOptions(c));
@@ -38,6 +38,8 @@ export interface EnrollOutcome {
   readonly config: AgentConfig;
   readonly createdRepository: boolean;
   readonly recoveryKey: string | null;
+  /** The passphrase --generate-passphrase made for a new repository (shown once). */
+  readonly generatedPassphrase?: string | null;
   /** Set when the machine is enrolled but the key could not be opened yet. */
   readonly keyError: CoffreError | null;
 }
@@ -47,11 +49,14 @@ export interface EnrollOutcome {
  * token is sent. The first machine of a customer creates the master key (passphrase and
  * recovery key slots); later machines open it with the passphrase.
  */
-export async function enroll(store: ConfigStore, args: { server: string; token: string; fingerprint?: string | undefined; machine?: string | undefined; pass: PassphraseSource }): Promise<EnrollOutcome> {
+export async function enroll(store: ConfigStore, args: { server: string; token: string; fingerprint?: string | undefined; machine?: string | undefined; pass: PassphraseSource; generatePassphrase?: boolean }): Promise<EnrollOutcome> {
   // A configuration whose credential still works is never replaced; one whose credential
   // was revoked (loss, theft, re-issue) may be enrolled again, e.g. with a re-issue token.
   const previous = store.exists() ? store.load() : null;
   if (previous && (await credentialStillWorks(previous))) {
+    // Enrolled, but the repository was not created (a refused passphrase): finish that, no token needed.
+    const resumed = await resumeInit(store, previous, args);
+    if (resumed) return resumed;
     throw new CoffreError('CONFLICT', `this configuration directory (${store.dir}) is already enrolled; use another --config directory or remove it first`);
   }
   const server = args.server.replace(/\/+$/, '');
@@ -111,16 +116,33 @@ export async function enroll(store: ConfigStore, args: { server: string; token: 
     const repo = await api.json<RepoResponse>('GET', '/repo');
     if (repo.site?.role === 'primary') rememberSites(store, config, repo); // the installation's sites, for failover
     if (repo.config === null) {
-      const created = await initRepository(store, api, args.pass);
-      if (created) return { config, createdRepository: true, recoveryKey: created, keyError: null };
+      const created = await initRepository(store, api, args.pass, args.generatePassphrase ?? false);
+      if (created) return { config, createdRepository: true, recoveryKey: created.recovery, generatedPassphrase: created.passphrase, keyError: null };
     }
     try {
-      await unlock(store, api, args.pass, true);
+      const info = await api.json<RepoResponse>('GET', '/repo');
+      // A later machine: the passphrase gives it its write keys (format 2) or the key (format 1).
+      const secret = await givenSecret(args.pass, true);
+      if (!secret) throw new CoffreError('NO_KEY', 'the passphrase is needed to get this machine its backup keys: set COFFRE_PASSPHRASE or use --passphrase-file, then run "coffre backup"');
+      store.forgetKey();
+      await unlockWith(store, info, secret);
       return { config, createdRepository: false, recoveryKey: null, keyError: null };
     } catch (e) {
       if (e instanceof CoffreError) return { config, createdRepository: false, recoveryKey: null, keyError: e };
       throw e;
     }
+  } finally {
+    api.close();
+  }
+}
+
+async function resumeInit(store: ConfigStore, config: AgentConfig, args: { pass: PassphraseSource; generatePassphrase?: boolean }): Promise<EnrollOutcome | null> {
+  const api = clientFor(config);
+  try {
+    if ((await api.json<RepoResponse>('GET', '/repo')).config !== null) return null;
+    const created = await initRepository(store, api, args.pass, args.generatePassphrase ?? false);
+    if (!created) return null;
+    return { config, createdRepository: true, recoveryKey: created.recovery, generatedPassphrase: created.passphrase, keyError: null };
   } finally {
     api.close();
   }
@@ -141,38 +163,108 @@ async function credentialStillWorks(config: AgentConfig): Promise<boolean> {
 }
 
 /** Creates the master key and its slots. Returns the recovery key, or null if another machine won the race. */
-async function initRepository(store: ConfigStore, api: ApiClient, pass: PassphraseSource): Promise<string | null> {
-  const passphrase = await readPassphrase(pass, { confirm: true, prompt: 'New passphrase for this customer\'s backups: ' });
-  if (!passphrase) throw new CoffreError('NO_KEY', 'a passphrase is needed to create the encryption key: set COFFRE_PASSPHRASE or use --passphrase-file');
+async function initRepository(store: ConfigStore, api: ApiClient, pass: PassphraseSource, generate: boolean): Promise<{ recovery: string; passphrase: string | null } | null> {
+  const passphrase = generate ? generatePassphrase() : await readPassphrase(pass, { confirm: true, prompt: 'New passphrase for this customer\'s backups: ' });
+  if (!passphrase) throw new CoffreError('NO_KEY', 'a passphrase is needed to create the encryption key: set COFFRE_PASSPHRASE or use --passphrase-file (or let --generate-passphrase make one)');
+  const c = store.load();
+  checkNewPassphrase(passphrase, [c.customerName, c.machineName]);
   const master = newMasterKey();
   const recovery = newRecoveryKey();
   const slots = [await makePassphraseSlot(master, passphrase, argon2Params()), makeRecoverySlot(master, recovery.raw)];
-  const config: RepoConfig = { v: 1, chunker: DEFAULT_CHUNKER, compression: 'zstd' };
+  const config = format2Config({ chunker: DEFAULT_CHUNKER, compression: 'zstd' }, master);
   try {
     await api.json('POST', '/repo/init', { config, keySlots: slots }, false);
   } catch (e) {
     if (e instanceof ApiError && e.status === 409) return null;
     throw e;
   }
-  store.saveKey(master);
-  return recovery.text;
+  // Unattended backups need only the write keys: the master key is not kept (FORMAT.md §2.4).
+  store.saveWriteKeys(customerOf(store), deriveWriteKeys(master));
+  return { recovery: recovery.text, passphrase: generate ? passphrase : null };
+}
+
+function customerOf(store: ConfigStore): string {
+  return store.load().customerId;
+}
+
+/** A format-2 configuration: the public read key new data is sealed to, and the key-admin key. */
+export function format2Config(base: Pick<RepoConfig, 'chunker' | 'compression'>, master: Buffer): RepoConfig {
+  return { v: 2, chunker: base.chunker, compression: base.compression, readKey: deriveReadKey(master).publicKey.toString('base64'), adminKey: deriveAdminKey(master).publicKey.toString('base64') };
+}
+
+/** Moves a format-1 repository to format 2 (needs the master key; chunk ids and old data stay valid). */
+export async function upgradeRepository(store: ConfigStore, api: ApiClient, info: RepoResponse, master: Buffer): Promise<RepoConfig> {
+  if (!info.config) throw new CoffreError('NO_KEY', 'the repository has not been initialised');
+  if (info.config.v === 2) return info.config;
+  const config = format2Config(info.config, master);
+  const signature = ed25519Sign(deriveAdminKey(master).privateKey, repoUpgradeMessage(info.customerId, config.readKey!, config.adminKey!)).toString('base64');
+  await api.json('POST', '/repo/upgrade', { config, signature });
+  store.saveWriteKeys(info.customerId, deriveWriteKeys(master));
+  store.forgetKey();
+  return config;
+}
+
+async function unlockWith(store: ConfigStore, info: RepoResponse, secret: { passphrase: string } | { recovery: string }): Promise<void> {
+  const master = await openMaster(info, secret);
+  if (info.config?.v === 2) store.saveWriteKeys(info.customerId, deriveWriteKeys(master));
+  else store.saveKey(master);
+}
+
+/** What a command needs: `write` (backups, listings) or `read` (anything that decrypts stored data). */
+export type KeyNeed = 'write' | 'read';
+
+/** The secret given for this command: a passphrase (file, environment) or the recovery key (environment). */
+async function givenSecret(pass: PassphraseSource, prompt: boolean): Promise<{ passphrase: string } | { recovery: string } | null> {
+  const recovery = process.env.COFFRE_RECOVERY_KEY;
+  if (!pass.file && recovery) return { recovery };
+  const p = await (prompt ? readPassphrase(pass) : readPassphraseNoPrompt(pass));
+  return p === null ? null : { passphrase: p };
+}
+
+/** Opens the master key with the given secret; a wrong one is always an error (exit 11). */
+export async function openMaster(info: RepoResponse, secret: { passphrase: string } | { recovery: string }): Promise<Buffer> {
+  return 'recovery' in secret ? openWithRecoveryKey(info.keySlots, secret.recovery) : openWithPassphrase(info.keySlots, secret.passphrase);
 }
 
 /**
- * Makes the master key available. A passphrase that is given must open a key slot, even
- * if the key is cached (a wrong passphrase is always an error); with none given, the
- * cached key is used; otherwise the passphrase is asked for.
+ * The keys for a command. A secret that is given must open a key slot (a wrong one is always
+ * an error). Format 2: the machine keeps only its write keys; the master key is opened for
+ * the command when the secret is given (or typed at a prompt when the command must read) and
+ * never stored — a master key cached by format 1 is turned into write keys and removed.
+ * Format 1: the master key is cached as before (ADR 0002).
  */
-export async function unlock(store: ConfigStore, api: ApiClient, pass: PassphraseSource, ignoreCache = false): Promise<Buffer> {
-  const cached = ignoreCache ? null : store.loadKey();
-  const given = await (cached ? readPassphraseNoPrompt(pass) : readPassphrase(pass));
-  if (cached && given === null) return cached;
-  if (given === null) throw new CoffreError('NO_KEY', 'the passphrase is needed to open the encryption key: set COFFRE_PASSPHRASE or use --passphrase-file');
-  const repo = await api.json<RepoResponse>('GET', '/repo');
-  if (!repo.config) throw new CoffreError('NO_KEY', 'the repository has no key yet');
-  const master = await openWithPassphrase(repo.keySlots, given);
-  if (!cached || !keysEqual(cached, master)) store.saveKey(master);
-  return master;
+export async function unlock(store: ConfigStore, info: RepoResponse, pass: PassphraseSource, need: KeyNeed): Promise<{ master: Buffer | null; write: WriteKeys | null; cacheKey: Buffer | null }> {
+  if (!info.config) throw new CoffreError('NO_KEY', 'the repository has no key yet');
+  const customerId = info.customerId;
+  const cached = store.loadKey();
+  let kept = info.config.v === 2 ? store.loadWriteKeys(customerId) : null;
+  const promptOk = info.config.v === 1 ? !cached : need === 'read' || (!kept && !cached);
+  const secret = await givenSecret(pass, promptOk);
+  let master: Buffer | null = null;
+  if (secret) master = await openMaster(info, secret);
+  if (info.config.v === 1) {
+    master ??= cached;
+    if (!master) throw new CoffreError('NO_KEY', 'the passphrase is needed to open the encryption key: set COFFRE_PASSPHRASE or use --passphrase-file');
+    if (!cached || !keysEqual(cached, master)) store.saveKey(master);
+    return { master, write: null, cacheKey: null };
+  }
+  // Format 2. A master key left by format 1 is checked, turned into write keys, and removed.
+  if (!master && cached) {
+    const w = deriveWriteKeys(cached);
+    if (info.config.readKey === w.readPublic.toString('base64')) {
+      store.saveWriteKeys(customerId, w);
+      kept = store.loadWriteKeys(customerId);
+    }
+    store.forgetKey();
+  } else if (cached) store.forgetKey();
+  if (master) {
+    const w = deriveWriteKeys(master);
+    if (!kept || !kept.keys.readPublic.equals(w.readPublic) || !kept.keys.chunkId.equals(w.chunkId)) store.saveWriteKeys(customerId, w);
+    kept = store.loadWriteKeys(customerId);
+  }
+  if (need === 'read' && !master) throw new CoffreError('NO_KEY', WRITE_ONLY_MESSAGE);
+  if (!kept) throw new CoffreError('NO_KEY', 'this machine has not got its backup keys yet: run a command once with the passphrase (COFFRE_PASSPHRASE or --passphrase-file)');
+  return { master, write: kept.keys, cacheKey: kept.cacheKey };
 }
 
 async function readPassphraseNoPrompt(pass: PassphraseSource): Promise<string | null> {
@@ -186,7 +278,7 @@ async function readPassphraseNoPrompt(pass: PassphraseSource): Promise<string | 
  * is out of reach, reads go to another site of the installation and writes to a site
  * promoted in its place (sites.ts).
  */
-export async function openRepository(store: ConfigStore, pass: PassphraseSource, mode: AccessMode = 'read'): Promise<Repository> {
+export async function openRepository(store: ConfigStore, pass: PassphraseSource, mode: AccessMode = 'read', need: KeyNeed = 'write'): Promise<Repository> {
   let c = store.load();
   let api = clientFor(c);
   try {
@@ -205,8 +297,16 @@ export async function openRepository(store: ConfigStore, pass: PassphraseSource,
     }
     if (info.site?.role === 'primary') rememberSites(store, c, info);
     if (!info.config) throw new CoffreError('NO_KEY', 'the repository has not been initialised; enroll a machine with a passphrase first');
-    const master = await unlock(store, api, pass);
-    return new Repository({ api, master, config: info.config, machineId: c.machineId, cacheDir: `${store.cacheDir}/${c.customerId}` });
+    const k = await unlock(store, info, pass, need);
+    return new Repository({
+      api,
+      master: k.master,
+      ...(k.write ? { write: k.write } : {}),
+      ...(k.cacheKey ? { cacheKey: k.cacheKey } : {}),
+      config: info.config,
+      machineId: c.machineId,
+      cacheDir: `${store.cacheDir}/${c.customerId}`,
+    });
   } catch (e) {
     api.close();
     if (e instanceof ApiError && e.status === 401) {

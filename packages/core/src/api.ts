@@ -11,9 +11,14 @@ export const MAX_BATCH_IDS = 10_000;
 
 /** Clear repository parameters: what any restorer needs besides the key. */
 export interface RepoConfig {
-  readonly v: 1;
+  /** Storage format: 1 (every machine holds the master key) or 2 (machines only write; FORMAT.md). */
+  readonly v: 1 | 2;
   readonly chunker: ChunkerParams;
   readonly compression: 'zstd';
+  /** Format 2: the customer's X25519 public read key (base64). Agents check it against their own copy, never adopt it. */
+  readonly readKey?: string;
+  /** Format 2: the Ed25519 public key whose signatures authorise key-slot changes (base64). */
+  readonly adminKey?: string;
 }
 
 export interface ApiErrorBody {
@@ -83,6 +88,20 @@ export interface RepoInitRequest {
 }
 export interface AddKeySlotRequest {
   readonly slot: KeySlot;
+}
+/** Replaces the whole slot set of a format-2 repository, signed by the key-admin key. */
+export interface ReplaceKeySlotsRequest {
+  readonly slots: readonly KeySlot[];
+  /** keySlotsDigest of the set being replaced (the change fails if it moved). */
+  readonly expect: string;
+  /** Ed25519 signature (base64) of keySlotsChangeMessage(customerId, expect, slots). */
+  readonly signature: string;
+}
+/** Upgrades a format-1 repository to format 2 (the master key and chunk ids stay). */
+export interface RepoUpgradeRequest {
+  readonly config: RepoConfig;
+  /** Ed25519 signature (base64) of repoUpgradeMessage(customerId, readKey, adminKey) by the new admin key. */
+  readonly signature: string;
 }
 
 export interface ChunkIdsRequest {

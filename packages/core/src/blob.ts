@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import { createRequire } from 'node:module';
 import type { ChunkId } from './bytes.js';
 import { CoffreError } from './errors.js';
+import type { ReadKey, SealSession } from './seal.js';
 
 /**
  * Encrypted blob (docs/FORMAT.md §4), used for file chunks, trees and nothing else:
@@ -13,14 +14,25 @@ import { CoffreError } from './errors.js';
  *        end-16 16B GCM tag
  *   associated data = "coffre blob v1" || chunk id (32 bytes) || byte 0..1 of the blob
  *
+ * Version 2 (storage format 2, write-only machines) inserts the writer's 32-byte ephemeral
+ * X25519 public key after the flags; the GCM key is the session key sealed to the customer's
+ * read key (seal.ts), and the associated data is "coffre blob v2" || id || version || flags || E.
+ *
  * The chunk id is HMAC-SHA-256(chunk-id key, plaintext). Binding it as associated data
  * means a blob moved under another id fails authentication, and the reader re-computes
  * the HMAC of the plaintext as a second check.
  */
 export const BLOB_VERSION = 1;
+export const BLOB_VERSION_SEALED = 2;
 export const BLOB_OVERHEAD = 2 + 12 + 16;
+export const BLOB_OVERHEAD_SEALED = 2 + 32 + 12 + 16;
 export const FLAG_ZSTD = 1;
 const AAD_PREFIX = Buffer.from('coffre blob v1', 'utf8');
+const AAD_PREFIX_V2 = Buffer.from('coffre blob v2', 'utf8');
+
+/** The message a reader without the read key gets: this machine can only write. */
+export const WRITE_ONLY_MESSAGE =
+  'this machine keeps only what it needs to make backups: reading stored data needs the passphrase (COFFRE_PASSPHRASE, --passphrase-file, a prompt) or the recovery key (COFFRE_RECOVERY_KEY)';
 
 // The low-level binding lets us compress into a reused buffer and decompress into one
 // of exactly the declared size (bounded decompression) without the convenience layer.
@@ -37,13 +49,25 @@ export function chunkId(idKey: Buffer, data: Uint8Array): ChunkId {
   return createHmac('sha256', idKey).update(data).digest('hex') as ChunkId;
 }
 
-function aad(id: ChunkId, version: number, flags: number): Buffer {
-  const b = Buffer.allocUnsafe(AAD_PREFIX.length + 32 + 2);
-  AAD_PREFIX.copy(b, 0);
-  b.write(id, AAD_PREFIX.length, 'hex');
-  b[AAD_PREFIX.length + 32] = version;
-  b[AAD_PREFIX.length + 33] = flags;
+function aad(id: ChunkId, version: number, flags: number, ephemeral?: Uint8Array): Buffer {
+  const prefix = ephemeral ? AAD_PREFIX_V2 : AAD_PREFIX;
+  const b = Buffer.allocUnsafe(prefix.length + 32 + 2 + (ephemeral ? 32 : 0));
+  prefix.copy(b, 0);
+  b.write(id, prefix.length, 'hex');
+  b[prefix.length + 32] = version;
+  b[prefix.length + 33] = flags;
+  if (ephemeral) b.set(ephemeral, prefix.length + 34);
   return b;
+}
+
+/**
+ * The keys a codec may hold: `v1` (the version-1 blob key: reads and writes version 1),
+ * `seal` (a writing session: writes version 2), `read` (the private read key: reads version 2).
+ */
+export interface BlobKeys {
+  readonly v1?: Buffer | undefined;
+  readonly seal?: SealSession | undefined;
+  readonly read?: ReadKey | undefined;
 }
 
 export interface EncodeOptions {
@@ -52,13 +76,19 @@ export interface EncodeOptions {
 }
 
 export class BlobCodec {
-  private readonly encKey: Buffer;
+  private readonly keys: BlobKeys;
   private readonly cctx = new zstd.CCtx();
   private readonly dctx = new zstd.DCtx();
   private scratch: Buffer = Buffer.alloc(0);
 
-  constructor(encKey: Buffer) {
-    this.encKey = encKey;
+  /** A Buffer is the version-1 blob key (reads and writes version 1). */
+  constructor(keys: Buffer | BlobKeys) {
+    this.keys = Buffer.isBuffer(keys) ? { v1: keys } : keys;
+  }
+
+  /** The version new blobs get: 2 when a sealing session is open. */
+  get writeVersion(): number {
+    return this.keys.seal ? BLOB_VERSION_SEALED : BLOB_VERSION;
   }
 
   private nonces: Buffer = Buffer.alloc(0);
@@ -94,15 +124,21 @@ export class BlobCodec {
         flags = FLAG_ZSTD;
       }
     }
+    const seal = this.keys.seal;
+    const key = seal ? seal.key : this.keys.v1;
+    if (!key) throw new CoffreError('NO_KEY', 'no key to write blobs with');
+    const version = seal ? BLOB_VERSION_SEALED : BLOB_VERSION;
+    const head = seal ? 2 + 32 : 2;
     // Own ArrayBuffer (never the shared pool) so callers may transfer it between threads.
-    const out = Buffer.allocUnsafeSlow(BLOB_OVERHEAD + payload.length);
-    out[0] = BLOB_VERSION;
+    const out = Buffer.allocUnsafeSlow(head + 12 + payload.length + 16);
+    out[0] = version;
     out[1] = flags;
+    if (seal) seal.ephemeral.copy(out, 2);
     const nonce = this.nextNonce();
-    nonce.copy(out, 2);
-    const c = createCipheriv('aes-256-gcm', this.encKey, nonce);
-    c.setAAD(aad(id, BLOB_VERSION, flags));
-    let off = 14;
+    nonce.copy(out, head);
+    const c = createCipheriv('aes-256-gcm', key, nonce);
+    c.setAAD(aad(id, version, flags, seal?.ephemeral));
+    let off = head + 12;
     off += c.update(payload).copy(out, off);
     off += c.final().copy(out, off);
     c.getAuthTag().copy(out, off);
@@ -117,14 +153,26 @@ export class BlobCodec {
     if (blob.length < BLOB_OVERHEAD) throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} is truncated`);
     const version = blob[0]!;
     const flags = blob[1]!;
-    if (version !== BLOB_VERSION) throw new CoffreError('FORMAT', `blob ${id.slice(0, 12)} has unknown version ${version}`);
+    if (version !== BLOB_VERSION && version !== BLOB_VERSION_SEALED) throw new CoffreError('FORMAT', `blob ${id.slice(0, 12)} has unknown version ${version}`);
     if ((flags & ~FLAG_ZSTD) !== 0) throw new CoffreError('FORMAT', `blob ${id.slice(0, 12)} has unknown flags ${flags}`);
+    const sealed = version === BLOB_VERSION_SEALED;
+    if (sealed && blob.length < BLOB_OVERHEAD_SEALED) throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} is truncated`);
+    const ephemeral = sealed ? blob.subarray(2, 34) : undefined;
+    let key: Buffer | undefined;
+    if (sealed) {
+      if (!this.keys.read) throw new CoffreError('NO_KEY', WRITE_ONLY_MESSAGE);
+      key = this.keys.read.sessionKey(ephemeral!);
+    } else {
+      key = this.keys.v1;
+      if (!key) throw new CoffreError('NO_KEY', WRITE_ONLY_MESSAGE);
+    }
+    const head = sealed ? 34 : 2;
     let payload: Buffer;
     try {
-      const d = createDecipheriv('aes-256-gcm', this.encKey, blob.subarray(2, 14));
-      d.setAAD(aad(id, version, flags));
+      const d = createDecipheriv('aes-256-gcm', key, blob.subarray(head, head + 12));
+      d.setAAD(aad(id, version, flags, ephemeral));
       d.setAuthTag(blob.subarray(blob.length - 16));
-      payload = Buffer.concat([d.update(blob.subarray(14, blob.length - 16)), d.final()]);
+      payload = Buffer.concat([d.update(blob.subarray(head + 12, blob.length - 16)), d.final()]);
     } catch {
       throw new CoffreError('INTEGRITY', `blob ${id.slice(0, 12)} failed authentication (corrupted, tampered or wrong key)`);
     }

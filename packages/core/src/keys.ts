@@ -4,6 +4,7 @@ import { hashRaw } from '@node-rs/argon2';
 const ARGON2ID = 2;
 import { base32Decode, base32Encode } from './bytes.js';
 import { CoffreError } from './errors.js';
+import { ed25519FromSeed, ReadKey } from './seal.js';
 
 /**
  * Key hierarchy (docs/FORMAT.md §2).
@@ -32,15 +33,63 @@ function hkdf(master: Uint8Array, label: string, length: number): Buffer {
   return Buffer.from(hkdfSync('sha256', master, HKDF_SALT, Buffer.from(`coffre v1 ${label}`, 'utf8'), length));
 }
 
+/**
+ * What a machine keeps for unattended backups in storage format version 2 (FORMAT.md §2.4):
+ * enough to chunk, name, deduplicate and seal new data, nothing that decrypts stored data.
+ */
+export interface WriteKeys {
+  readonly chunkId: Buffer;
+  readonly manifestMac: Buffer;
+  readonly gear: Int32Array;
+  /** The customer's X25519 public read key: new blobs and manifests are sealed to it. */
+  readonly readPublic: Buffer;
+}
+
+function gearOf(bytes: Buffer): Int32Array {
+  const gear = new Int32Array(256);
+  for (let i = 0; i < 256; i++) gear[i] = bytes.readInt32BE(i * 4);
+  return gear;
+}
+
+export function deriveWriteKeys(master: Uint8Array): WriteKeys {
+  const k = deriveSubkeys(master);
+  return { chunkId: k.chunkId, manifestMac: k.manifestMac, gear: k.gear, readPublic: deriveReadKey(master).publicKey };
+}
+
+/** The private read key of version 2 (opens sealed blobs and manifests). */
+export function deriveReadKey(master: Uint8Array): ReadKey {
+  if (master.length !== MASTER_KEY_BYTES) throw new CoffreError('FORMAT', 'master key must be 32 bytes');
+  return new ReadKey(hkdf(master, 'x25519-read', 32));
+}
+
+/**
+ * The Ed25519 key that authorises changes to the key slots of a version-2 repository: the
+ * server checks its signature against the public half recorded at initialisation, so only a
+ * holder of the master key (not a machine's unattended state, not the server) can change them.
+ */
+export function deriveAdminKey(master: Uint8Array): ReturnType<typeof ed25519FromSeed> {
+  if (master.length !== MASTER_KEY_BYTES) throw new CoffreError('FORMAT', 'master key must be 32 bytes');
+  return ed25519FromSeed(hkdf(master, 'ed25519-key-admin', 32));
+}
+
+/** The gear table as raw bytes (kept by write-only machines: it is not derivable without the master key). */
+export function gearBytes(gear: Int32Array): Buffer {
+  const b = Buffer.alloc(1024);
+  gear.forEach((v, i) => b.writeInt32BE(v, i * 4));
+  return b;
+}
+export function gearFromBytes(b: Uint8Array): Int32Array {
+  if (b.length !== 1024) throw new CoffreError('FORMAT', 'the chunker gear table has 1024 bytes');
+  return gearOf(Buffer.from(b));
+}
+
 export function newMasterKey(): Buffer {
   return randomBytes(MASTER_KEY_BYTES);
 }
 
 export function deriveSubkeys(master: Uint8Array): Subkeys {
   if (master.length !== MASTER_KEY_BYTES) throw new CoffreError('FORMAT', 'master key must be 32 bytes');
-  const gearBytes = hkdf(master, 'chunker-gear', 1024);
-  const gear = new Int32Array(256);
-  for (let i = 0; i < 256; i++) gear[i] = gearBytes.readInt32BE(i * 4);
+  const gear = gearOf(hkdf(master, 'chunker-gear', 1024));
   return {
     encryption: hkdf(master, 'blob-encryption', 32),
     chunkId: hkdf(master, 'chunk-id', 32),
@@ -49,15 +98,20 @@ export function deriveSubkeys(master: Uint8Array): Subkeys {
   };
 }
 
-/** Argon2id cost. The default follows OWASP's "≥ 64 MiB" guidance; tests pass cheaper ones. */
+/**
+ * Argon2id cost. The default, 256 MiB and 3 passes (about 1 s on a 2-core test machine,
+ * docs/SECURITY.md), is what a practice's PC affords once per command that needs it; tests
+ * pass cheaper ones. Agents refuse a slot that asks for more than MAX_ARGON2 (1 GiB, 10
+ * passes, 8 lanes): a slot written by the server could otherwise exhaust a machine's memory.
+ */
 export interface Argon2Params {
   readonly m: number; // memory, KiB
   readonly t: number; // iterations
   readonly p: number; // lanes
 }
-export const DEFAULT_ARGON2: Argon2Params = { m: 65536, t: 3, p: 1 };
+export const DEFAULT_ARGON2: Argon2Params = { m: 262144, t: 3, p: 1 };
 const MIN_ARGON2: Argon2Params = { m: 8, t: 1, p: 1 };
-const MAX_ARGON2: Argon2Params = { m: 4 * 1024 * 1024, t: 20, p: 16 };
+export const MAX_ARGON2: Argon2Params = { m: 1024 * 1024, t: 10, p: 8 };
 
 export type KeySlotKind = 'passphrase' | 'recovery';
 
@@ -172,23 +226,38 @@ export function makeRecoverySlot(master: Uint8Array, recovery: Buffer): KeySlot 
  * Slots with unknown versions are skipped, not fatal (forward compatibility).
  */
 export async function openWithPassphrase(slots: readonly KeySlot[], passphrase: string): Promise<Buffer> {
+  return (await openPassphraseSlot(slots, passphrase)).master;
+}
+
+/** As openWithPassphrase, also naming the slot that opened. */
+export async function openPassphraseSlot(slots: readonly KeySlot[], passphrase: string): Promise<{ master: Buffer; slotId: string }> {
   const candidates = slots.filter((s) => s.v === 1 && s.kind === 'passphrase' && s.kdf.alg === 'argon2id');
   if (candidates.length === 0) throw new CoffreError('NO_KEY', 'the repository has no passphrase key slot');
   for (const s of candidates) {
     if (s.kdf.alg !== 'argon2id') continue;
     const kek = await argon2Kek(passphrase, Buffer.from(s.kdf.salt, 'base64'), s.kdf);
     const master = unwrap(kek, s);
-    if (master) return master;
+    if (master) return { master, slotId: s.id };
   }
   throw new CoffreError('WRONG_PASSPHRASE', 'wrong passphrase: it opens none of the key slots of this repository');
 }
 
+/** True when the passphrase opens this slot (a passphrase slot of a known version). */
+export async function passphraseOpens(slot: KeySlot, passphrase: string): Promise<boolean> {
+  if (slot.v !== 1 || slot.kind !== 'passphrase' || slot.kdf.alg !== 'argon2id') return false;
+  return unwrap(await argon2Kek(passphrase, Buffer.from(slot.kdf.salt, 'base64'), slot.kdf), slot) !== null;
+}
+
 export function openWithRecoveryKey(slots: readonly KeySlot[], recoveryText: string): Buffer {
+  return openRecoverySlot(slots, recoveryText).master;
+}
+
+export function openRecoverySlot(slots: readonly KeySlot[], recoveryText: string): { master: Buffer; slotId: string } {
   const raw = parseRecoveryKey(recoveryText);
   for (const s of slots) {
     if (s.v !== 1 || s.kind !== 'recovery' || s.kdf.alg !== 'hkdf-sha256') continue;
     const master = unwrap(recoveryKek(raw, Buffer.from(s.kdf.salt, 'base64')), s);
-    if (master) return master;
+    if (master) return { master, slotId: s.id };
   }
   throw new CoffreError('WRONG_RECOVERY_KEY', 'wrong recovery key: it opens none of the key slots of this repository');
 }

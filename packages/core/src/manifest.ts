@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, 
 import type { ChunkId, SnapshotId } from './bytes.js';
 import { isChunkId } from './bytes.js';
 import { CoffreError } from './errors.js';
+import { newSealSession, type ReadKey } from './seal.js';
 
 /**
  * Snapshot manifest (docs/FORMAT.md §7): a clear part the server can act on (which
@@ -9,6 +10,8 @@ import { CoffreError } from './errors.js';
  * holder reads (root tree, paths, host, statistics), and a MAC over both.
  */
 export const MANIFEST_VERSION = 1;
+/** Storage format 2: the secret part is sealed to the customer's public read key. */
+export const MANIFEST_VERSION_SEALED = 2;
 
 export interface SnapshotStats {
   readonly files: number;
@@ -38,14 +41,17 @@ export interface ManifestSecret {
 
 /** What the agent sends to commit a snapshot. */
 export interface ManifestUpload {
-  readonly v: 1;
+  readonly v: 1 | 2;
   readonly id: SnapshotId;
   readonly parent: SnapshotId | null;
   /** SHA-256 (hex) of the sorted, concatenated raw ids of every referenced chunk. */
   readonly refsSha256: string;
   readonly refCount: number;
   readonly logicalSize: number;
-  /** "coffre manifest v1" AES-256-GCM of the JSON ManifestSecret: nonce || ct || tag, base64. */
+  /**
+   * AES-256-GCM of the JSON ManifestSecret, base64: v1 nonce || ct || tag under the blob key;
+   * v2 E || nonce || ct || tag under the session key sealed to the read key (FORMAT.md §7.1).
+   */
   readonly secret: string;
   /** HMAC-SHA-256 (hex) with the manifest-mac key over macInput(...). */
   readonly mac: string;
@@ -70,28 +76,37 @@ export function decodeRefs(buf: Uint8Array): ChunkId[] {
   return out;
 }
 
-function secretAad(id: SnapshotId): Buffer {
-  return Buffer.from(`coffre manifest v1|${id}`, 'utf8');
+function secretAad(id: SnapshotId, v: number): Buffer {
+  return Buffer.from(`coffre manifest v${v}|${id}`, 'utf8');
 }
 
 function macInput(m: Omit<ManifestUpload, 'mac'>, machineId: string): Buffer {
   // Fixed field order: this string is the MAC's definition (FORMAT.md §7.3).
   return Buffer.from(
-    ['coffre manifest mac v1', m.id, machineId, m.parent ?? '', m.refsSha256, String(m.refCount), String(m.logicalSize), m.secret].join('\n'),
+    [m.v === MANIFEST_VERSION_SEALED ? 'coffre manifest mac v2' : 'coffre manifest mac v1', m.id, machineId, m.parent ?? '', m.refsSha256, String(m.refCount), String(m.logicalSize), m.secret].join('\n'),
     'utf8',
   );
 }
 
+/**
+ * Seals a manifest. With `readPublic` (storage format 2) the secret part is sealed to the
+ * customer's public read key and the writer cannot open it again; with `encryption`
+ * (format 1) it is encrypted with the blob key.
+ */
 export function sealManifest(
-  keys: { encryption: Buffer; manifestMac: Buffer },
+  keys: { encryption?: Buffer | undefined; readPublic?: Buffer | undefined; manifestMac: Buffer },
   args: { id: SnapshotId; machineId: string; parent: SnapshotId | null; refs: Buffer; logicalSize: number; secret: ManifestSecret },
 ): ManifestUpload {
   const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', keys.encryption, nonce);
-  c.setAAD(secretAad(args.id));
-  const ct = Buffer.concat([nonce, c.update(JSON.stringify(args.secret), 'utf8'), c.final(), c.getAuthTag()]);
+  const session = keys.readPublic ? newSealSession(keys.readPublic) : null;
+  const key = session ? session.key : keys.encryption;
+  if (!key) throw new CoffreError('NO_KEY', 'no key to seal the manifest with');
+  const v = session ? MANIFEST_VERSION_SEALED : MANIFEST_VERSION;
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(secretAad(args.id, v));
+  const ct = Buffer.concat([...(session ? [session.ephemeral] : []), nonce, c.update(JSON.stringify(args.secret), 'utf8'), c.final(), c.getAuthTag()]);
   const base = {
-    v: MANIFEST_VERSION as 1,
+    v: v as 1 | 2,
     id: args.id,
     parent: args.parent,
     refsSha256: createHash('sha256').update(args.refs).digest('hex'),
@@ -103,28 +118,46 @@ export function sealManifest(
   return { ...base, mac };
 }
 
-/** Checks the MAC and decrypts the secret part. Throws INTEGRITY on any mismatch. */
-export function openManifest(keys: { encryption: Buffer; manifestMac: Buffer }, m: ManifestUpload, machineId: string): ManifestSecret {
-  if (m.v !== MANIFEST_VERSION) throw new CoffreError('FORMAT', `unsupported manifest version ${String(m.v)}`);
-  const expected = createHmac('sha256', keys.manifestMac).update(macInput(m, machineId)).digest();
+/** Checks the MAC (any holder of the write keys can): INTEGRITY on a mismatch. */
+export function checkManifestMac(manifestMac: Buffer, m: ManifestUpload, machineId: string): void {
+  if (m.v !== MANIFEST_VERSION && m.v !== MANIFEST_VERSION_SEALED) throw new CoffreError('FORMAT', `unsupported manifest version ${String(m.v)}`);
+  const expected = createHmac('sha256', manifestMac).update(macInput(m, machineId)).digest();
   const got = Buffer.from(typeof m.mac === 'string' ? m.mac : '', 'hex');
   if (got.length !== 32 || !timingSafeEqual(expected, got)) {
     throw new CoffreError('INTEGRITY', `snapshot ${m.id.slice(0, 8)}: manifest MAC mismatch (tampered, or not made with this repository's key)`);
   }
+}
+
+/** Checks the MAC and decrypts the secret part. Throws INTEGRITY on any mismatch, NO_KEY without the key. */
+export function openManifest(keys: { encryption?: Buffer | undefined; read?: ReadKey | undefined; manifestMac: Buffer }, m: ManifestUpload, machineId: string): ManifestSecret {
+  checkManifestMac(keys.manifestMac, m, machineId);
   const raw = Buffer.from(m.secret, 'base64');
+  const sealed = m.v === MANIFEST_VERSION_SEALED;
+  const head = sealed ? 32 : 0;
+  if (raw.length < head + 12 + 16) throw new CoffreError('INTEGRITY', `snapshot ${m.id.slice(0, 8)}: manifest does not decrypt`);
+  const key = sealed ? keys.read?.sessionKey(raw.subarray(0, 32)) : keys.encryption;
+  if (!key) throw new CoffreError('NO_KEY', WRITE_ONLY_MANIFEST);
   let plain: Buffer;
   try {
-    const d = createDecipheriv('aes-256-gcm', keys.encryption, raw.subarray(0, 12));
-    d.setAAD(secretAad(m.id));
+    const d = createDecipheriv('aes-256-gcm', key, raw.subarray(head, head + 12));
+    d.setAAD(secretAad(m.id, m.v));
     d.setAuthTag(raw.subarray(raw.length - 16));
-    plain = Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]);
+    plain = Buffer.concat([d.update(raw.subarray(head + 12, raw.length - 16)), d.final()]);
   } catch {
     throw new CoffreError('INTEGRITY', `snapshot ${m.id.slice(0, 8)}: manifest does not decrypt`);
   }
-  const s = JSON.parse(plain.toString('utf8')) as ManifestSecret;
-  if (s.v !== 1 || !isChunkId(s.root)) throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
+  let s: ManifestSecret;
+  try {
+    s = JSON.parse(plain.toString('utf8')) as ManifestSecret;
+  } catch {
+    throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
+  }
+  if (s?.v !== 1 || !isChunkId(s.root)) throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
   return s;
 }
+
+const WRITE_ONLY_MANIFEST =
+  'this machine keeps only what it needs to make backups: reading a snapshot needs the passphrase (COFFRE_PASSPHRASE, --passphrase-file, a prompt) or the recovery key (COFFRE_RECOVERY_KEY)';
 
 export function newSnapshotId(): SnapshotId {
   return randomBytes(16).toString('hex') as SnapshotId;

@@ -156,6 +156,20 @@ export const REASONS = {
   repoExists: { code: 'CONFLICT', en: 'The repository is already initialised.', fr: 'Le dépôt est déjà initialisé.' },
   repoMissing: { code: 'CONFLICT', en: 'The repository is not initialised yet.', fr: "Le dépôt n'est pas encore initialisé." },
   keySlotExists: { code: 'CONFLICT', en: 'A key slot with this id already exists.', fr: 'Un emplacement de clé avec cet identifiant existe déjà.' },
+  keySlotsNotSigned: {
+    code: 'FORBIDDEN',
+    en: "Key slots of this repository change only with a signature by its key-admin key (the passphrase or the recovery key), which this request does not carry.",
+    fr: "Les emplacements de clé de ce dépôt ne changent qu'avec une signature de sa clé d'administration (la phrase secrète ou la clé de secours), absente de cette requête.",
+  },
+  keySlotsMoved: { code: 'CONFLICT', en: 'The key slots changed since they were read; read them again.', fr: 'Les emplacements de clé ont changé depuis leur lecture ; relisez-les.' },
+  keySlotsEmpty: { code: 'BAD_REQUEST', en: 'A repository needs at least one passphrase slot.', fr: "Un dépôt doit garder au moins un emplacement de phrase secrète." },
+  manifestFormatOld: {
+    code: 'CONFLICT',
+    en: 'This repository uses storage format 2 (machines only write): update this agent, it still writes format 1.',
+    fr: "Ce dépôt utilise le format de stockage 2 (les machines ne font qu'écrire) : mettez à jour cet agent, il écrit encore au format 1.",
+  },
+  repoNotUpgradable: { code: 'CONFLICT', en: 'Only a format-1 repository can be upgraded, keeping its chunker and compression.', fr: "Seul un dépôt au format 1 peut être mis à niveau, en gardant son découpage et sa compression." },
+  repoFormat2Keys: { code: 'BAD_REQUEST', en: 'A format-2 repository needs its public read key and key-admin key (32 bytes each, base64).', fr: "Un dépôt au format 2 doit avoir sa clé publique de lecture et sa clé d'administration (32 octets chacune, en base64)." },
   tooManyKeySlots: { code: 'CONFLICT', en: 'The repository already has the maximum number of key slots.', fr: "Le dépôt a déjà le nombre maximal d'emplacements de clé." },
   snapshotExists: { code: 'CONFLICT', en: 'A snapshot with this id already exists.', fr: 'Un instantané avec cet identifiant existe déjà.' },
   missingChunks: {

@@ -430,7 +430,7 @@ export class Daemon {
     this.log('info', 'restore-test-start', `restore test started (${percent} % sample of this machine's newest snapshot)`, { task: 'restore-test', scheduled: iso(p.scheduled), attempt: p.attempt + 1 });
     let repo: Repository;
     try {
-      repo = await openRepository(this.store, this.pass);
+      repo = await openRepository(this.store, this.pass, 'read', 'read');
     } catch (e) {
       if (isRetryable(e)) return { retryable: true, errorCode: runErrorCode(e) };
       this.log('error', 'restore-test-end', `restore test could not run: ${(e as Error).message}`, { task: 'restore-test', result: 'failed', errorCode: runErrorCode(e) });

@@ -11,7 +11,6 @@ import {
   encodeRefs,
   newSnapshotId,
   nodeNameBytes,
-  sealManifest,
   type ChunkId,
   type ManifestSecret,
   type PackUploadResponse,
@@ -23,7 +22,7 @@ import {
 import { ApiError } from '../client.js';
 import { PathFilter } from './filter.js';
 import { SharedIdSet } from './idset.js';
-import type { Repository } from './repo.js';
+import type { Repository, WriterInit } from './repo.js';
 import { TaskPool } from './task-pool.js';
 import type { FileJob, FileResult, WorkerIn, WorkerOut } from './worker-protocol.js';
 
@@ -146,12 +145,12 @@ class ReaderPool {
 
   constructor(
     n: number,
-    init: { master: Buffer; chunker: unknown; level: number },
+    init: { writer: WriterInit; chunker: unknown; level: number },
     private readonly known: SharedIdSet,
     onBlob: (id: ChunkId, blob: Buffer, sha256: Buffer) => void,
   ) {
     this.sentKnown = known.buffer;
-    this.pool = new TaskPool(new URL('./worker.js', import.meta.url), n, { master: new Uint8Array(init.master), chunker: init.chunker, level: init.level, known: known.buffer }, (msg) => {
+    this.pool = new TaskPool(new URL('./worker.js', import.meta.url), n, { writer: init.writer, chunker: init.chunker, level: init.level, known: known.buffer }, (msg) => {
       const m = msg as WorkerOut;
       if (m.type !== 'blobs') return;
       const hashes = Buffer.from(m.hashes.buffer, m.hashes.byteOffset, m.hashes.byteLength);
@@ -352,13 +351,17 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
     const mine = (await repo.listSnapshots()).filter((s) => s.machineId === repo.machineId);
     const key = JSON.stringify(paths);
     let fallback: { s: SnapshotRecord; root: ChunkId } | null = null;
+    // A write-only machine knows the roots of the snapshots it made (its local record).
+    const recorded = repo.localRoots();
     for (const s of [...mine].reverse()) {
-      let sec: ManifestSecret;
+      let sec: Pick<ManifestSecret, 'root' | 'paths'> | undefined;
       try {
-        sec = repo.open(s);
+        repo.checkMac(s);
+        sec = recorded.get(s.id) ?? (repo.canRead ? repo.open(s) : undefined);
       } catch {
         continue; // an unreadable parent is simply not used
       }
+      if (!sec) continue;
       fallback ??= { s, root: sec.root };
       if (JSON.stringify([...sec.paths].sort()) === key) {
         fallback = { s, root: sec.root };
@@ -388,7 +391,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
 
   const pool = new ReaderPool(
     Math.max(1, opts.workers ?? availableParallelism()),
-    { master: repo.master, chunker: repo.config.chunker, level: opts.compressionLevel ?? 3 },
+    { writer: repo.writerInit(), chunker: repo.config.chunker, level: opts.compressionLevel ?? 3 },
     known,
     (id, blob, sha) => uploader.offer(id, blob, sha),
   );
@@ -398,10 +401,9 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
     if (plain.length > MAX_TREE_SIZE) throw new CoffreError('TOO_LARGE', 'a directory has too many entries to store');
     refs.add(id);
     if (!known.has(id)) {
-      const blob = repo.codec.encode(id, plain, { level: opts.compressionLevel ?? 3 });
-      repo.cacheTreeBlob(id, blob);
-      uploader.offer(id, blob);
+      uploader.offer(id, repo.codec.encode(id, plain, { level: opts.compressionLevel ?? 3 }));
     }
+    repo.cacheTree(id, plain);
     return id;
   };
 
@@ -593,7 +595,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
   };
   const id = newSnapshotId();
   const refBytes = encodeRefs(refs as Set<ChunkId>);
-  const manifest = sealManifest(repo.keys, { id, machineId: repo.machineId, parent: parent?.id as never ?? null, refs: refBytes, logicalSize: stats.bytes, secret });
+  const manifest = repo.sealManifest({ id, machineId: repo.machineId, parent: parent?.id as never ?? null, refs: refBytes, logicalSize: stats.bytes, secret });
   try {
     snapshot = await repo.api.json<SnapshotCommitResponse>('POST', '/snapshots', { manifest, refs: refBytes.toString('base64') });
   } catch (e) {
@@ -604,6 +606,7 @@ async function backupOnce(repo: Repository, opts: BackupOptions, retry: boolean)
       snapshot = { id, time: again.time };
     } else throw e;
   }
+  repo.recordRoot(id, root, paths);
   return { snapshot, parent: parent?.id ?? null, stats: finalStats, warnings };
 }
 

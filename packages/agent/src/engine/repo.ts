@@ -9,8 +9,14 @@ import {
   MAX_TREE_SIZE,
   chunkId,
   decodeTree,
+  checkManifestMac,
+  deriveReadKey,
   deriveSubkeys,
+  deriveWriteKeys,
+  newSealSession,
+  sealManifest,
   sha256Hex,
+  WRITE_ONLY_MESSAGE,
   encodeTree,
   isChunkId,
   openManifest,
@@ -25,12 +31,15 @@ import {
   type ChunksExistResponse,
   type ChunksLocateResponse,
   type ManifestSecret,
+  type ManifestUpload,
   type RepoConfig,
+  type SealSession,
   type SnapshotListResponse,
   type SnapshotRecord,
-  type Subkeys,
+  type SnapshotId,
   type Tree,
   type TreeNode,
+  type WriteKeys,
 } from '@coffre/core';
 import type { ApiClient } from '../client.js';
 import type { SharedIdSet } from './idset.js';
@@ -38,32 +47,128 @@ import type { SharedIdSet } from './idset.js';
 /** Ids per exists/locate request (the server accepts up to MAX_BATCH_IDS). */
 const BATCH = 5000;
 
-/** An opened customer repository: keys, API, and the local caches. */
+
+/** What the worker threads of a backup need to chunk, name and seal new data. */
+export interface WriterInit {
+  readonly chunkIdKey: Uint8Array;
+  readonly gear: Int32Array;
+  readonly v1Key: Uint8Array | null;
+  readonly seal: { readonly ephemeral: Uint8Array; readonly key: Uint8Array } | null;
+}
+
+/**
+ * An opened customer repository: keys, API, and the local caches.
+ *
+ * In storage format 2 a machine usually holds only `WriteKeys` (docs/FORMAT.md §2.4): it
+ * chunks, names and seals new data to the customer's public read key, and reads nothing
+ * stored (`canRead` false) unless the master key was opened for this command with the
+ * passphrase or the recovery key. Its own trees are cached locally under its cache key,
+ * which is how backups stay incremental without reading the server's copies.
+ */
 export class Repository {
   readonly api: ApiClient;
-  readonly keys: Subkeys;
-  readonly master: Buffer;
+  readonly keys: WriteKeys;
+  /** The master key, when opened for this command (or a format-1 repository's cached key). */
+  readonly master: Buffer | null;
   readonly config: RepoConfig;
+  /** Decodes what the keys held allow; encodes new blobs in the repository's format. */
   readonly codec: BlobCodec;
   readonly chunker: Chunker;
   readonly machineId: string;
   readonly cacheDir: string;
+  private readonly session: SealSession | null;
+  private readonly v1Key: Buffer | null;
+  private readonly readKey: ReturnType<typeof deriveReadKey> | null;
+  /** This machine's cache of its own trees, under its local cache key (format 1 for the local key). */
+  private readonly local: BlobCodec;
   private readonly treeCache = new Map<string, Tree>();
   private readonly locCache = new Map<string, ChunkLocation>();
   /** When set, trees are always read from the server (verify must check the server's copy). */
   serverTreesOnly = false;
   private readonly headerCache = new Map<string, Promise<Map<string, PackEntry>>>();
 
-  constructor(args: { api: ApiClient; master: Buffer; config: RepoConfig; machineId: string; cacheDir: string }) {
+  constructor(args: { api: ApiClient; master: Buffer | null; write?: WriteKeys; cacheKey?: Buffer; config: RepoConfig; machineId: string; cacheDir: string }) {
     this.api = args.api;
     this.master = args.master;
-    this.keys = deriveSubkeys(args.master);
     this.config = args.config;
-    this.codec = new BlobCodec(this.keys.encryption);
-    this.chunker = new Chunker(this.keys.gear, args.config.chunker ?? DEFAULT_CHUNKER);
+    const write = args.write ?? (args.master ? deriveWriteKeys(args.master) : null);
+    if (!write) throw new CoffreError('NO_KEY', 'this machine holds no key for this repository; run a command with the passphrase once');
+    this.keys = write;
+    this.v1Key = args.master ? deriveSubkeys(args.master).encryption : null;
+    this.readKey = args.master ? deriveReadKey(args.master) : null;
+    if (args.config.v === 2) {
+      // The server's copy of the read key is never adopted, only compared (a substituted key would capture new backups).
+      if (!args.config.readKey || !Buffer.from(args.config.readKey, 'base64').equals(write.readPublic)) {
+        throw new CoffreError('INTEGRITY', "the server's public read key differs from the one this machine derived from the passphrase: not writing to it (tampering, or another customer's repository)");
+      }
+      this.session = newSealSession(write.readPublic);
+    } else {
+      if (!this.v1Key) throw new CoffreError('NO_KEY', 'this format-1 repository needs the passphrase on this machine');
+      this.session = null;
+    }
+    this.codec = new BlobCodec({ v1: this.v1Key ?? undefined, seal: this.session ?? undefined, read: this.readKey ?? undefined });
+    this.chunker = new Chunker(write.gear, args.config.chunker ?? DEFAULT_CHUNKER);
     this.machineId = args.machineId;
     this.cacheDir = args.cacheDir;
-    mkdirSync(join(this.cacheDir, 'trees'), { recursive: true, mode: 0o700 });
+    // Format 1 machines hold the master key anyway: their cache key is derived from it.
+    this.local = new BlobCodec(args.cacheKey ?? deriveSubkeys(args.master!).encryption);
+    mkdirSync(join(this.cacheDir, 'local-trees'), { recursive: true, mode: 0o700 });
+  }
+
+  /** True when stored data can be decrypted (the master key is open). */
+  get canRead(): boolean {
+    return this.master !== null;
+  }
+
+  /** The master key, or NO_KEY: restore and the restore test need it. */
+  requireMaster(): Buffer {
+    if (!this.master) throw new CoffreError('NO_KEY', WRITE_ONLY_MESSAGE);
+    return this.master;
+  }
+
+  writerInit(): WriterInit {
+    return {
+      chunkIdKey: new Uint8Array(this.keys.chunkId),
+      gear: this.keys.gear,
+      v1Key: this.session ? null : new Uint8Array(this.v1Key!),
+      seal: this.session ? { ephemeral: new Uint8Array(this.session.ephemeral), key: new Uint8Array(this.session.key) } : null,
+    };
+  }
+
+  sealManifest(args: Parameters<typeof sealManifest>[1]): ManifestUpload {
+    return sealManifest(this.session ? { readPublic: this.keys.readPublic, manifestMac: this.keys.manifestMac } : { encryption: this.v1Key!, manifestMac: this.keys.manifestMac }, args);
+  }
+
+  // ---- this machine's snapshot roots (format 2: what lets a write-only machine find its parent) ----
+
+  private get rootsFile(): string {
+    return join(this.cacheDir, 'roots.bin');
+  }
+
+  /** Roots of this machine's snapshots, as recorded when it made them (authenticated with the cache key). */
+  localRoots(): Map<string, { root: ChunkId; paths: string[] }> {
+    const out = new Map<string, { root: ChunkId; paths: string[] }>();
+    if (!existsSync(this.rootsFile)) return out;
+    try {
+      // File: keyed id of the plaintext (32 bytes) || the blob, as for a tree.
+      const raw = readFileSync(this.rootsFile);
+      const plain = this.local.decode(raw.toString('hex', 0, 32) as ChunkId, raw.subarray(32), 16 * 1024 * 1024, this.keys.chunkId);
+      for (const [id, v] of Object.entries(JSON.parse(plain.toString('utf8')) as Record<string, { root: ChunkId; paths: string[] }>)) out.set(id, v);
+    } catch {
+      rmSync(this.rootsFile, { force: true }); // damaged: the next backup reads every file again
+    }
+    return out;
+  }
+
+  recordRoot(snapshot: SnapshotId, root: ChunkId, paths: string[]): void {
+    const all = this.localRoots();
+    all.set(snapshot, { root, paths });
+    const keep = [...all.entries()].slice(-200);
+    const plain = Buffer.from(JSON.stringify(Object.fromEntries(keep)), 'utf8');
+    const tmp = `${this.rootsFile}.${process.pid}.tmp`;
+    const id = chunkId(this.keys.chunkId, plain);
+    writeFileSync(tmp, Buffer.concat([Buffer.from(id, 'hex'), this.local.encode(id, plain, { level: 3 })]), { mode: 0o600 });
+    renameSync(tmp, this.rootsFile);
   }
 
   // ---- chunk-id cache: ids known to be indexed on the server (append-only file) ----
@@ -180,36 +285,38 @@ export class Repository {
     return { id: chunkId(this.keys.chunkId, plain), plain };
   }
 
-  cacheTreeBlob(id: string, blob: Buffer): void {
-    const dir = join(this.cacheDir, 'trees', id.slice(0, 2));
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  /** Keeps this machine's copy of a tree it wrote (under the local cache key). */
+  cacheTree(id: ChunkId, plain: Buffer): void {
+    const dir = join(this.cacheDir, 'local-trees', id.slice(0, 2));
     const f = join(dir, id);
     if (existsSync(f)) return;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = `${f}.${process.pid}.tmp`;
-    writeFileSync(tmp, blob, { mode: 0o600 });
+    writeFileSync(tmp, this.local.encode(id, plain, { level: 3 }), { mode: 0o600 });
     renameSync(tmp, f);
   }
 
-  /** Loads and authenticates a tree: memory cache, then local blob cache, then server. */
+  /** Loads and authenticates a tree: memory cache, then this machine's cache, then server (with the read key). */
   async loadTree(id: ChunkId): Promise<Tree> {
     if (!isChunkId(id)) throw new CoffreError('FORMAT', 'invalid tree id');
     const hit = this.treeCache.get(id);
     if (hit) return hit;
-    const f = join(this.cacheDir, 'trees', id.slice(0, 2), id);
+    const f = join(this.cacheDir, 'local-trees', id.slice(0, 2), id);
     let plain: Buffer | null = null;
     if (!this.serverTreesOnly && existsSync(f)) {
       try {
-        plain = this.codec.decode(id, readFileSync(f), MAX_TREE_SIZE, this.keys.chunkId);
+        plain = this.local.decode(id, readFileSync(f), MAX_TREE_SIZE, this.keys.chunkId);
       } catch {
         rmSync(f, { force: true }); // a damaged cache entry is refetched, never trusted
       }
     }
     if (!plain) {
+      if (!this.canRead) throw new CoffreError('NO_KEY', WRITE_ONLY_MESSAGE);
       const [loc] = await this.locate([id]);
       if (!loc) throw new CoffreError('INTEGRITY', `tree ${id.slice(0, 12)} is not stored on the server`);
       const blob = await this.api.getBinary(`/packs/${loc.pack}`, { offset: loc.offset, length: loc.length });
       plain = this.codec.decode(id, blob, MAX_TREE_SIZE, this.keys.chunkId);
-      this.cacheTreeBlob(id, blob);
+      this.cacheTree(id, plain);
     }
     const tree = decodeTree(plain);
     if (this.treeCache.size > 4096) this.treeCache.clear();
@@ -281,15 +388,28 @@ export class Repository {
     return [...r.snapshots];
   }
 
+  /** The secret part of a manifest (NO_KEY without the read key). */
   open(s: SnapshotRecord): ManifestSecret {
-    return openManifest(this.keys, s.manifest, s.machineId);
+    return openManifest({ encryption: this.v1Key ?? undefined, read: this.readKey ?? undefined, manifestMac: this.keys.manifestMac }, s.manifest, s.machineId);
   }
 
-  /** Resolves "latest", a full id or a unique id prefix (≥ 4 hex digits). */
+  /** Checks a manifest's MAC (the write keys suffice). */
+  checkMac(s: SnapshotRecord): void {
+    checkManifestMac(this.keys.manifestMac, s.manifest, s.machineId);
+  }
+
+  /**
+   * Resolves "latest" (this machine's newest, or `machine`'s: another machine's data is never
+   * taken by default), a full id or a unique id prefix (≥ 4 hex digits).
+   */
   async findSnapshot(ref: string, machine?: string): Promise<SnapshotRecord> {
     const all = await this.listSnapshots(machine);
+    if (ref === 'latest') {
+      const mine = machine ? all : all.filter((s) => s.machineId === this.machineId);
+      if (mine.length === 0) throw new CoffreError('NOT_FOUND', machine ? `machine ${machine} has no snapshot` : 'this machine has no snapshot yet; to restore another machine\'s, add --machine NAME');
+      return mine[mine.length - 1]!;
+    }
     if (all.length === 0) throw new CoffreError('NOT_FOUND', 'there is no snapshot yet');
-    if (ref === 'latest') return all[all.length - 1]!;
     if (!/^[0-9a-f]{4,32}$/.test(ref)) throw new CoffreError('BAD_REQUEST', `"${ref}" is not a snapshot id (hex) nor "latest"`);
     const m = all.filter((s) => s.id.startsWith(ref));
     if (m.length === 0) throw new CoffreError('NOT_FOUND', `no snapshot ${ref}`);

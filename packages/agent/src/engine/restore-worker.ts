@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BlobCodec, MAX_CHUNK_SIZE_LIMIT, deriveSubkeys, type ChunkId } from '@coffre/core';
+import { BlobCodec, MAX_CHUNK_SIZE_LIMIT, deriveReadKey, deriveSubkeys, type ChunkId } from '@coffre/core';
 
 /**
  * Restore worker: checks each blob of a fetched pack range against its header SHA-256,
@@ -23,7 +23,7 @@ export interface RestoreTaskResult {
 
 const { master, maxPlain } = workerData as { master: Uint8Array; maxPlain: number };
 const keys = deriveSubkeys(Buffer.from(master));
-const codec = new BlobCodec(keys.encryption);
+const codec = new BlobCodec({ v1: keys.encryption, read: deriveReadKey(Buffer.from(master)) });
 const ZERO = Buffer.alloc(MAX_CHUNK_SIZE_LIMIT);
 const BLOCK = 64 * 1024;
 

@@ -220,7 +220,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
   // Verification, decryption, decompression and writing run in worker threads; the
   // main thread fetches ranges (a few in flight) and keeps the books.
   const pool = new TaskPool<RestoreTask, RestoreTaskResult>(new URL('./restore-worker.js', import.meta.url), Math.max(1, availableParallelism()), {
-    master: new Uint8Array(repo.master),
+    master: new Uint8Array(repo.requireMaster()),
     maxPlain: repo.config.chunker.max,
   });
   let next = 0;

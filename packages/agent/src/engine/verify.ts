@@ -25,7 +25,7 @@ const MAX_PATHS = 5;
 
 /**
  * Checks every snapshot of the customer: manifest MAC, reference list, every tree
- * (read from the server, authenticated), and that every chunk is stored. With
+ * (read from the server, authenticated; only with the read key), and that every chunk is stored. With
  * `readData`, downloads every pack and checks each blob's SHA-256, authentication tag
  * and keyed id; damaged chunks are reported with the files that use them.
  */
@@ -49,9 +49,11 @@ export async function verify(repo: Repository, opts: { readData: boolean; progre
 
   async function verifySnapshot(s: SnapshotRecord): Promise<void> {
     const short = s.id.slice(0, 8);
-    let root: ChunkId;
+    let root: ChunkId | null = null;
     try {
-      root = repo.open(s).root;
+      // Without the read key (a format-2 machine): the MAC and the reference list, not the trees.
+      if (repo.canRead) root = repo.open(s).root;
+      else repo.checkMac(s);
     } catch (e) {
       problems.push({ snapshot: s.id, paths: [], message: `snapshot ${short}: ${(e as Error).message}` });
       return;
@@ -89,7 +91,8 @@ export async function verify(repo: Repository, opts: { readData: boolean; progre
         }
       }
     };
-    await walk(root, '');
+    if (root) await walk(root, '');
+    else for (const id of refs) use(id, s.id, `(snapshot ${short})`);
   }
 
   // Every chunk must be indexed on the server.

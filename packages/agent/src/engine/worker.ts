@@ -1,7 +1,8 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BlobCodec, Chunker, chunkId, deriveSubkeys, type ChunkId, type ChunkerParams } from '@coffre/core';
+import { BlobCodec, Chunker, chunkId, type ChunkId, type ChunkerParams } from '@coffre/core';
+import type { WriterInit } from './repo.js';
 import { SharedIdSet } from './idset.js';
 import type { FileJob, FileResult, WorkerIn, WorkerOut } from './worker-protocol.js';
 
@@ -12,16 +13,18 @@ import type { FileJob, FileResult, WorkerIn, WorkerOut } from './worker-protocol
  * before the batch result, so the main thread has every new blob a result refers to.
  */
 interface Init {
-  readonly master: Uint8Array;
+  /** Write keys only: a backup worker never holds a key that decrypts stored data (format 2). */
+  readonly writer: WriterInit;
   readonly chunker: ChunkerParams;
   readonly level: number;
   readonly known: SharedArrayBuffer;
 }
 
 const init = workerData as Init;
-const keys = deriveSubkeys(Buffer.from(init.master));
-const chunker = new Chunker(keys.gear, init.chunker);
-const codec = new BlobCodec(keys.encryption);
+const w = init.writer;
+const keys = { chunkId: Buffer.from(w.chunkIdKey) };
+const chunker = new Chunker(w.gear, init.chunker);
+const codec = new BlobCodec(w.seal ? { seal: { ephemeral: Buffer.from(w.seal.ephemeral), key: Buffer.from(w.seal.key) } } : { v1: Buffer.from(w.v1Key!) });
 let known = new SharedIdSet(init.known);
 const sentHere = new Set<string>();
 const buf = Buffer.allocUnsafeSlow(init.chunker.max * 2);

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hash, parseOptions, verify } from '@node-rs/argon2';
 import type { Argon2Params } from '@coffre/core';
-import { DEFAULT_ARGON2 } from '@coffre/core';
 
 // Algorithm and Version are ambient const enums in @node-rs/argon2 (unusable under isolatedModules).
 const ARGON2ID = 2;
@@ -13,14 +12,17 @@ const MIN: Argon2Params = { m: 8, t: 1, p: 1 };
 const MAX: Argon2Params = { m: 4 * 1024 * 1024, t: 20, p: 16 };
 
 /**
- * Argon2id cost for account passwords: OWASP's 64 MiB, 3 passes, 1 lane (DEFAULT_ARGON2,
- * the same as key slots). Tests lower it with COFFRE_TEST_ARGON2="m,t,p", the variable and
+ * Argon2id cost for account passwords: OWASP's 64 MiB, 3 passes, 1 lane. Lower than key
+ * slots (256 MiB): a server hashes on every sign-in of everyone, a key slot guards data
+ * offline against unlimited guessing, and the server's throttle limits online guesses. Tests lower it with COFFRE_TEST_ARGON2="m,t,p", the variable and
  * format the agent honours; it is read on every call so a test can change it, and a
  * malformed value throws rather than silently falling back to some other cost.
  */
+export const PASSWORD_ARGON2: Argon2Params = { m: 65536, t: 3, p: 1 };
+
 export function argon2Params(): Argon2Params {
   const raw = process.env.COFFRE_TEST_ARGON2;
-  if (!raw) return DEFAULT_ARGON2;
+  if (!raw) return PASSWORD_ARGON2;
   const parts = raw.split(',').map(Number);
   const [m, t, p] = parts;
   const params = { m: m!, t: t!, p: p! };

@@ -15,6 +15,8 @@ export const ACTIONS = [
   'repo:read',
   'repo:init',
   'repo:add-key-slot',
+  'repo:replace-key-slots',
+  'repo:upgrade',
   'chunks:read',
   'packs:write',
   'packs:read',
@@ -30,7 +32,9 @@ export type Action = (typeof ACTIONS)[number];
 
 /**
  * Machine credentials are append-only (ransomware resistance): they add and read their
- * own customer's data, and no action that deletes or rewrites anything is ever granted.
+ * own customer's data, and no action that deletes or rewrites anything is ever granted —
+ * except the key slots of a format-2 repository, and only with a signature by the key-admin
+ * key that a machine's unattended state does not hold (routes/repo).
  * The tenant check itself is structural: handlers scope every query by
  * `principal.customerId`, and no route takes a customer id from the client.
  */
@@ -41,7 +45,7 @@ export function machineCan(_principal: MachinePrincipal, action: Action | UserAc
 }
 
 /** What a machine may only do on the primary site (a replica or a demoted primary serves reads). */
-const MACHINE_WRITES: ReadonlySet<string> = new Set<string>(['repo:init', 'repo:add-key-slot', 'packs:write', 'snapshots:write', 'runs:write', 'jobs:write', 'heartbeat:write', 'restore-tests:write']);
+const MACHINE_WRITES: ReadonlySet<string> = new Set<string>(['repo:init', 'repo:add-key-slot', 'repo:replace-key-slots', 'repo:upgrade', 'packs:write', 'snapshots:write', 'runs:write', 'jobs:write', 'heartbeat:write', 'restore-tests:write']);
 
 /**
  * Fencing (docs/CONTINUITY.md): a write is accepted only by the primary site. An agent

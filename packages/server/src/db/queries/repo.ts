@@ -1,4 +1,4 @@
-import type { KeySlot, RepoConfig } from '@coffre/core';
+import { keySlotsDigest, type KeySlot, type RepoConfig } from '@coffre/core';
 import { apiError } from '../../errors.js';
 import type { CustomerId, MachineId } from '../../types.js';
 import type { Database } from '../database.js';
@@ -70,5 +70,41 @@ export async function addKeySlot(db: Database, a: { customerId: CustomerId; mach
       .onConflict((oc) => oc.columns(['customer_id', 'id']).doNothing())
       .executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw apiError('keySlotExists', { id: a.id });
+  });
+}
+
+/**
+ * Replaces the whole slot set if it is still the one the caller read (`expect`, its digest):
+ * the signature the route checked covers both, so a change is applied once, on the state it
+ * was made for. Returns the ids removed and added.
+ */
+export async function replaceKeySlots(
+  db: Database,
+  a: { customerId: CustomerId; machineId: MachineId; expect: string; slots: readonly { id: string; json: string }[]; now: string },
+): Promise<{ removed: string[]; added: string[] }> {
+  // The customer's key slots: read the current set, compare, replace (one decision).
+  return writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
+    const current = await trx.selectFrom('key_slots').select(['id', 'slot_json']).where('customer_id', '=', a.customerId).orderBy('seq').execute();
+    if (keySlotsDigest(current.map((s) => JSON.parse(s.slot_json) as KeySlot)) !== a.expect) throw apiError('keySlotsMoved');
+    await trx.deleteFrom('key_slots').where('customer_id', '=', a.customerId).execute();
+    const before = new Map(current.map((s) => [s.id, s.slot_json]));
+    await trx
+      .insertInto('key_slots')
+      .values(a.slots.map((s, seq) => ({ customer_id: a.customerId, id: s.id, seq, slot_json: s.json, created_at: a.now, created_by_machine: a.machineId })))
+      .execute();
+    const after = new Set(a.slots.map((s) => s.id));
+    return { removed: [...before.keys()].filter((id) => !after.has(id)), added: a.slots.filter((s) => before.get(s.id) !== s.json).map((s) => s.id) };
+  });
+}
+
+/** Moves a format-1 repository to format 2 (same chunker and compression: chunk ids stay valid). */
+export async function upgradeRepo(db: Database, a: { customerId: CustomerId; config: RepoConfig }): Promise<void> {
+  // The customer's repository configuration: read, check the version, write.
+  await writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
+    const repo = await trx.selectFrom('repos').select('config_json').where('customer_id', '=', a.customerId).executeTakeFirst();
+    if (!repo) throw apiError('repoMissing');
+    const cur = JSON.parse(repo.config_json) as RepoConfig;
+    if (cur.v !== 1 || JSON.stringify(cur.chunker) !== JSON.stringify(a.config.chunker) || cur.compression !== a.config.compression) throw apiError('repoNotUpgradable');
+    await trx.updateTable('repos').set({ config_json: JSON.stringify(a.config) }).where('customer_id', '=', a.customerId).execute();
   });
 }

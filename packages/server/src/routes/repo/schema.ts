@@ -1,13 +1,18 @@
 import { MAX_KEY_SLOTS } from '../../db/queries/repo.js';
 
 export const MAX_KEY_SLOT_BYTES = 16 * 1024;
+/** 32 bytes in base64. */
+const PUBLIC_KEY = '^[A-Za-z0-9+/]{43}=$';
+const SIGNATURE = '^[A-Za-z0-9+/]{86}==$';
 
 const repoConfig = {
   type: 'object',
   additionalProperties: false,
   required: ['v', 'chunker', 'compression'],
   properties: {
-    v: { const: 1 },
+    v: { enum: [1, 2] },
+    readKey: { type: 'string', pattern: PUBLIC_KEY },
+    adminKey: { type: 'string', pattern: PUBLIC_KEY },
     chunker: {
       type: 'object',
       additionalProperties: false,
@@ -46,5 +51,27 @@ export const addKeySlotSchema = {
     additionalProperties: false,
     required: ['slot'],
     properties: { slot: keySlot },
+  },
+} as const;
+
+export const replaceKeySlotsSchema = {
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['slots', 'expect', 'signature'],
+    properties: {
+      slots: { type: 'array', minItems: 1, maxItems: MAX_KEY_SLOTS, items: keySlot },
+      expect: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      signature: { type: 'string', pattern: SIGNATURE },
+    },
+  },
+} as const;
+
+export const upgradeRepoSchema = {
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['config', 'signature'],
+    properties: { config: repoConfig, signature: { type: 'string', pattern: SIGNATURE } },
   },
 } as const;

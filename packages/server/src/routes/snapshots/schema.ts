@@ -9,7 +9,7 @@ const manifest = {
   additionalProperties: false,
   required: ['v', 'id', 'parent', 'refsSha256', 'refCount', 'logicalSize', 'secret', 'mac'],
   properties: {
-    v: { const: 1 },
+    v: { enum: [1, 2] },
     id: { type: 'string', pattern: HEX32_PATTERN },
     parent: { anyOf: [{ type: 'null' }, { type: 'string', pattern: HEX32_PATTERN }] },
     refsSha256: { type: 'string', pattern: HEX64_PATTERN },
