@@ -50,15 +50,16 @@ export class TestServer {
     private readonly listen: string,
   ) {}
 
-  static async start(dataDir = tempDir('server'), listen = '127.0.0.1:0'): Promise<TestServer> {
+  /** `extraArgs` go to `coffre-server start` (e.g. --tls-cert/--tls-key, recorded in the data directory). */
+  static async start(dataDir = tempDir('server'), listen = '127.0.0.1:0', extraArgs: readonly string[] = []): Promise<TestServer> {
     await prepareDataDir(dataDir);
-    const { proc, url, fingerprint } = await TestServer.spawnServer(dataDir, listen);
+    const { proc, url, fingerprint } = await TestServer.spawnServer(dataDir, listen, extraArgs);
     return new TestServer(dataDir, url, fingerprint, proc, listen);
   }
 
-  private static spawnServer(dataDir: string, listen: string): Promise<{ proc: ChildProcess; url: string; fingerprint: string }> {
+  private static spawnServer(dataDir: string, listen: string, extraArgs: readonly string[] = []): Promise<{ proc: ChildProcess; url: string; fingerprint: string }> {
     return new Promise((res, rej) => {
-      const proc = spawn(COFFRE_SERVER, ['start', '--data-dir', dataDir, '--listen', listen], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(COFFRE_SERVER, ['start', '--data-dir', dataDir, '--listen', listen, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       const timer = setTimeout(() => rej(new Error(`server did not start in time: ${out}${err}`)), 60_000);

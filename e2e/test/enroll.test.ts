@@ -2,7 +2,7 @@ import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestAgent, TestServer, expectCode, tempDir } from '../src/kit.js';
+import { COFFRE, TestAgent, TestServer, expectCode, run, tempDir } from '../src/kit.js';
 
 describe('enrollment, certificate pinning, passphrase sources, revoked credentials', () => {
   let server: TestServer;
@@ -85,5 +85,20 @@ describe('enrollment, certificate pinning, passphrase sources, revoked credentia
     assert.match(r.stderr, /refused this machine's credential/);
     rmSync(src, { recursive: true, force: true });
     agent.cleanup();
+  });
+
+  test('the token can come from standard input or a file instead of the command line', async () => {
+    const a = new TestAgent(server);
+    const viaStdin = await run(COFFRE, ['enroll', '--server', server.url, '--token', '-', '--fingerprint', server.fingerprint, '--machine', 'stdin-token'], { env: a.env(), input: `${await server.token('cabinet')}\n` });
+    expectCode(viaStdin, 0, 'token from stdin');
+    const b = new TestAgent(server);
+    const file = join(tempDir('token'), 'token.txt');
+    writeFileSync(file, await server.token('cabinet'), { mode: 0o600 });
+    expectCode(await b.run(['enroll', '--server', server.url, '--token-file', file, '--fingerprint', server.fingerprint, '--machine', 'file-token']), 0, 'token from a file');
+    const neither = await new TestAgent(server).run(['enroll', '--server', server.url, '--fingerprint', server.fingerprint]);
+    expectCode(neither, 2, 'no token');
+    assert.match(neither.stderr, /--token-file/);
+    a.cleanup();
+    b.cleanup();
   });
 });

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Command, CommanderError, Option } from 'commander';
 import { COFFRE_VERSION, CoffreError, nextRunAfter, parseSchedule, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
@@ -49,6 +50,26 @@ async function withRepo<T>(g: Globals, fn: (r: Repository) => Promise<T>, mode: 
 
 let exitCode: number = EXIT.OK;
 
+/** The enrolment token: --token, --token - (standard input) or --token-file. */
+async function readToken(o: { token?: string; tokenFile?: string }): Promise<string> {
+  if ((o.token === undefined) === (o.tokenFile === undefined)) throw new CoffreError('BAD_REQUEST', 'give the enrollment token with --token TOKEN, --token - (standard input) or --token-file FILE');
+  let raw: string;
+  if (o.tokenFile !== undefined) {
+    try {
+      raw = readFileSync(o.tokenFile, 'utf8');
+    } catch (e) {
+      throw new CoffreError('BAD_REQUEST', `cannot read the token file ${o.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  } else if (o.token === '-') {
+    const parts: Buffer[] = [];
+    for await (const c of process.stdin) parts.push(c as Buffer);
+    raw = Buffer.concat(parts).toString('utf8');
+  } else raw = o.token!;
+  const t = raw.trim();
+  if (!t) throw new CoffreError('BAD_REQUEST', 'the enrollment token is empty');
+  return t;
+}
+
 const program = new Command('coffre')
   .description('coffre agent: encrypted, deduplicated, incremental backups of this machine')
   .version(COFFRE_VERSION)
@@ -61,14 +82,16 @@ program
   .command('enroll')
   .description('enroll this machine with a one-time token from the operator')
   .requiredOption('--server <url>', 'server URL, e.g. https://backup.example.fr:8443')
-  .requiredOption('--token <token>', 'one-time enrollment token')
+  .option('--token <token>', 'one-time enrollment token ("-": read it from standard input)')
+  .option('--token-file <file>', 'read the one-time enrollment token from this file (keeps it out of the process list and shell history)')
   .option('--fingerprint <sha256>', "SHA-256 fingerprint of the server's TLS certificate (hex, colons optional)")
   .option('--machine <name>', 'name of this machine (default: host name)')
   .option('--generate-passphrase', "for the customer's first machine: make a strong passphrase and show it once")
   .option('--json', 'machine-readable output')
-  .action(async (o: { server: string; token: string; fingerprint?: string; machine?: string; generatePassphrase?: boolean; json?: boolean }, cmd: Command) => {
+  .action(async (o: { server: string; token?: string; tokenFile?: string; fingerprint?: string; machine?: string; generatePassphrase?: boolean; json?: boolean }, cmd: Command) => {
     const g = cmd.optsWithGlobals<Globals>();
-    const r = await enroll(storeOf(g), { server: o.server, token: o.token, fingerprint: o.fingerprint, machine: o.machine, pass: { file: g.passphraseFile }, generatePassphrase: o.generatePassphrase ?? false });
+    const token = await readToken(o);
+    const r = await enroll(storeOf(g), { server: o.server, token, fingerprint: o.fingerprint, machine: o.machine, pass: { file: g.passphraseFile }, generatePassphrase: o.generatePassphrase ?? false });
     if (o.json) {
       json({
         machineId: r.config.machineId,

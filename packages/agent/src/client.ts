@@ -1,12 +1,15 @@
 import { Agent, request, type RequestOptions } from 'node:https';
-import { connect, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, connect, type PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { API_PREFIX, CoffreError, normalizeFingerprint, type ApiErrorBody, type ErrorCode } from '@coffre/core';
 
 /**
- * HTTPS client of the storage API. Trust is pinned: the only accepted certificate is
- * the one whose SHA-256 fingerprint the operator gave at enrollment (or, with no
- * fingerprint, a certificate that the system's CAs validate).
+ * HTTPS client of the storage API. Two ways to trust the server:
+ *   - `certPem` given (a self-signed certificate, pinned at enrollment): that certificate is
+ *     the only trust anchor and its SHA-256 must be `fingerprint`; the host name is not
+ *     checked (the pin is stronger than a name).
+ *   - no `certPem`: the system's CAs (and NODE_EXTRA_CA_CERTS) must validate the chain and
+ *     the certificate must name the host; with `fingerprint`, it must also match (enrollment).
  */
 export interface ClientOptions {
   readonly server: string;
@@ -84,7 +87,12 @@ export class ApiClient {
       keepAlive: true,
       maxSockets: 6,
       ...(opts.certPem ? { ca: [opts.certPem] } : {}),
-      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+      checkServerIdentity: (host: string, cert: PeerCertificate) => {
+        // Without a pinned certificate, the name must match (the chain is checked by the CAs).
+        if (!opts.certPem) {
+          const wrongName = checkServerIdentity(host, cert);
+          if (wrongName) return wrongName;
+        }
         if (pin === undefined) return undefined;
         const got = normalizeFingerprint(cert.fingerprint256);
         return got === pin ? undefined : new CoffreError('TLS_PIN_MISMATCH', `server certificate fingerprint ${got} is not the pinned ${pin}`);

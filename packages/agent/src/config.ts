@@ -20,8 +20,14 @@ export interface AgentConfig {
   readonly server: string;
   /** SHA-256 of the server certificate, lowercase hex without colons. */
   readonly fingerprint: string;
-  /** The pinned certificate itself (PEM), used as the only trust anchor. */
+  /** The pinned certificate itself (PEM), used as the only trust anchor (trust "pinned"). */
   readonly certPem: string;
+  /**
+   * "pinned" (default): a self-signed certificate, trusted by fingerprint alone. "system": a
+   * certificate from a CA this machine trusts, checked with its host name at every request
+   * (renewals keep working); the fingerprint was checked at enrollment only.
+   */
+  readonly trust?: 'pinned' | 'system';
   readonly machineId: string;
   readonly machineName: string;
   readonly customerId: string;

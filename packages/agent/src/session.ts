@@ -1,7 +1,9 @@
-import { hostname, platform, release } from 'node:os';
+import { X509Certificate } from 'node:crypto';
+import { hostname, platform } from 'node:os';
 import {
   COFFRE_VERSION,
   CoffreError,
+  isCoffreError,
   DEFAULT_CHUNKER,
   deriveAdminKey,
   deriveReadKey,
@@ -60,33 +62,38 @@ export async function enroll(store: ConfigStore, args: { server: string; token: 
     throw new CoffreError('CONFLICT', `this configuration directory (${store.dir}) is already enrolled; use another --config directory or remove it first`);
   }
   const server = args.server.replace(/\/+$/, '');
-  let certPem: string | undefined;
-  let fingerprint: string;
+  // Nothing is sent before the server is authenticated: by the fingerprint given (and then
+  // also by the CAs when they vouch for it), or without one by the CAs and the host name.
   const seen = await fetchServerCertificate(server);
+  let trust: 'pinned' | 'system';
+  let pin: string;
   if (args.fingerprint) {
-    const want = normalizeFingerprint(args.fingerprint);
-    if (seen.fingerprint !== want) {
-      throw new CoffreError('TLS_PIN_MISMATCH', `the server's certificate fingerprint is ${seen.fingerprint}, not the expected ${want}: not enrolling (wrong server, or someone in between)`);
+    pin = normalizeFingerprint(args.fingerprint);
+    if (seen.fingerprint !== pin) {
+      throw new CoffreError('TLS_PIN_MISMATCH', `the server's certificate fingerprint is ${seen.fingerprint}, not the expected ${pin}: not enrolling (wrong server, or someone in between)`);
     }
-    certPem = seen.pem;
-    fingerprint = want;
+    trust = (await caVouchesFor(server, pin)) ? 'system' : 'pinned';
+    if (trust === 'pinned' && !isSelfSigned(seen.pem)) {
+      throw new CoffreError('TLS_PIN_MISMATCH', `the server's certificate is issued by a CA this machine does not trust, for another host, or expired: install the CA (system store or NODE_EXTRA_CA_CERTS) or use a certificate valid for ${new URL(server).hostname}`);
+    }
   } else {
-    // No fingerprint: the certificate must be valid for the system's CAs.
-    fingerprint = seen.fingerprint;
-    const probe = new ApiClient({ server, attempts: 1 });
-    try {
-      await probe.json('GET', '/health');
-    } finally {
-      probe.close();
+    pin = seen.fingerprint;
+    if (!(await caVouchesFor(server, pin))) {
+      throw new CoffreError(
+        'TLS_PIN_MISMATCH',
+        `the server's certificate is not valid for ${new URL(server).hostname} with this machine's trusted CAs: nothing was sent. Ask the operator for the certificate fingerprint (printed by coffre-server start) and pass it with --fingerprint`,
+      );
     }
+    trust = 'system';
   }
-  const anon = new ApiClient({ server, certPem, fingerprint, userAgent: `coffre-agent/${COFFRE_VERSION}` });
+  const anon = new ApiClient({ server, ...(trust === 'pinned' ? { certPem: seen.pem } : {}), fingerprint: pin, userAgent: `coffre-agent/${COFFRE_VERSION}` });
   let r: EnrollResponse;
   try {
     r = await anon.json<EnrollResponse>(
       'POST',
       '/enroll',
-      { token: args.token.trim(), machineName: args.machine ?? hostname(), hostname: hostname(), os: `${platform()} ${release()}`, agentVersion: COFFRE_VERSION },
+      // Only what the console shows: the machine's name and its OS family (docs/SECURITY.md).
+      { token: args.token.trim(), machineName: args.machine ?? hostname(), hostname: '', os: platform(), agentVersion: COFFRE_VERSION },
       false,
     );
   } catch (e) {
@@ -101,8 +108,9 @@ export async function enroll(store: ConfigStore, args: { server: string; token: 
   const config: AgentConfig = {
     v: 1,
     server,
-    fingerprint,
-    certPem: certPem ?? seen.pem,
+    fingerprint: pin,
+    certPem: seen.pem,
+    trust,
     machineId: r.machineId,
     machineName: r.machineName,
     customerId: r.customerId,
@@ -146,6 +154,25 @@ async function resumeInit(store: ConfigStore, config: AgentConfig, args: { pass:
   } finally {
     api.close();
   }
+}
+
+/** True when the system's CAs validate the server's certificate for its host name (and it is `pin`). */
+async function caVouchesFor(server: string, pin: string): Promise<boolean> {
+  const probe = new ApiClient({ server, fingerprint: pin, attempts: 1 });
+  try {
+    await probe.json('GET', '/health');
+    return true;
+  } catch (e) {
+    if (isCoffreError(e, 'TLS_PIN_MISMATCH')) return false;
+    throw e;
+  } finally {
+    probe.close();
+  }
+}
+
+function isSelfSigned(pem: string): boolean {
+  const x = new X509Certificate(pem);
+  return x.issuer === x.subject && x.verify(x.publicKey);
 }
 
 /** True if the saved credential is accepted by its server; false if refused (revoked, unknown). Other failures propagate. */

@@ -16,6 +16,8 @@ import type { AgentConfig, ConfigStore } from './config.js';
 export type AccessMode = 'read' | 'write';
 
 export function clientOptions(c: AgentConfig, server = c.server, certPem = c.certPem, fingerprint = c.fingerprint): ConstructorParameters<typeof ApiClient>[0] {
+  // A CA-signed primary is checked by its CAs and name; the other sites are pinned.
+  if (c.trust === 'system' && server === c.server) return { server, credential: c.credential, userAgent: `coffre-agent/${COFFRE_VERSION}`, headers: { [EPOCH_HEADER]: String(c.epoch ?? 1) } };
   return { server, certPem, fingerprint, credential: c.credential, userAgent: `coffre-agent/${COFFRE_VERSION}`, headers: { [EPOCH_HEADER]: String(c.epoch ?? 1) } };
 }
 
@@ -50,7 +52,7 @@ export async function failover(store: ConfigStore, c: AgentConfig, mode: AccessM
   const answers = (await Promise.all(others.map(probe))).filter((a): a is NonNullable<typeof a> => a !== null);
   const promoted = answers.filter((a) => a.info.role === 'primary' && a.info.epoch > (c.epoch ?? 1)).sort((a, b) => b.info.epoch - a.info.epoch)[0];
   if (promoted) {
-    const moved: AgentConfig = { ...c, server: promoted.site.url, fingerprint: promoted.site.fingerprint.replace(/:/g, '').toLowerCase(), certPem: promoted.certPem, epoch: promoted.info.epoch };
+    const moved: AgentConfig = { ...c, trust: 'pinned', server: promoted.site.url, fingerprint: promoted.site.fingerprint.replace(/:/g, '').toLowerCase(), certPem: promoted.certPem, epoch: promoted.info.epoch };
     store.save(moved);
     process.stderr.write(`coffre: site ${promoted.site.name} (${promoted.site.url}) is now the primary; this machine uses it from now on\n`);
     return { config: moved, api: new ApiClient(clientOptions(moved)) };
@@ -59,7 +61,7 @@ export async function failover(store: ConfigStore, c: AgentConfig, mode: AccessM
   const any = answers.find((a) => a.info.role !== 'demoted');
   if (!any) return null;
   process.stderr.write(`coffre: ${c.server} cannot be reached; reading from site ${any.site.name} (${any.site.url}) instead\n`);
-  const config: AgentConfig = { ...c, server: any.site.url, certPem: any.certPem, fingerprint: any.site.fingerprint.replace(/:/g, '').toLowerCase() };
+  const config: AgentConfig = { ...c, trust: 'pinned', server: any.site.url, certPem: any.certPem, fingerprint: any.site.fingerprint.replace(/:/g, '').toLowerCase() };
   return { config, api: new ApiClient(clientOptions(config)) };
 }
 
