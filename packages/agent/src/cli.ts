@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Command, CommanderError, Option } from 'commander';
 import { COFFRE_VERSION, CoffreError, nextRunAfter, parseSchedule, nodeNameBytes, type ChunkId, type TreeNode } from '@coffre/core';
@@ -280,7 +281,10 @@ program
       progress.stop();
       if (o.json) json({ snapshot: snap.id, machine: snap.machineName, machineId: snap.machineId, target: o.target, ...r, durationMs: Date.now() - started });
       else {
-        print(`restored snapshot ${snap.id.slice(0, 8)} to ${o.target}: ${r.files} files (${formatBytes(r.bytes)}), ${r.dirs} directories, ${r.symlinks} symbolic links in ${formatDuration(Date.now() - started)}`);
+        if (r.restoredInto !== resolvePath(o.target)) {
+          process.stderr.write(`coffre: another user can change a directory of ${o.target}: restored instead into ${r.restoredInto}, which only root can enter; move its content into place\n`);
+        }
+        print(`restored snapshot ${snap.id.slice(0, 8)} to ${r.restoredInto}: ${r.files} files (${formatBytes(r.bytes)}), ${r.dirs} directories, ${r.symlinks} symbolic links in ${formatDuration(Date.now() - started)}`);
         for (const e of r.errors) process.stderr.write(`coffre: warning: ${e.path}: ${e.message}\n`);
         for (const d of r.damaged) process.stderr.write(`coffre: DAMAGED, not restored: ${d.path}: ${d.message}\n`);
       }

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CoffreError, gearBytes, gearFromBytes, type SiteRecord, type WriteKeys } from '@coffre/core';
 
@@ -49,7 +49,8 @@ export function resolveConfigDir(flag?: string): string {
 export class ConfigStore {
   readonly dir: string;
   constructor(dir: string) {
-    this.dir = dir;
+    // Absolute: a restore as root works from a pinned working directory (engine/restore.ts).
+    this.dir = resolve(dir);
   }
   private get file(): string {
     return join(this.dir, 'config.json');

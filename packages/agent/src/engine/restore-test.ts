@@ -219,7 +219,7 @@ export async function restoreTest(repo: Repository, opts: RestoreTestOptions): P
     const root = mkdtempSync(joinPath(opts.tmpParent ?? tmpdir(), 'coffre-restore-test-'));
     try {
       chmodSync(root, 0o700);
-      const r = await restore(repo, { snapshot: opts.snapshot, target: root, select: new ExactPaths(sample.map((f) => f.path)), ...(opts.reporter ? { reporter: opts.reporter } : {}) });
+      const r = await restore(repo, { snapshot: opts.snapshot, target: root, guardTarget: false, select: new ExactPaths(sample.map((f) => f.path)), ...(opts.reporter ? { reporter: opts.reporter } : {}) });
       const damaged = new Map(r.damaged.map((d) => [d.path, d.message]));
       for (const [path, message] of damaged) if (!sample.some((f) => f.path === path)) problems.push({ path, message });
       for (const f of sample) {

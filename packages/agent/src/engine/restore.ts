@@ -1,5 +1,5 @@
-import { chmodSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { chmodSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { basename, join as joinPath, resolve as resolvePath } from 'node:path';
 import {
   CoffreError,
   decodeRefs,
@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import { PathFilter } from './filter.js';
 import type { RestoreTask, RestoreTaskResult } from './restore-worker.js';
 import { TaskPool } from './task-pool.js';
-import { setOwner, setTimes } from './fsmeta.js';
+import { canChown, setOwner, setTimes } from './fsmeta.js';
 import type { Repository } from './repo.js';
 
 export interface RestoreProgress {
@@ -35,6 +35,12 @@ export interface RestoreOptions {
   /** Exactly these paths instead of `includes` (the restore test's sample). */
   readonly select?: PathSelector;
   readonly reporter?: RestoreReporter;
+  /**
+   * As root, guard against other local users changing the target tree while it is restored
+   * (default: when running as root). The restore test restores into its own root-only
+   * temporary directory and turns it off.
+   */
+  readonly guardTarget?: boolean;
 }
 /** What a restore restores: a PathFilter of --include patterns, or a set of exact paths. */
 export interface PathSelector {
@@ -58,6 +64,11 @@ export interface RestoreResult {
   /** Files that could not be restored intact; they are removed, never left corrupt. */
   readonly damaged: readonly RestoreProblem[];
   readonly errors: readonly RestoreProblem[];
+  /**
+   * Where the tree was restored: the target, or — as root, when another user could change a
+   * directory of the target tree — a fresh directory in the target readable by root only.
+   */
+  readonly restoredInto: string;
 }
 
 type FsPath = string | Buffer;
@@ -85,8 +96,38 @@ interface PlannedFile {
  * existing symbolic link, so a crafted tree cannot write outside the target.
  */
 export async function restore(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {
-  const target = resolvePath(opts.target);
-  mkdirSync(target, { recursive: true });
+  const absolute = resolvePath(opts.target);
+  mkdirSync(absolute, { recursive: true });
+  if (!(opts.guardTarget ?? canChown)) return restoreInto(repo, opts, absolute, () => absolute);
+  // As root: work from the target as a pinned working directory, with relative paths, so
+  // that no rename or symbolic link above or inside it redirects what root writes.
+  const back = process.cwd();
+  process.chdir(absolute);
+  try {
+    const here = statSync('.');
+    const named = lstatSync(absolute);
+    if (!named.isDirectory() || named.dev !== here.dev || named.ino !== here.ino) {
+      throw new CoffreError('CONFLICT', `the target ${absolute} changed while the restore started (a symbolic link or a rename): nothing was restored`);
+    }
+    return await restoreInto(repo, opts, '.', (untrusted) => {
+      if (!untrusted) return absolute;
+      // Another user can change a directory on the way: restore into a fresh directory that
+      // only root can enter, and work from inside it.
+      const fresh = mkdtempSync(`coffre-restore-${opts.snapshot.id.slice(0, 8)}-`);
+      process.chdir(fresh);
+      return joinPath(realpathSync(absolute), basename(fresh));
+    });
+  } finally {
+    process.chdir(back);
+  }
+}
+
+/** True when no user but root can rename or replace entries of this directory. */
+function rootOnly(st: Stats): boolean {
+  return st.uid === 0 && ((st.mode & 0o022) === 0 || (st.mode & 0o1000) !== 0);
+}
+
+async function restoreInto(repo: Repository, opts: RestoreOptions, target: string, workRoot: (untrusted: boolean) => string): Promise<RestoreResult> {
   const filter: PathSelector = opts.select ?? new PathFilter(opts.includes ?? []);
   const secret = repo.open(opts.snapshot);
 
@@ -142,6 +183,18 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
 
   // Only directories that lead to something restored are created (selective restore).
   const needed = filter.empty ? dirs : pruneDirs(dirs, files, links);
+
+  // As root, the target tree must be root's alone (else restore elsewhere, see workRoot).
+  let untrusted = false;
+  if (target === '.') {
+    untrusted = !rootOnly(statSync('.'));
+    for (const d of needed) {
+      if (untrusted) break;
+      const st = lstatSync(d.path, { throwIfNoEntry: false });
+      if (st && st.isDirectory() && !rootOnly(st)) untrusted = true; // a symbolic link is refused below
+    }
+  }
+  const restoredInto = workRoot(untrusted);
 
   // 2. Directories, refusing to pass through anything that is not a real directory.
   for (const d of needed) {
@@ -318,7 +371,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
   }
   for (const d of [...needed].reverse()) applyMeta(d.path, d.node, false, errors);
   report(true);
-  return { files: restoredFiles, dirs: needed.length, symlinks: links.length, hardlinks, bytes, damaged: [...damaged, ...treeProblems, ...problems], errors };
+  return { files: restoredFiles, dirs: needed.length, symlinks: links.length, hardlinks, bytes, damaged: [...damaged, ...treeProblems, ...problems], errors, restoredInto };
 }
 
 function removeExisting(p: FsPath): void {
@@ -330,6 +383,8 @@ function removeExisting(p: FsPath): void {
 
 function applyMeta(p: FsPath, n: TreeNode, symlink: boolean, errors: RestoreProblem[]): void {
   try {
+    // Owner, then mode (a chown clears set-user-ID bits). Safe by path: the parent directory
+    // is still root's (directories get their owner last, deepest first).
     setOwner(p, n.uid, n.gid);
     if (!symlink) chmodSync(p, n.mode & 0o7777);
     setTimes(p, n.atime ?? n.mtime, n.mtime, symlink);
