@@ -105,7 +105,19 @@ export function sealManifest(
 
 /** Checks the MAC and decrypts the secret part. Throws INTEGRITY on any mismatch. */
 export function openManifest(keys: { encryption: Buffer; manifestMac: Buffer }, m: ManifestUpload, machineId: string): ManifestSecret {
-  if (m.v !== MANIFEST_VERSION) throw new CoffreError('FORMAT', `unsupported manifest version ${String(m.v)}`);
+  if (typeof m !== 'object' || m === null) throw new CoffreError('FORMAT', 'malformed manifest');
+  if (m.v !== MANIFEST_VERSION) throw new CoffreError('FORMAT', `unsupported manifest version ${typeof m.v === 'number' ? m.v : typeof m.v}`);
+  // The MAC input is made of these: an object there (even {"toString":0}) must not reach String().
+  if (
+    typeof m.id !== 'string' ||
+    typeof m.secret !== 'string' ||
+    (m.parent !== null && typeof m.parent !== 'string') ||
+    typeof m.refsSha256 !== 'string' ||
+    typeof m.refCount !== 'number' ||
+    typeof m.logicalSize !== 'number'
+  ) {
+    throw new CoffreError('FORMAT', 'malformed manifest');
+  }
   const expected = createHmac('sha256', keys.manifestMac).update(macInput(m, machineId)).digest();
   const got = Buffer.from(typeof m.mac === 'string' ? m.mac : '', 'hex');
   if (got.length !== 32 || !timingSafeEqual(expected, got)) {
@@ -121,9 +133,14 @@ export function openManifest(keys: { encryption: Buffer; manifestMac: Buffer }, 
   } catch {
     throw new CoffreError('INTEGRITY', `snapshot ${m.id.slice(0, 8)}: manifest does not decrypt`);
   }
-  const s = JSON.parse(plain.toString('utf8')) as ManifestSecret;
-  if (s.v !== 1 || !isChunkId(s.root)) throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
-  return s;
+  let s: Partial<ManifestSecret> | null = null;
+  try {
+    s = JSON.parse(plain.toString('utf8')) as Partial<ManifestSecret> | null;
+  } catch {
+    // not JSON: malformed, below
+  }
+  if (typeof s !== 'object' || s === null || s.v !== 1 || !isChunkId(s.root)) throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
+  return s as ManifestSecret;
 }
 
 export function newSnapshotId(): SnapshotId {
