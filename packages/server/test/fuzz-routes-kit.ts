@@ -286,8 +286,8 @@ export class RouteFuzzer {
     if (o.contentType) headers['content-type'] = o.contentType;
     if (o.as === 'machine') headers.authorization = `Bearer ${this.machine.credential}`;
     if (o.as === 'person') {
-      if (this.op.browser.cookie) headers.cookie = this.op.browser.cookie;
-      if (this.op.browser.csrf) headers['x-csrf-token'] = this.op.browser.csrf;
+      if (this.op.browser.cookie && headers.cookie === undefined) headers.cookie = this.op.browser.cookie;
+      if (this.op.browser.csrf && headers['x-csrf-token'] === undefined) headers['x-csrf-token'] = this.op.browser.csrf;
     }
     this.requests++;
     const once = (viaAgent: https.Agent | false) =>

@@ -111,6 +111,30 @@ describe('fuzzing the URLs and headers of a live server', () => {
     f.assertClean();
   });
 
+  it('hostile credentials: Authorization, session cookie and CSRF headers', async () => {
+    const tokens = ['', ' ', 'Bearer', 'Bearer ', 'Bearer x', `Bearer ${'A'.repeat(8000)}`, 'Bearer cfm_\u00ff\u00fe', 'Basic dGVzdDp0ZXN0', 'bearer cfm_', 'Bearer  cfm_x', 'Bearer cfm_x, Bearer cfm_y', 'Bearer ../../x', 'Bearer %00'];
+    const cookies = ['', '=', '__Host-coffre_session=', '__Host-coffre_session=x', `__Host-coffre_session=${'x'.repeat(4000)}`, '__Host-coffre_session=a; __Host-coffre_session=b', '__Host-coffre_session=%00', '__Host-coffre_session=%zz', 'a=b;;;c', '__Host-coffre_session="x"'];
+    const routes: [string, string, Buffer | undefined][] = [
+      ['GET', '/api/v1/repo', undefined],
+      ['POST', '/api/v1/chunks/exists', Buffer.from('{"ids":[]}')],
+      ['GET', '/api/v1/session', undefined],
+      ['GET', `/api/v1/orgs/${f.known.orgId}/users`, undefined],
+      ['POST', '/api/v1/me/recovery-codes', undefined],
+    ];
+    for (const [method, path, body] of routes) {
+      const ct = body ? 'application/json' : undefined;
+      for (const authorization of tokens) await f.probe(method, path, { as: 'none', body, contentType: ct, headers: { authorization } }, `authorization ${JSON.stringify(authorization.slice(0, 30))}`);
+      for (const cookie of cookies) {
+        await f.probe(method, path, { as: 'none', body, contentType: ct, headers: { cookie } }, `cookie ${JSON.stringify(cookie.slice(0, 40))}`);
+        await f.probe(method, path, { as: 'none', body, contentType: ct, headers: { cookie, 'x-csrf-token': cookie.slice(0, 64) } }, `cookie+csrf ${JSON.stringify(cookie.slice(0, 40))}`);
+      }
+      // The real session with a wrong or missing CSRF token, and the real machine credential with a session cookie beside it.
+      for (const csrf of ['', 'x', '\u00e9', 'A'.repeat(5000)]) await f.probe(method, path, { as: 'person', body, contentType: ct, headers: { 'x-csrf-token': csrf } }, `csrf ${JSON.stringify(csrf.slice(0, 20))}`);
+      await f.probe(method, path, { as: 'machine', body, contentType: ct, headers: { cookie: '__Host-coffre_session=x' } }, 'machine + cookie');
+    }
+    f.assertClean();
+  });
+
   it('the server is still up and logged no internal error', async () => {
     await f.assertHealthy('fuzz-routes-params');
   });
