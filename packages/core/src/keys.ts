@@ -156,9 +156,12 @@ function unwrap(kek: Buffer, slot: KeySlot): Buffer | null {
 async function argon2Kek(passphrase: string, salt: Buffer, p: Argon2Params): Promise<Buffer> {
   for (const k of ['m', 't', 'p'] as const) {
     if (!Number.isInteger(p[k]) || p[k] < MIN_ARGON2[k] || p[k] > MAX_ARGON2[k]) {
-      throw new CoffreError('FORMAT', `key slot has an unsupported Argon2 parameter ${k}=${p[k]}`);
+      throw new CoffreError('FORMAT', `key slot has an unsupported Argon2 parameter ${k}=${typeof p[k] === 'number' ? p[k] : typeof p[k]}`);
     }
   }
+  // Argon2's own constraints (RFC 9106 §3.1), refused as FORMAT rather than as the binding's plain Error.
+  if (p.m < 8 * p.p) throw new CoffreError('FORMAT', `key slot has an unsupported Argon2 memory ${p.m} KiB for ${p.p} lanes`);
+  if (salt.length < 8) throw new CoffreError('FORMAT', 'key slot has an Argon2 salt shorter than 8 bytes');
   const out = await hashRaw(passphrase.normalize('NFC'), {
     algorithm: ARGON2ID,
     memoryCost: p.m,
@@ -221,6 +224,14 @@ export function makeRecoverySlot(master: Uint8Array, recovery: Buffer): KeySlot 
   };
 }
 
+/** Slots come from the server as JSON: only well-formed ones are tried, the others skipped like unknown versions. */
+function wellFormedSlot(s: unknown): s is KeySlot {
+  if (typeof s !== 'object' || s === null) return false;
+  const k = s as Record<string, unknown>;
+  const kdf = k.kdf as Record<string, unknown> | null;
+  return k.v === 1 && typeof k.id === 'string' && typeof k.nonce === 'string' && typeof k.wrapped === 'string' && typeof kdf === 'object' && kdf !== null && typeof kdf.salt === 'string';
+}
+
 /**
  * Tries every passphrase slot; throws WRONG_PASSPHRASE if none opens.
  * Slots with unknown versions are skipped, not fatal (forward compatibility).
@@ -231,7 +242,7 @@ export async function openWithPassphrase(slots: readonly KeySlot[], passphrase: 
 
 /** As openWithPassphrase, also naming the slot that opened. */
 export async function openPassphraseSlot(slots: readonly KeySlot[], passphrase: string): Promise<{ master: Buffer; slotId: string }> {
-  const candidates = slots.filter((s) => s.v === 1 && s.kind === 'passphrase' && s.kdf.alg === 'argon2id');
+  const candidates = slots.filter((s) => wellFormedSlot(s) && s.kind === 'passphrase' && s.kdf.alg === 'argon2id');
   if (candidates.length === 0) throw new CoffreError('NO_KEY', 'the repository has no passphrase key slot');
   for (const s of candidates) {
     if (s.kdf.alg !== 'argon2id') continue;
@@ -244,7 +255,7 @@ export async function openPassphraseSlot(slots: readonly KeySlot[], passphrase: 
 
 /** True when the passphrase opens this slot (a passphrase slot of a known version). */
 export async function passphraseOpens(slot: KeySlot, passphrase: string): Promise<boolean> {
-  if (slot.v !== 1 || slot.kind !== 'passphrase' || slot.kdf.alg !== 'argon2id') return false;
+  if (!wellFormedSlot(slot) || slot.kind !== 'passphrase' || slot.kdf.alg !== 'argon2id') return false;
   return unwrap(await argon2Kek(passphrase, Buffer.from(slot.kdf.salt, 'base64'), slot.kdf), slot) !== null;
 }
 
@@ -255,7 +266,7 @@ export function openWithRecoveryKey(slots: readonly KeySlot[], recoveryText: str
 export function openRecoverySlot(slots: readonly KeySlot[], recoveryText: string): { master: Buffer; slotId: string } {
   const raw = parseRecoveryKey(recoveryText);
   for (const s of slots) {
-    if (s.v !== 1 || s.kind !== 'recovery' || s.kdf.alg !== 'hkdf-sha256') continue;
+    if (!wellFormedSlot(s) || s.kind !== 'recovery' || s.kdf.alg !== 'hkdf-sha256') continue;
     const master = unwrap(recoveryKek(raw, Buffer.from(s.kdf.salt, 'base64')), s);
     if (master) return { master, slotId: s.id };
   }

@@ -118,9 +118,21 @@ export function sealManifest(
   return { ...base, mac };
 }
 
-/** Checks the MAC (any holder of the write keys can): INTEGRITY on a mismatch. */
+/** Checks the MAC (any holder of the write keys can): INTEGRITY on a mismatch, FORMAT when malformed. */
 export function checkManifestMac(manifestMac: Buffer, m: ManifestUpload, machineId: string): void {
-  if (m.v !== MANIFEST_VERSION && m.v !== MANIFEST_VERSION_SEALED) throw new CoffreError('FORMAT', `unsupported manifest version ${String(m.v)}`);
+  if (typeof m !== 'object' || m === null) throw new CoffreError('FORMAT', 'malformed manifest');
+  if (m.v !== MANIFEST_VERSION && m.v !== MANIFEST_VERSION_SEALED) throw new CoffreError('FORMAT', `unsupported manifest version ${typeof m.v === 'number' ? m.v : typeof m.v}`);
+  // The MAC input is made of these: an object there (even {"toString":0}) must not reach String().
+  if (
+    typeof m.id !== 'string' ||
+    typeof m.secret !== 'string' ||
+    (m.parent !== null && typeof m.parent !== 'string') ||
+    typeof m.refsSha256 !== 'string' ||
+    typeof m.refCount !== 'number' ||
+    typeof m.logicalSize !== 'number'
+  ) {
+    throw new CoffreError('FORMAT', 'malformed manifest');
+  }
   const expected = createHmac('sha256', manifestMac).update(macInput(m, machineId)).digest();
   const got = Buffer.from(typeof m.mac === 'string' ? m.mac : '', 'hex');
   if (got.length !== 32 || !timingSafeEqual(expected, got)) {
@@ -146,14 +158,14 @@ export function openManifest(keys: { encryption?: Buffer | undefined; read?: Rea
   } catch {
     throw new CoffreError('INTEGRITY', `snapshot ${m.id.slice(0, 8)}: manifest does not decrypt`);
   }
-  let s: ManifestSecret;
+  let s: Partial<ManifestSecret> | null = null;
   try {
-    s = JSON.parse(plain.toString('utf8')) as ManifestSecret;
+    s = JSON.parse(plain.toString('utf8')) as Partial<ManifestSecret> | null;
   } catch {
-    throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
+    // not JSON: malformed, below
   }
-  if (s?.v !== 1 || !isChunkId(s.root)) throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
-  return s;
+  if (typeof s !== 'object' || s === null || s.v !== 1 || !isChunkId(s.root)) throw new CoffreError('FORMAT', `snapshot ${m.id.slice(0, 8)}: malformed manifest`);
+  return s as ManifestSecret;
 }
 
 const WRITE_ONLY_MANIFEST =

@@ -89,11 +89,12 @@ export function decodeTree(data: Uint8Array): Tree {
   }
   if (typeof t !== 'object' || t === null) bad('not an object');
   const tree = t as { v?: unknown; nodes?: unknown };
-  if (tree.v !== TREE_VERSION) bad(`unsupported version ${String(tree.v)}`);
+  if (tree.v !== TREE_VERSION) bad(`unsupported version ${typeof tree.v === 'number' ? tree.v : typeof tree.v}`); // String({"toString":0}) throws
   if (!Array.isArray(tree.nodes)) bad('nodes is not an array');
   const seen = new Set<string>();
   for (const n of tree.nodes as TreeNode[]) {
     if (typeof n !== 'object' || n === null) bad('node is not an object');
+    if (typeof (n.nameB64 !== undefined ? n.nameB64 : n.name) !== 'string') bad('name is not a string'); // as nodeNameBytes reads it
     const raw = nodeNameBytes(n);
     if (!isSafeName(raw)) bad(`unsafe entry name ${JSON.stringify(raw.toString('utf8'))}`);
     const key = raw.toString('hex');
@@ -113,7 +114,7 @@ export function decodeTree(data: Uint8Array): Tree {
       if (total !== n.size) bad('chunk lengths do not add up to the file size');
     } else if (n.type === 'dir') {
       if (!isChunkId(n.subtree)) bad('directory without subtree');
-    } else if (typeof n.target !== 'string' && typeof n.targetB64 !== 'string') {
+    } else if (typeof (n.targetB64 !== undefined ? n.targetB64 : n.target) !== 'string') { // as symlinkTargetBytes reads it
       bad('symlink without target');
     }
   }

@@ -77,6 +77,13 @@ export async function buildApp(tls: { certPem: string; keyPem: string }, deps: D
     return503OnClosing: true,
     // Strict validation: no type coercion, unknown fields are refused rather than dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    // Errors of the router itself (a path parameter that is not valid percent-encoding, or
+    // longer than maxParamLength) go through the one error handler too: a catalogue error
+    // (BAD_REQUEST) and the security headers, not Fastify's own body.
+    frameworkErrors: (err, req, reply) => {
+      void securityHeaders(req, reply);
+      errorHandler(deps.log)(err, req, reply);
+    },
   });
   app.decorateRequest('principal', null);
   app.decorateRequest('targetOrg', null);

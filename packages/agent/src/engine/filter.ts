@@ -82,10 +82,23 @@ function globToRegExp(glob: string): RegExp {
       if (close > i) {
         let cls = glob.slice(i + 1, close);
         if (cls.startsWith('!')) cls = '^' + cls.slice(1);
-        re += '[' + cls.replace(/\\/g, '\\\\') + ']';
-        i = close;
+        const set = '[' + cls.replace(/\\/g, '\\\\') + ']';
+        // A class the RegExp syntax refuses ("[z-a]") is taken literally, like an unclosed '['.
+        if (isValidClass(set)) {
+          re += set;
+          i = close;
+        } else re += '\\[';
       } else re += '\\[';
     } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
   }
   return new RegExp(re + '$', 's');
+}
+
+function isValidClass(set: string): boolean {
+  try {
+    new RegExp(set, 's');
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 const filters = {
-  actor: { type: 'string', maxLength: 254 },
+  // No control characters: none is in a label or an id, and PostgreSQL refuses a NUL in text (a 500, not a 400).
+  actor: { type: 'string', maxLength: 254, pattern: '^[^\\x00-\\x1f\\x7f]*$' },
   action: { type: 'string', maxLength: 100, pattern: '^[a-z.-]+$' },
   outcome: { type: 'string', enum: ['success', 'failure', 'denied'] },
   orgId: { type: 'string', format: 'uuid' },

@@ -1,5 +1,6 @@
 /** JSON schemas of the sign-in routes (validated by Fastify, published in the OpenAPI document). */
-const email = { type: 'string', minLength: 3, maxLength: 254 } as const;
+// No control characters: none is in an address, and PostgreSQL refuses a NUL in text (a 500 before any password check).
+const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\x00-\\x1f\\x7f]+$' } as const;
 
 export const loginSchema = {
   summary: 'Sign in with email and password (first step)',

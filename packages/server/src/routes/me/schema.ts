@@ -35,7 +35,8 @@ export const webauthnRegisterSchema = {
 export const webauthnDeleteSchema = {
   summary: 'Remove one of my security keys',
   tags: ['me'],
-  params: { type: 'object', required: ['credentialId'], properties: { credentialId: { type: 'string', minLength: 1, maxLength: 1400 } } },
+  // base64url, as credential ids are stored: anything else (a NUL byte, which PostgreSQL refuses in text) is a 400, never a query.
+  params: { type: 'object', required: ['credentialId'], properties: { credentialId: { type: 'string', minLength: 1, maxLength: 1400, pattern: '^[A-Za-z0-9_-]+$' } } },
 } as const;
 
 export const listSessionsSchema = { summary: 'My open sessions', tags: ['me'] } as const;

@@ -1,7 +1,8 @@
 /** JSON schemas of the organisation routes. */
 const uuid = { type: 'string', format: 'uuid' } as const;
 const email = { type: ['string', 'null'], maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' } as const;
-const text = { type: ['string', 'null'], maxLength: 200 } as const;
+// No control characters (PostgreSQL refuses a NUL in text: a 500), as for names.
+const text = { type: ['string', 'null'], maxLength: 200, pattern: '^[^\\x00-\\x1f\\x7f]*$' } as const;
 const contact = {
   alertEmail: email,
   referentName: text,
