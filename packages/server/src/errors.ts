@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   SITE_READ_ONLY: 409,
   SITE_DEMOTED: 409,
   SITE_NOT_ALLOWED: 409,
+  REQUEST_TIMEOUT: 408,
   TOO_LARGE: 413,
   RANGE_NOT_SATISFIABLE: 416,
   INTEGRITY: 422,
@@ -165,6 +166,11 @@ export const REASONS = {
   },
 
   tooLarge: { code: 'TOO_LARGE', en: 'The request body is too large.', fr: 'Le corps de la requête est trop volumineux.' },
+  requestTimeout: {
+    code: 'REQUEST_TIMEOUT',
+    en: 'The request body did not arrive in time; the connection is closed.',
+    fr: "Le corps de la requête n'est pas arrivé à temps ; la connexion est fermée.",
+  },
   badRange: { code: 'RANGE_NOT_SATISFIABLE', en: 'The requested byte range is not satisfiable.', fr: "La plage d'octets demandée est invalide." },
   packIntegrity: { code: 'INTEGRITY', en: 'The pack content does not match its checksums.', fr: 'Le contenu du paquet ne correspond pas à ses sommes de contrôle.' },
   refsIntegrity: {
