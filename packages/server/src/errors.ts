@@ -94,6 +94,11 @@ export const REASONS = {
     en: 'Change your password and set up a second factor before anything else.',
     fr: 'Changez votre mot de passe et configurez un second facteur avant toute autre action.',
   },
+  peerCredentialReset: {
+    code: 'FORBIDDEN',
+    en: "Only a person with a higher role may reset this person's password or second factor.",
+    fr: "Seule une personne d'un rôle supérieur peut réinitialiser le mot de passe ou le second facteur de cette personne.",
+  },
   reauthRequired: {
     code: 'REAUTH_REQUIRED',
     en: 'This action needs a fresh confirmation with your second factor.',

@@ -68,7 +68,7 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { ttlHours?: number } | undefined }>(
     '/orgs/:orgId/enroll-tokens',
-    { schema: createEnrollTokenSchema, config: { auth: 'user', action: 'machines:enroll', tenant: 'param:orgId' } },
+    { schema: createEnrollTokenSchema, config: { auth: 'user', action: 'machines:enroll', tenant: 'param:orgId', reauth: true } },
     async (req, reply) => {
       const org = targetOrgOf(req);
       customerOnly(org);

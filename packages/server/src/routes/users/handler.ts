@@ -8,7 +8,9 @@ import { presentUser } from './presenter.js';
 import type { Locale, UserStatus } from '../../db/schema.js';
 import { apiError } from '../../errors.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
-import { mayGrant, type Role } from '../../http/roles.js';
+import { mayGrant, mayResetCredentials, type Role } from '../../http/roles.js';
+import { credentialsResetEmail } from '../../mail/account-templates.js';
+import { enqueue } from '../../mail/outbox.js';
 import { newTemporaryPassword } from '../../secrets.js';
 import type { UserId } from '../../types.js';
 import { createUserSchema, getUserSchema, listUsersSchema, resetPasswordSchema, resetSecondFactorSchema, updateUserSchema } from './schema.js';
@@ -29,6 +31,24 @@ export function registerUserRoutes(app: App, deps: Deps): void {
     if (!mayGrant(p.role, user.role, org.type)) throw apiError('roleNotGrantable');
   }
 
+  /** A credential reset: as `mayManage`, and only from a strictly higher role (never a peer); refusals are audited. */
+  async function mayReset(req: FastifyRequest, user: UserRow, org: OrgRow, action: string): Promise<void> {
+    mayManage(req, user, org);
+    const p = userOf(req);
+    if (mayResetCredentials(p.role, user.role, org.type)) return;
+    await auditRequest(deps, req, { action, outcome: 'denied', orgId: org.id, target: `user:${user.id}`, details: { reason: 'peer-role', actorRole: p.role, targetRole: user.role } });
+    throw apiError('peerCredentialReset');
+  }
+
+  /** Tells the person concerned (outbox, in their language), so that a reset they did not ask for is noticed. */
+  async function tellPerson(req: FastifyRequest, user: UserRow, what: 'password' | 'second-factor', now: string): Promise<void> {
+    const p = userOf(req);
+    const by = await findUser(deps.db, p.userId);
+    const publicUrl = deps.settings.publicUrl;
+    const e = credentialsResetEmail({ personName: user.name, what, byName: by?.name ?? p.email, byEmail: p.email, at: now, consoleUrl: publicUrl }, user.locale);
+    await enqueue(deps.db, { dedupKey: `credentials-reset:${what}:${user.id}:${now}:${req.id}`, kind: `credentials_reset_${what.replace('-', '_')}`, to: user.email, locale: user.locale, subject: e.subject, text: e.text, html: e.html }, deps.clock());
+  }
+
   app.get('/orgs/:orgId/users', { schema: listUsersSchema, config: { auth: 'user', action: 'users:read', tenant: 'param:orgId' } }, async (req) => {
     const users = await listUsers(deps.db, [targetOrgOf(req).id]);
     return { users: await Promise.all(users.map((u) => presentUser(deps, u))) };
@@ -36,7 +56,7 @@ export function registerUserRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { email: string; name: string; role: Role; locale?: Locale } }>(
     '/orgs/:orgId/users',
-    { schema: createUserSchema, config: { auth: 'user', action: 'users:create', tenant: 'param:orgId' } },
+    { schema: createUserSchema, config: { auth: 'user', action: 'users:create', tenant: 'param:orgId', reauth: true } },
     async (req, reply) => {
       const p = userOf(req);
       const org = targetOrgOf(req);
@@ -96,22 +116,24 @@ export function registerUserRoutes(app: App, deps: Deps): void {
 
   app.post('/users/:userId/reset-second-factor', { schema: resetSecondFactorSchema, config: { auth: 'user', action: 'users:reset-credentials', tenant: 'param:userId', reauth: true } }, async (req) => {
     const { user, org } = await target(req);
-    mayManage(req, user, org);
+    await mayReset(req, user, org, 'user.second-factor.reset');
     const now = deps.clock().toISOString();
     await resetSecondFactors(deps.db, user.id as UserId, now);
     const ended = await revokeUserSessions(deps.db, user.id, now);
     await auditRequest(deps, req, { action: 'user.second-factor.reset', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { sessionsEnded: ended } });
+    await tellPerson(req, user, 'second-factor', now);
     return presentUser(deps, (await findUser(deps.db, user.id))!);
   });
 
   app.post('/users/:userId/reset-password', { schema: resetPasswordSchema, config: { auth: 'user', action: 'users:reset-credentials', tenant: 'param:userId', reauth: true } }, async (req) => {
     const { user, org } = await target(req);
-    mayManage(req, user, org);
+    await mayReset(req, user, org, 'user.password.reset');
     const temporaryPassword = newTemporaryPassword();
     const now = deps.clock().toISOString();
     await updateUser(deps.db, user.id, { password_hash: await hashPassword(temporaryPassword), must_change_password: 1 }, now);
     const ended = await revokeUserSessions(deps.db, user.id, now);
     await auditRequest(deps, req, { action: 'user.password.reset', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { sessionsEnded: ended } });
+    await tellPerson(req, user, 'password', now);
     return { user: await presentUser(deps, (await findUser(deps.db, user.id))!), temporaryPassword };
   });
 }
