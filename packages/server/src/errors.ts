@@ -124,6 +124,16 @@ export const REASONS = {
   webauthnFailed: { code: 'UNAUTHORIZED', en: 'The security key could not be verified.', fr: "La clé de sécurité n'a pas pu être vérifiée." },
 
   notFound: { code: 'NOT_FOUND', en: 'Not found.', fr: 'Introuvable.' },
+  runSnapshotNotFound: {
+    code: 'NOT_FOUND',
+    en: 'The run names a snapshot this machine has not committed.',
+    fr: "Le rapport d'exécution désigne un instantané que cette machine n'a pas enregistré.",
+  },
+  runSnapshotMissing: {
+    code: 'BAD_REQUEST',
+    en: 'A successful run must name the snapshot it committed (snapshotId).',
+    fr: "Une exécution réussie doit désigner l'instantané qu'elle a enregistré (snapshotId).",
+  },
   packNotFound: { code: 'NOT_FOUND', en: 'Pack not found.', fr: 'Paquet introuvable.' },
   snapshotNotFound: { code: 'NOT_FOUND', en: 'Snapshot not found.', fr: 'Instantané introuvable.' },
   snapshotNotInBin: { code: 'NOT_FOUND', en: 'This snapshot is not in the recycle bin.', fr: "Cette sauvegarde n'est pas dans la corbeille." },
