@@ -614,7 +614,7 @@ function buildProgram(): Command {
       }
       const r = await withAdmin(opts.dataDir, async (ctx) => {
         const url = smtpUrl(ctx.dataDir.settings);
-        const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
+        const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from, { requireTLS: ctx.dataDir.settings.smtp.requireTLS }) : null;
         const only = opts.customer === undefined ? undefined : [(await findCustomerByName(ctx.db, opts.customer))?.id ?? missingCustomer(opts.customer)];
         try {
           return await j.run({

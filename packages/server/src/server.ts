@@ -185,7 +185,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
     // The mail transport first: a bad SMTP URL stops the start before anything listens.
     const smtp = smtpUrl(dir.settings);
-    mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from) : null;
+    mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from, { requireTLS: dir.settings.smtp.requireTLS }) : null;
     app = await buildApp(dir.tls, deps, opts.consoleDir);
     await auditRetention(deps);
     await fenceBeforeServing(deps);
