@@ -271,8 +271,8 @@ export async function adminReissueMachine(ctx: AdminContext, customerName: strin
   const expiresAt = new Date(now.getTime() + ttlHours * 3_600_000).toISOString();
   const token = newEnrollToken();
   const tokenId = randomUUID();
-  await insertEnrollToken(ctx.db, { id: tokenId, customerId, tokenHash: hashSecret(token), now: now.toISOString(), expiresAt, createdBy: `cli:${ctx.actor}`, reissueMachineId: m.id as MachineId });
-  await audit(ctx, { action: 'machine.credential.reissue', orgId: customerId, target: `machine:${m.id}`, details: { name: m.name, expiresAt } });
+  const replaced = await insertEnrollToken(ctx.db, { id: tokenId, customerId, tokenHash: hashSecret(token), now: now.toISOString(), expiresAt, createdBy: `cli:${ctx.actor}`, reissueMachineId: m.id as MachineId });
+  await audit(ctx, { action: 'machine.credential.reissue', orgId: customerId, target: `machine:${m.id}`, details: { name: m.name, expiresAt, earlierTokensInvalidated: replaced } });
   return { token, tokenId, customerId, expiresAt };
 }
 
