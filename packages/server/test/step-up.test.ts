@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { adminResetCredentials } from '../src/admin/index.js';
 import { assertError, testServer, type TestServer } from './kit.js';
 import { nextCode, org, person, type TestPerson } from './people.js';
 
@@ -114,5 +115,18 @@ describe('step-up: sensitive actions need a fresh second-factor proof', () => {
     assert.ok(to(custAdmin2.email).some((m) => /mot de passe/i.test(m.subject)), 'a password-reset email');
     assert.ok(to(custAdmin2.email).some((m) => /second facteur/i.test(m.subject)), 'a second-factor-reset email');
     assert.ok(to(custAdmin2.email).every((m) => m.text_body.includes(resellerAdmin.email)), 'says who did it');
+  });
+
+  it("an operator-admin's credentials: no peer resets them in the console; coffre-server does, and emails them", async () => {
+    const op1 = await person(ts, 'operator-admin', 'operator');
+    const op2 = await person(ts, 'operator-admin', 'operator');
+    assertError(await op1.browser.request('POST', `/users/${op2.id}/reset-second-factor`), 403, 'FORBIDDEN');
+    const { temporaryPassword } = await adminResetCredentials(ts.admin, op2.email, 'password');
+    assert.equal(typeof temporaryPassword, 'string');
+    assert.equal((await op2.browser.request('GET', '/session')).status, 401, 'their sessions ended');
+    const mails = await ts.admin.db.selectFrom('outbox').selectAll().where('to_address', '=', op2.email).execute();
+    assert.equal(mails.length, 1);
+    assert.match(mails[0]!.text_body, /coffre-server/);
+    assert.ok(!mails[0]!.text_body.includes(temporaryPassword!));
   });
 });

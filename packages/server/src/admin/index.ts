@@ -5,7 +5,8 @@ import type { ServerKeys } from '../auth/server-key.js';
 import type { AuditInput } from '../audit/log.js';
 import { hashPassword } from '../auth/passwords.js';
 import { createOrg, findOrgByName, listOrgs, operatorOrg, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
-import { anyUserExists, createUser, type UserRow } from '../db/queries/users.js';
+import { anyUserExists, createUser, findUserByEmail, normaliseEmail, type UserRow } from '../db/queries/users.js';
+import { queueResetNotice, resetCredentials, type ResetWhat } from '../auth/credential-reset.js';
 import type { OrgType, TiersTable } from '../db/schema.js';
 import { createTier, findTierByName, listTiers } from '../db/queries/tiers.js';
 import { ROLES_BY_ORG_TYPE, type Role } from '../http/roles.js';
@@ -160,6 +161,21 @@ export async function adminCreateUser(
   const temporaryPassword = newTemporaryPassword();
   const user = await createUser(ctx.db, { orgId: org.id, email: u.email, name: u.name, role: u.role, passwordHash: await hashPassword(temporaryPassword), locale: org.locale }, isoNow(ctx.clock));
   await audit(ctx, { action: 'user.create', orgId: org.id, target: `user:${user.id}`, details: { email: user.email, role: user.role } });
+  return { user, temporaryPassword };
+}
+
+/**
+ * Resets a person's password or second factor from the server itself: the way for an
+ * operator-admin, whom no higher role can reset in the console. Ends their sessions, emails
+ * them, and returns the temporary password (password reset) once.
+ */
+export async function adminResetCredentials(ctx: AdminContext, email: string, what: ResetWhat): Promise<{ user: UserRow; temporaryPassword: string | null }> {
+  const user = await findUserByEmail(ctx.db, normaliseEmail(email));
+  if (!user) throw apiError('userNotFound');
+  const now = ctx.clock();
+  const { temporaryPassword, sessionsEnded } = await resetCredentials(ctx.db, user, what, now);
+  await audit(ctx, { action: what === 'password' ? 'user.password.reset' : 'user.second-factor.reset', orgId: user.org_id, target: `user:${user.id}`, details: { sessionsEnded } });
+  await queueResetNotice(ctx.db, user, what, { name: ctx.actor, email: 'coffre-server' }, ctx.dataDir.settings.publicUrl, now, randomUUID());
   return { user, temporaryPassword };
 }
 
