@@ -93,22 +93,22 @@ export function registerAuthRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { code: string } }>('/auth/second-factor/totp', { schema: totpSchema, config: proofConfig }, async (req, reply) =>
     proof(req, reply, async (user) => {
-    if (user.totp_secret === null) return fail(deps, req, user.email, 'auth.second-factor', 'no-totp', user.org_id, 'badSecondFactor');
-    const secret = deps.keys.open(user.totp_secret, `totp:${user.id}`);
-    const r = verifyTotp(secret, req.body.code, deps.clock().getTime(), user.totp_last_step === null ? null : Number(user.totp_last_step));
-    if (!r.ok) return fail(deps, req, user.email, 'auth.second-factor', `totp-${r.reason}`, user.org_id, r.reason === 'replayed' ? 'secondFactorReplayed' : 'badSecondFactor');
-    if (!(await claimTotpStep(deps.db, user.id, r.step))) return fail(deps, req, user.email, 'auth.second-factor', 'totp-replayed', user.org_id, 'secondFactorReplayed');
-    return proven(req, reply, user, 'totp');
+      if (user.totp_secret === null) return fail(deps, req, user.email, 'auth.second-factor', 'no-totp', user.org_id, 'badSecondFactor');
+      const secret = deps.keys.open(user.totp_secret, `totp:${user.id}`);
+      const r = verifyTotp(secret, req.body.code, deps.clock().getTime(), user.totp_last_step === null ? null : Number(user.totp_last_step));
+      if (!r.ok) return fail(deps, req, user.email, 'auth.second-factor', `totp-${r.reason}`, user.org_id, r.reason === 'replayed' ? 'secondFactorReplayed' : 'badSecondFactor');
+      if (!(await claimTotpStep(deps.db, user.id, r.step))) return fail(deps, req, user.email, 'auth.second-factor', 'totp-replayed', user.org_id, 'secondFactorReplayed');
+      return proven(req, reply, user, 'totp');
     }),
   );
 
   app.post<{ Body: { code: string } }>('/auth/second-factor/recovery-code', { schema: recoverySchema, config: proofConfig }, async (req, reply) =>
     proof(req, reply, async (user) => {
-    const code = normaliseRecoveryCode(req.body.code);
-    if (code === null || !(await useRecoveryCode(deps.db, user.id, hashRecoveryCode(code), deps.clock().toISOString()))) {
-      return fail(deps, req, user.email, 'auth.second-factor', 'bad-recovery-code', user.org_id, 'badSecondFactor');
-    }
-    return proven(req, reply, user, 'recovery-code');
+      const code = normaliseRecoveryCode(req.body.code);
+      if (code === null || !(await useRecoveryCode(deps.db, user.id, hashRecoveryCode(code), deps.clock().toISOString()))) {
+        return fail(deps, req, user.email, 'auth.second-factor', 'bad-recovery-code', user.org_id, 'badSecondFactor');
+      }
+      return proven(req, reply, user, 'recovery-code');
     }),
   );
 
@@ -123,23 +123,23 @@ export function registerAuthRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { response: Record<string, unknown> } }>('/auth/second-factor/webauthn', { schema: webauthnSchema, config: proofConfig }, async (req, reply) =>
     proof(req, reply, async (user) => {
-    const session = await findSessionByTokenHash(deps.db, hashSecret(req.sessionToken ?? ''));
-    const challenge = session?.challenge;
-    if (!session || !challenge || !session.challenge_expires_at || Date.parse(session.challenge_expires_at) < deps.clock().getTime()) {
-      return fail(deps, req, user.email, 'auth.second-factor', 'webauthn-no-challenge', user.org_id, 'webauthnFailed');
-    }
-    await updateSession(deps.db, session.id, { challenge: null, challenge_expires_at: null }); // one use per challenge
-    const id = credentialIdOf(req.body.response);
-    const row = id === null ? undefined : (await webauthnCredentials(deps.db, user.id)).find((c) => c.id === id);
-    if (!row) return fail(deps, req, user.email, 'auth.second-factor', 'webauthn-unknown-key', user.org_id, 'webauthnFailed');
-    try {
-      const { newCounter } = await verifyAuthentication(relyingParty(deps, req), req.body.response, challenge, storedCredential(row));
-      await recordWebauthnUse(deps.db, user.id, row.id, newCounter, deps.clock().toISOString());
-    } catch (e) {
-      if (e instanceof WebAuthnError) return fail(deps, req, user.email, 'auth.second-factor', `webauthn: ${e.message}`, user.org_id, 'webauthnFailed');
-      throw e;
-    }
-    return proven(req, reply, user, 'webauthn');
+      const session = await findSessionByTokenHash(deps.db, hashSecret(req.sessionToken ?? ''));
+      const challenge = session?.challenge;
+      if (!session || !challenge || !session.challenge_expires_at || Date.parse(session.challenge_expires_at) < deps.clock().getTime()) {
+        return fail(deps, req, user.email, 'auth.second-factor', 'webauthn-no-challenge', user.org_id, 'webauthnFailed');
+      }
+      await updateSession(deps.db, session.id, { challenge: null, challenge_expires_at: null }); // one use per challenge
+      const id = credentialIdOf(req.body.response);
+      const row = id === null ? undefined : (await webauthnCredentials(deps.db, user.id)).find((c) => c.id === id);
+      if (!row) return fail(deps, req, user.email, 'auth.second-factor', 'webauthn-unknown-key', user.org_id, 'webauthnFailed');
+      try {
+        const { newCounter } = await verifyAuthentication(relyingParty(deps, req), req.body.response, challenge, storedCredential(row));
+        await recordWebauthnUse(deps.db, user.id, row.id, newCounter, deps.clock().toISOString());
+      } catch (e) {
+        if (e instanceof WebAuthnError) return fail(deps, req, user.email, 'auth.second-factor', `webauthn: ${e.message}`, user.org_id, 'webauthnFailed');
+        throw e;
+      }
+      return proven(req, reply, user, 'webauthn');
     }),
   );
 
