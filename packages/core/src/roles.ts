@@ -76,3 +76,16 @@ export function mayGrant(granter: Role, role: Role, targetOrgType: OrgType): boo
       return false;
   }
 }
+
+/** How far up the administration a role reaches; roles that administer nobody are 0. */
+const ADMIN_RANK: Readonly<Record<Role, number>> = { 'operator-admin': 3, 'reseller-admin': 2, 'customer-admin': 1, technician: 0, 'customer-viewer': 0, auditor: 0 };
+
+/**
+ * Resetting someone's password or second factor hands their account to whoever sets it up
+ * next, so it needs more than granting their role: a strictly higher administrative role.
+ * A peer (same role) never resets a peer — it goes up a tier (or to `coffre-server` for the
+ * operator's administrators).
+ */
+export function mayResetCredentials(actor: Role, target: Role, targetOrgType: OrgType): boolean {
+  return mayGrant(actor, target, targetOrgType) && ADMIN_RANK[actor] > ADMIN_RANK[target];
+}

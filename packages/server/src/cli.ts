@@ -19,6 +19,7 @@ import {
   adminCreateEnrollToken,
   adminCreateOrg,
   adminCreateUser,
+  adminResetCredentials,
   adminCreateTier,
   adminCustomerSet,
   adminListTiers,
@@ -322,9 +323,8 @@ function buildProgram(): Command {
       });
   }
 
-  program
-    .command('user')
-    .description('manage people')
+  const userCmd = program.command('user').description('manage people');
+  userCmd
     .command('create')
     .description('create a person and print their temporary password (and nothing else on stdout)')
     .requiredOption('--email <email>', 'their email (their sign-in identifier)', emailArg)
@@ -338,6 +338,18 @@ function buildProgram(): Command {
       hint(`${user.name} <${user.email}> created as ${user.role} of ${q(opts.org)}.`);
       hint('Give them the temporary password above in person or by another channel; at first sign-in they change it and set up a second factor.');
     });
+  for (const what of ['password', 'second-factor'] as const) {
+    userCmd
+      .command(`reset-${what}`)
+      .description(what === 'password' ? 'give a person a new temporary password (printed, nothing else on stdout), end their sessions, email them' : "remove a person's second factors (set up again at the next sign-in), end their sessions, email them")
+      .requiredOption('--email <email>', 'their email', emailArg)
+      .requiredOption('--data-dir <dir>', 'data directory')
+      .action(async (opts: { email: string; dataDir: string }) => {
+        const { user, temporaryPassword } = await withAdmin(opts.dataDir, (ctx) => adminResetCredentials(ctx, opts.email, what));
+        if (temporaryPassword !== null) out(temporaryPassword);
+        hint(`${user.name} <${user.email}>: ${what} reset, sessions ended, email queued.`);
+      });
+  }
 
   const auditCmd = program.command('audit').description('the tamper-evident audit trail');
   auditCmd
@@ -614,7 +626,7 @@ function buildProgram(): Command {
       }
       const r = await withAdmin(opts.dataDir, async (ctx) => {
         const url = smtpUrl(ctx.dataDir.settings);
-        const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from) : null;
+        const mailer = url ? smtpTransport(url, ctx.dataDir.settings.smtp.from, { requireTLS: ctx.dataDir.settings.smtp.requireTLS }) : null;
         const only = opts.customer === undefined ? undefined : [(await findCustomerByName(ctx.db, opts.customer))?.id ?? missingCustomer(opts.customer)];
         try {
           return await j.run({

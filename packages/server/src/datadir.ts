@@ -92,8 +92,13 @@ export interface SmtpSettings {
   readonly url: string | null;
   /** The From address, e.g. "coffre <sauvegardes@example.fr>". */
   readonly from: string;
+  /**
+   * Send only over an encrypted connection (STARTTLS required with smtp://); null = on when
+   * the SMTP URL carries a password, so credentials never cross the network in clear.
+   */
+  readonly requireTLS: boolean | null;
 }
-export const DEFAULT_SMTP: SmtpSettings = { url: null, from: 'coffre <no-reply@coffre.invalid>' };
+export const DEFAULT_SMTP: SmtpSettings = { url: null, from: 'coffre <no-reply@coffre.invalid>', requireTLS: null };
 
 const SMTP_URL_RE = /^smtps?:\/\/[^\s/]+/;
 
@@ -178,6 +183,7 @@ function parseSettings(text: string, file: string): ServerSettings {
   const smtp = { ...DEFAULT_SMTP, ...(s.smtp ?? {}) };
   if (smtp.url !== null && (typeof smtp.url !== 'string' || !SMTP_URL_RE.test(smtp.url))) throw new SettingsError(`${file}: smtp.url must be null or smtp://host:port or smtps://host:port`);
   if (typeof smtp.from !== 'string' || !smtp.from.includes('@')) throw new SettingsError(`${file}: smtp.from must be an email address`);
+  if (smtp.requireTLS !== null && typeof smtp.requireTLS !== 'boolean') throw new SettingsError(`${file}: smtp.requireTLS must be true, false or null (null: on when the SMTP URL has a password)`);
   const nullableString = (key: 'database' | 'store' | 's3Endpoint'): string | null => {
     const v = s[key] ?? null;
     if (v !== null && (typeof v !== 'string' || v.trim() === '')) throw new SettingsError(`${file}: ${key} must be null or a non-empty string`);

@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   SITE_READ_ONLY: 409,
   SITE_DEMOTED: 409,
   SITE_NOT_ALLOWED: 409,
+  REQUEST_TIMEOUT: 408,
   TOO_LARGE: 413,
   RANGE_NOT_SATISFIABLE: 416,
   INTEGRITY: 422,
@@ -93,6 +94,11 @@ export const REASONS = {
     en: 'Change your password and set up a second factor before anything else.',
     fr: 'Changez votre mot de passe et configurez un second facteur avant toute autre action.',
   },
+  peerCredentialReset: {
+    code: 'FORBIDDEN',
+    en: "Only a person with a higher role may reset this person's password or second factor.",
+    fr: "Seule une personne d'un rôle supérieur peut réinitialiser le mot de passe ou le second facteur de cette personne.",
+  },
   reauthRequired: {
     code: 'REAUTH_REQUIRED',
     en: 'This action needs a fresh confirmation with your second factor.',
@@ -118,6 +124,16 @@ export const REASONS = {
   webauthnFailed: { code: 'UNAUTHORIZED', en: 'The security key could not be verified.', fr: "La clé de sécurité n'a pas pu être vérifiée." },
 
   notFound: { code: 'NOT_FOUND', en: 'Not found.', fr: 'Introuvable.' },
+  runSnapshotNotFound: {
+    code: 'NOT_FOUND',
+    en: 'The run names a snapshot this machine has not committed.',
+    fr: "Le rapport d'exécution désigne un instantané que cette machine n'a pas enregistré.",
+  },
+  runSnapshotMissing: {
+    code: 'BAD_REQUEST',
+    en: 'A successful run must name the snapshot it committed (snapshotId).',
+    fr: "Une exécution réussie doit désigner l'instantané qu'elle a enregistré (snapshotId).",
+  },
   packNotFound: { code: 'NOT_FOUND', en: 'Pack not found.', fr: 'Paquet introuvable.' },
   snapshotNotFound: { code: 'NOT_FOUND', en: 'Snapshot not found.', fr: 'Instantané introuvable.' },
   snapshotNotInBin: { code: 'NOT_FOUND', en: 'This snapshot is not in the recycle bin.', fr: "Cette sauvegarde n'est pas dans la corbeille." },
@@ -179,6 +195,11 @@ export const REASONS = {
   },
 
   tooLarge: { code: 'TOO_LARGE', en: 'The request body is too large.', fr: 'Le corps de la requête est trop volumineux.' },
+  requestTimeout: {
+    code: 'REQUEST_TIMEOUT',
+    en: 'The request body did not arrive in time; the connection is closed.',
+    fr: "Le corps de la requête n'est pas arrivé à temps ; la connexion est fermée.",
+  },
   badRange: { code: 'RANGE_NOT_SATISFIABLE', en: 'The requested byte range is not satisfiable.', fr: "La plage d'octets demandée est invalide." },
   packIntegrity: { code: 'INTEGRITY', en: 'The pack content does not match its checksums.', fr: 'Le contenu du paquet ne correspond pas à ses sommes de contrôle.' },
   refsIntegrity: {

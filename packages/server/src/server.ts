@@ -20,6 +20,7 @@ import { apiError, ERROR_STATUS, REASONS } from './errors.js';
 import { errorHandler } from './http/errors.js';
 import { requestLogger, securityHeaders } from './http/hooks.js';
 import { authorize } from './http/policy.js';
+import { bodyReceived, preAuthBodyLimit, preAuthTimeout } from './http/pre-auth.js';
 import { errorFields, stderrLog, type LogSink } from './log.js';
 import { registerRoutes } from './routes/index.js';
 import { ensureSiteState, updateSiteState, upsertSite } from './db/queries/replication.js';
@@ -88,6 +89,11 @@ export async function buildApp(tls: { certPem: string; keyPem: string }, deps: D
   app.decorateRequest('principal', null);
   app.decorateRequest('targetOrg', null);
   app.decorateRequest('sessionToken', null);
+  // Before any route is added: the pre-auth routes get their small body limit and short wait.
+  app.addHook('onRoute', preAuthBodyLimit);
+  app.addHook('onRequest', preAuthTimeout(deps.log));
+  app.addHook('preValidation', bodyReceived);
+  app.addHook('onResponse', bodyReceived);
   app.addHook('onRequest', authenticate(deps));
   app.addHook('preHandler', authorize(deps));
   app.addHook('onSend', securityHeaders);
@@ -186,7 +192,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
     // The mail transport first: a bad SMTP URL stops the start before anything listens.
     const smtp = smtpUrl(dir.settings);
-    mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from) : null;
+    mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from, { requireTLS: dir.settings.smtp.requireTLS }) : null;
     app = await buildApp(dir.tls, deps, opts.consoleDir);
     await auditRetention(deps);
     await fenceBeforeServing(deps);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertError, enrollMachine, testServer, type TestMachine, type TestServer } from './kit.js';
+import { assertError, commitTestSnapshot, enrollMachine, testServer, type TestMachine, type TestServer } from './kit.js';
 import { org, person, type TestPerson } from './people.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
@@ -53,7 +53,8 @@ describe('dashboard, runs and customer data for people', () => {
   });
 
   it('machines report runs (append-only, validated); a failed latest run makes the customer failed', async () => {
-    assert.equal((await m1.request('POST', '/runs', { json: run('success') })).status, 201);
+    const snapshotId = await commitTestSnapshot(m1);
+    assert.equal((await m1.request('POST', '/runs', { json: run('success', { snapshotId }) })).status, 201);
     assertError(await m1.request('POST', '/runs', { json: { ...run('success'), errorCode: 'ENOENT: /patients/dupont.pdf' } }), 400, 'BAD_REQUEST');
     assertError(await m1.request('POST', '/runs', { json: { ...run('success'), path: '/etc' } }), 400, 'BAD_REQUEST');
     assertError(await m1.request('DELETE', '/runs'), 404, 'NOT_FOUND');

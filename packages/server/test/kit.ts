@@ -452,3 +452,14 @@ export async function testDatabase(engine: Engine = TEST_ENGINE): Promise<TestDa
     },
   };
 }
+
+/** Uploads a small pack and commits a snapshot of it as machine `m` (what a backup run leaves); returns its id. */
+export async function commitTestSnapshot(m: TestMachine, keys: Subkeys = testKeys()): Promise<string> {
+  const pack = buildPack(keys);
+  const put = await m.request('PUT', `/packs/${pack.id}`, { body: pack.data });
+  assert.equal(put.status, 200, put.body.toString());
+  const req = snapshotRequest(keys, m.machineId, pack.chunkIds);
+  const res = await m.request('POST', '/snapshots', { json: req });
+  assert.equal(res.status, 201, res.body.toString());
+  return req.manifest.id;
+}

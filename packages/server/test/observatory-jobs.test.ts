@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { adminCreateCustomer } from '../src/admin/index.js';
 import { ObservatoryJob } from '../src/jobs/observatory.js';
 import { machineStates } from '../src/observatory/machine-states.js';
-import { buildPack, enrollMachine, jobContext, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
+import { buildPack, commitTestSnapshot, enrollMachine, jobContext, snapshotRequest, testKeys, testServer, type TestMachine, type TestPack, type TestServer } from './kit.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
 
@@ -31,7 +31,7 @@ describe('the observatory judges each scheduled job on its own', () => {
         addedBytes: 0,
         warnings: 0,
         ...(job ? { job, trigger: 'schedule' } : {}),
-        ...(result === 'failed' ? { errorCode: 'PRE_COMMAND_FAILED' } : {}),
+        ...(result === 'failed' ? { errorCode: 'PRE_COMMAND_FAILED' } : { snapshotId: await commitTestSnapshot(m) }),
       },
     });
     assert.equal(r.status, 201, r.body.toString());

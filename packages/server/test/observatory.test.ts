@@ -4,7 +4,7 @@ import type { AlertListResponse, AlertRecord, CustomerMachineListResponse, Custo
 import { adminRevokeMachine, adminSetOrgStatus } from '../src/admin/index.js';
 import type { JobResult } from '../src/jobs/job.js';
 import { ObservatoryJob } from '../src/jobs/observatory.js';
-import { assertError, buildPack, enrollMachine, snapshotRequest, testKeys, jobContext, testServer, type HttpResponse, type TestMachine, type TestPack, type TestServer } from './kit.js';
+import { assertError, buildPack, commitTestSnapshot, enrollMachine, snapshotRequest, testKeys, jobContext, testServer, type HttpResponse, type TestMachine, type TestPack, type TestServer } from './kit.js';
 import { Browser, nextCode, org, person, type TestPerson } from './people.js';
 
 process.env.COFFRE_TEST_ARGON2 ??= '256,1,1';
@@ -105,7 +105,9 @@ async function putJobs(m: TestMachine, jobs: unknown): Promise<HttpResponse> {
 
 async function report(m: TestMachine, result: 'success' | 'partial' | 'failed', finishedAt: string, errorCode?: string): Promise<void> {
   const startedAt = new Date(Date.parse(finishedAt) - 5 * MINUTE).toISOString();
-  const body = { startedAt, finishedAt, result, files: 10, bytes: 1000, addedBytes: 100, warnings: 0, ...(errorCode ? { errorCode } : {}) };
+  // A success names the snapshot it committed (POST /runs refuses one without).
+  const snapshotId = result === 'success' ? await commitTestSnapshot(m) : undefined;
+  const body = { startedAt, finishedAt, result, files: 10, bytes: 1000, addedBytes: 100, warnings: 0, ...(errorCode ? { errorCode } : {}), ...(snapshotId ? { snapshotId } : {}) };
   const res = await m.request('POST', '/runs', { json: body });
   assert.equal(res.status, 201, res.body.toString());
 }

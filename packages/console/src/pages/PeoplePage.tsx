@@ -1,6 +1,6 @@
 import type { AccessReport, AccessReviewRow, OrgWithReview, PersonRecord } from '@coffre/core/people-api';
 import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { mayGrant, ROLES_BY_ORG_TYPE, type OrgType, type Role } from '@coffre/core/roles';
+import { mayGrant, mayResetCredentials, ROLES_BY_ORG_TYPE, type OrgType, type Role } from '@coffre/core/roles';
 import { api, ApiFailure } from '../api';
 import { ErrorBox, Loaded, Loading, useLoad } from '../components/Async';
 import { CopyButton } from '../components/CopyButton';
@@ -589,7 +589,8 @@ function PersonPanel({ org, person: u, onChanged, withReauth, onClose }: { org: 
   const feedbackRef = useRef<HTMLDivElement>(null);
   const roleId = useId();
   const mayUpdate = can(me.role, 'users:update');
-  const mayReset = can(me.role, 'users:reset-credentials');
+  // Only a higher role resets a password or second factor (never a peer): the server refuses it too.
+  const mayReset = can(me.role, 'users:reset-credentials') && mayResetCredentials(me.role, u.role, org.type);
 
   const perform = async (run: () => Promise<void>) => {
     setBusy(true);

@@ -5,7 +5,8 @@ import type { ServerKeys } from '../auth/server-key.js';
 import type { AuditInput } from '../audit/log.js';
 import { hashPassword } from '../auth/passwords.js';
 import { createOrg, findOrgByName, listOrgs, operatorOrg, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
-import { anyUserExists, createUser, type UserRow } from '../db/queries/users.js';
+import { anyUserExists, createUser, findUserByEmail, normaliseEmail, type UserRow } from '../db/queries/users.js';
+import { queueResetNotice, resetCredentials, type ResetWhat } from '../auth/credential-reset.js';
 import type { OrgType, TiersTable } from '../db/schema.js';
 import { createTier, findTierByName, listTiers } from '../db/queries/tiers.js';
 import { ROLES_BY_ORG_TYPE, type Role } from '../http/roles.js';
@@ -164,6 +165,21 @@ export async function adminCreateUser(
 }
 
 /**
+ * Resets a person's password or second factor from the server itself: the way for an
+ * operator-admin, whom no higher role can reset in the console. Ends their sessions, emails
+ * them, and returns the temporary password (password reset) once.
+ */
+export async function adminResetCredentials(ctx: AdminContext, email: string, what: ResetWhat): Promise<{ user: UserRow; temporaryPassword: string | null }> {
+  const user = await findUserByEmail(ctx.db, normaliseEmail(email));
+  if (!user) throw apiError('userNotFound');
+  const now = ctx.clock();
+  const { temporaryPassword, sessionsEnded } = await resetCredentials(ctx.db, user, what, now);
+  await audit(ctx, { action: what === 'password' ? 'user.password.reset' : 'user.second-factor.reset', orgId: user.org_id, target: `user:${user.id}`, details: { sessionsEnded } });
+  await queueResetNotice(ctx.db, user, what, { name: ctx.actor, email: 'coffre-server' }, ctx.dataDir.settings.publicUrl, now, randomUUID());
+  return { user, temporaryPassword };
+}
+
+/**
  * First start: when nobody exists yet, creates the initial operator administrator with a
  * temporary password. It must change that password and enrol a second factor before
  * anything else (the session stays in 'setup' until then). Returns null when people exist.
@@ -271,8 +287,8 @@ export async function adminReissueMachine(ctx: AdminContext, customerName: strin
   const expiresAt = new Date(now.getTime() + ttlHours * 3_600_000).toISOString();
   const token = newEnrollToken();
   const tokenId = randomUUID();
-  await insertEnrollToken(ctx.db, { id: tokenId, customerId, tokenHash: hashSecret(token), now: now.toISOString(), expiresAt, createdBy: `cli:${ctx.actor}`, reissueMachineId: m.id as MachineId });
-  await audit(ctx, { action: 'machine.credential.reissue', orgId: customerId, target: `machine:${m.id}`, details: { name: m.name, expiresAt } });
+  const replaced = await insertEnrollToken(ctx.db, { id: tokenId, customerId, tokenHash: hashSecret(token), now: now.toISOString(), expiresAt, createdBy: `cli:${ctx.actor}`, reissueMachineId: m.id as MachineId });
+  await audit(ctx, { action: 'machine.credential.reissue', orgId: customerId, target: `machine:${m.id}`, details: { name: m.name, expiresAt, earlierTokensInvalidated: replaced } });
   return { token, tokenId, customerId, expiresAt };
 }
 

@@ -7,24 +7,45 @@ import type { MachinesTable } from '../schema.js';
 
 export type MachineRow = MachinesTable & { id: MachineId; customer_id: CustomerId };
 
+/**
+ * Stores a new enrolment token. A re-issue token replaces the machine's earlier unused ones
+ * (they expire now, in the same transaction): only the latest re-issue can give the machine
+ * a credential, so a token shown earlier, perhaps to the wrong person, is worth nothing.
+ * Returns how many earlier tokens were invalidated.
+ */
 export async function createEnrollToken(
   db: Database,
   args: { id: string; customerId: CustomerId; tokenHash: string; now: string; expiresAt: string; createdBy?: string; reissueMachineId?: MachineId },
-): Promise<void> {
-  await db
-    .insertInto('enroll_tokens')
-    .values({
-      id: args.id,
-      customer_id: args.customerId,
-      token_hash: args.tokenHash,
-      created_at: args.now,
-      expires_at: args.expiresAt,
-      used_at: null,
-      machine_id: null,
-      reissue_machine_id: args.reissueMachineId ?? null,
-      created_by: args.createdBy ?? null,
-    })
-    .execute();
+): Promise<number> {
+  const row = {
+    id: args.id,
+    customer_id: args.customerId,
+    token_hash: args.tokenHash,
+    created_at: args.now,
+    expires_at: args.expiresAt,
+    used_at: null,
+    machine_id: null,
+    reissue_machine_id: args.reissueMachineId ?? null,
+    created_by: args.createdBy ?? null,
+  };
+  const machineId = args.reissueMachineId;
+  if (machineId === undefined) {
+    await db.insertInto('enroll_tokens').values(row).execute();
+    return 0;
+  }
+  // Under the customer's lock, as the enrolment that consumes tokens (enrollMachine).
+  return writeTransaction(db, [LockName.customer(args.customerId)], async (trx) => {
+    const expired = await trx
+      .updateTable('enroll_tokens')
+      .set({ expires_at: args.now })
+      .where('customer_id', '=', args.customerId)
+      .where('reissue_machine_id', '=', machineId)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', args.now)
+      .executeTakeFirst();
+    await trx.insertInto('enroll_tokens').values(row).execute();
+    return Number(expired.numUpdatedRows);
+  });
 }
 
 export interface EnrollArgs {

@@ -15,6 +15,12 @@ export async function snapshotExists(db: Database, customerId: CustomerId, id: s
   return row !== undefined;
 }
 
+/** Whether `id` is a committed snapshot of this machine (of this customer); another machine's counts as absent. */
+export async function machineSnapshotExists(db: Database, customerId: CustomerId, machineId: MachineId, id: string): Promise<boolean> {
+  const row = await db.selectFrom('snapshots').select('id').where('customer_id', '=', customerId).where('id', '=', id).where('machine_id', '=', machineId).executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Inserts the snapshot row; false if the id is already used by this customer (the caller answers CONFLICT). */
 export async function insertSnapshot(
   db: Database,

@@ -21,12 +21,12 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
     return { machines: rows.map(presentMachine) };
   });
 
-  /** Issues a one-time token; only its hash is stored. The command shown is exactly what to paste on the machine. */
+  /** Issues a one-time token; only its hash is stored. The command shown is exactly what to paste on the machine. `replaced`: earlier re-issue tokens of the machine now void. */
   async function issueToken(req: FastifyRequest, org: OrgRow, ttlHours: number | undefined, reissue?: MachineId) {
     const now = deps.clock();
     const expiresAt = new Date(now.getTime() + (ttlHours ?? deps.settings.enrollTokenTtlHours) * 3_600_000).toISOString();
     const token = newEnrollToken();
-    await createEnrollToken(deps.db, {
+    const replaced = await createEnrollToken(deps.db, {
       id: randomUUID(),
       customerId: org.id as string as CustomerId,
       tokenHash: hashSecret(token),
@@ -36,7 +36,7 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
       ...(reissue ? { reissueMachineId: reissue } : {}),
     });
     const server = expectedOrigin(deps, req);
-    return { token, expiresAt, command: `coffre enroll --server ${server} --token ${token} --fingerprint ${deps.fingerprint}` };
+    return { issued: { token, expiresAt, command: `coffre enroll --server ${server} --token ${token} --fingerprint ${deps.fingerprint}` }, replaced };
   }
 
   function customerOnly(org: OrgRow): void {
@@ -68,11 +68,11 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { ttlHours?: number } | undefined }>(
     '/orgs/:orgId/enroll-tokens',
-    { schema: createEnrollTokenSchema, config: { auth: 'user', action: 'machines:enroll', tenant: 'param:orgId' } },
+    { schema: createEnrollTokenSchema, config: { auth: 'user', action: 'machines:enroll', tenant: 'param:orgId', reauth: true } },
     async (req, reply) => {
       const org = targetOrgOf(req);
       customerOnly(org);
-      const issued = await issueToken(req, org, req.body?.ttlHours);
+      const { issued } = await issueToken(req, org, req.body?.ttlHours);
       await auditRequest(deps, req, { action: 'machine.enroll-token.create', outcome: 'success', orgId: org.id, details: { expiresAt: issued.expiresAt } });
       void reply.code(201);
       return issued;
@@ -96,8 +96,8 @@ export function registerMachineRoutes(app: App, deps: Deps): void {
       const before = await findMachine(deps.db, id);
       if (!before) throw apiError('machineNotFound');
       const m = (await revokeMachineById(deps.db, id, deps.clock().toISOString()))!;
-      const issued = await issueToken(req, org, req.body?.ttlHours, id);
-      await auditRequest(deps, req, { action: 'machine.credential.reissue', outcome: 'success', orgId: org.id, target: `machine:${m.id}`, details: { name: m.name, expiresAt: issued.expiresAt } });
+      const { issued, replaced } = await issueToken(req, org, req.body?.ttlHours, id);
+      await auditRequest(deps, req, { action: 'machine.credential.reissue', outcome: 'success', orgId: org.id, target: `machine:${m.id}`, details: { name: m.name, expiresAt: issued.expiresAt, earlierTokensInvalidated: replaced } });
       return { machine: presentMachine(m), ...issued };
     },
   );

@@ -9,7 +9,7 @@ import { hashRecoveryCode, newRecoveryCodes } from '../../auth/recovery-codes.js
 import { relyingParty, storedCredential } from '../../auth/relying-party.js';
 import { newTotpSecret, otpauthUri, totpSecretToBase32, verifyTotp } from '../../auth/totp.js';
 import { registrationOptions, verifyRegistration, WebAuthnError } from '../../auth/webauthn.js';
-import { checkThrottle, countFailure } from '../../auth/throttling.js';
+import { guardedAttempt } from '../../auth/throttling.js';
 import { elevateCurrentSession } from '../../auth/session-service.js';
 import { findSessionByTokenHash, listSessions, revokeSession, revokeUserSessions, updateSession } from '../../db/queries/sessions.js';
 import { addWebauthnCredential, deleteWebauthnCredentialOfUser, findUser, replaceRecoveryCodes, secondFactors, updateUser, webauthnCredentials, type UserRow } from '../../db/queries/users.js';
@@ -67,12 +67,11 @@ export function registerMeRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { currentPassword: string; newPassword: string } }>('/me/password', { schema: changePasswordSchema, config: setup }, async (req, reply) => {
     const { p, user } = await me(req);
-    await checkThrottle(deps, req, reply, user.email);
-    if (!(await verifyPassword(user.password_hash, req.body.currentPassword))) {
-      await countFailure(deps, req, user.email);
+    await guardedAttempt(deps, req, reply, user.email, async () => {
+      if (await verifyPassword(user.password_hash, req.body.currentPassword)) return;
       await auditRequest(deps, req, { action: 'user.password.change', outcome: 'failure', target: `user:${user.id}`, details: { reason: 'bad-current-password' } });
       throw apiError('badCurrentPassword');
-    }
+    });
     const problems: string[] = checkPassword(req.body.newPassword, { email: user.email, name: user.name });
     if (req.body.newPassword === req.body.currentPassword) problems.push('same_as_current');
     if (problems.length > 0) {
@@ -101,16 +100,16 @@ export function registerMeRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { code: string } }>('/me/totp/confirm', { schema: totpConfirmSchema, config: setup }, async (req, reply) => {
     const { p, user } = await me(req);
-    await checkThrottle(deps, req, reply, user.email);
-    if (user.totp_pending_secret === null) throw apiError('noPendingSecondFactor');
+    const pending = user.totp_pending_secret;
+    if (pending === null) throw apiError('noPendingSecondFactor');
     await requireFreshProofIfEnrolled(p, user);
-    const secret = deps.keys.open(user.totp_pending_secret, `totp-pending:${user.id}`);
-    const r = verifyTotp(secret, req.body.code, deps.clock().getTime(), null);
-    if (!r.ok) {
-      await countFailure(deps, req, user.email);
+    const secret = deps.keys.open(pending, `totp-pending:${user.id}`);
+    const r = await guardedAttempt(deps, req, reply, user.email, async () => {
+      const r = verifyTotp(secret, req.body.code, deps.clock().getTime(), null);
+      if (r.ok) return r;
       await auditRequest(deps, req, { action: 'user.second-factor.enrol', outcome: 'failure', target: `user:${user.id}`, details: { method: 'totp', reason: r.reason } });
       throw apiError('badSecondFactor');
-    }
+    });
     const now = deps.clock().toISOString();
     await updateUser(
       deps.db,

@@ -90,7 +90,7 @@ export function registerOrgRoutes(app: App, deps: Deps): void {
     return o.type === 'customer' ? { ...detail, sites: await customerSitesOf(deps.db, o.id) } : detail;
   });
 
-  app.patch<{ Body: ContactBody }>('/orgs/:orgId', { schema: updateOrgSchema, config: { auth: 'user', action: 'orgs:update', tenant: 'param:orgId' } }, async (req) => {
+  app.patch<{ Body: ContactBody }>('/orgs/:orgId', { schema: updateOrgSchema, config: { auth: 'user', action: 'orgs:update', tenant: 'param:orgId', reauth: true } }, async (req) => {
     const o = targetOrgOf(req);
     const patch = patchOf(req.body);
     const updated = await updateOrg(deps.db, o.id, patch, deps.clock().toISOString());

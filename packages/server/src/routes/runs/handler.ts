@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { RunListResponse } from '@coffre/core';
 import { insertBackupRun, runsOfCustomer } from '../../db/queries/runs.js';
+import { machineSnapshotExists } from '../../db/queries/snapshots.js';
+import { apiError } from '../../errors.js';
 import type { RunResult, RunTrigger } from '../../db/schema.js';
 import { machineOf, targetOrgOf, type App, type Deps } from '../../http/context.js';
 import { isoNow } from '../../types.js';
@@ -25,6 +27,10 @@ export function registerRunRoutes(app: App, deps: Deps): void {
   app.post<{ Body: RunBody }>('/runs', { schema: reportRunSchema, config: { action: 'runs:write' } }, async (req, reply) => {
     const m = machineOf(req);
     const b = req.body;
+    // The dashboard's "last success" rests on this: a success names the snapshot it committed,
+    // and any snapshot named must be one this machine committed.
+    if (b.result === 'success' && b.snapshotId === undefined) throw apiError('runSnapshotMissing');
+    if (b.snapshotId !== undefined && !(await machineSnapshotExists(deps.db, m.customerId, m.machineId, b.snapshotId))) throw apiError('runSnapshotNotFound', { snapshotId: b.snapshotId });
     const id = randomUUID();
     await insertBackupRun(deps.db, m.customerId, {
       id,

@@ -3,14 +3,14 @@ import { auditRequest } from '../../audit/record.js';
 import { hashPassword } from '../../auth/passwords.js';
 import type { OrgRow } from '../../db/queries/orgs.js';
 import { revokeUserSessions } from '../../db/queries/sessions.js';
-import { createUser, findUser, listUsers, resetSecondFactors, updateUser, type UserRow } from '../../db/queries/users.js';
+import { createUser, findUser, listUsers, updateUser, type UserRow } from '../../db/queries/users.js';
 import { presentUser } from './presenter.js';
 import type { Locale, UserStatus } from '../../db/schema.js';
 import { apiError } from '../../errors.js';
 import { targetOrgOf, userOf, type App, type Deps } from '../../http/context.js';
-import { mayGrant, type Role } from '../../http/roles.js';
+import { mayGrant, mayResetCredentials, type Role } from '../../http/roles.js';
+import { queueResetNotice, resetCredentials, type ResetWhat } from '../../auth/credential-reset.js';
 import { newTemporaryPassword } from '../../secrets.js';
-import type { UserId } from '../../types.js';
 import { createUserSchema, getUserSchema, listUsersSchema, resetPasswordSchema, resetSecondFactorSchema, updateUserSchema } from './schema.js';
 
 
@@ -29,6 +29,22 @@ export function registerUserRoutes(app: App, deps: Deps): void {
     if (!mayGrant(p.role, user.role, org.type)) throw apiError('roleNotGrantable');
   }
 
+  /** A credential reset: as `mayManage`, and only from a strictly higher role (never a peer); refusals are audited. */
+  async function mayReset(req: FastifyRequest, user: UserRow, org: OrgRow, action: string): Promise<void> {
+    mayManage(req, user, org);
+    const p = userOf(req);
+    if (mayResetCredentials(p.role, user.role, org.type)) return;
+    await auditRequest(deps, req, { action, outcome: 'denied', orgId: org.id, target: `user:${user.id}`, details: { reason: 'peer-role', actorRole: p.role, targetRole: user.role } });
+    throw apiError('peerCredentialReset');
+  }
+
+  /** The person concerned hears of it by email (who did it, when; never the temporary password). */
+  async function tellPerson(req: FastifyRequest, user: UserRow, what: ResetWhat, now: Date): Promise<void> {
+    const p = userOf(req);
+    const by = await findUser(deps.db, p.userId);
+    await queueResetNotice(deps.db, user, what, { name: by?.name ?? p.email, email: p.email }, deps.settings.publicUrl, now, req.id);
+  }
+
   app.get('/orgs/:orgId/users', { schema: listUsersSchema, config: { auth: 'user', action: 'users:read', tenant: 'param:orgId' } }, async (req) => {
     const users = await listUsers(deps.db, [targetOrgOf(req).id]);
     return { users: await Promise.all(users.map((u) => presentUser(deps, u))) };
@@ -36,7 +52,7 @@ export function registerUserRoutes(app: App, deps: Deps): void {
 
   app.post<{ Body: { email: string; name: string; role: Role; locale?: Locale } }>(
     '/orgs/:orgId/users',
-    { schema: createUserSchema, config: { auth: 'user', action: 'users:create', tenant: 'param:orgId' } },
+    { schema: createUserSchema, config: { auth: 'user', action: 'users:create', tenant: 'param:orgId', reauth: true } },
     async (req, reply) => {
       const p = userOf(req);
       const org = targetOrgOf(req);
@@ -94,24 +110,20 @@ export function registerUserRoutes(app: App, deps: Deps): void {
     },
   );
 
-  app.post('/users/:userId/reset-second-factor', { schema: resetSecondFactorSchema, config: { auth: 'user', action: 'users:reset-credentials', tenant: 'param:userId', reauth: true } }, async (req) => {
-    const { user, org } = await target(req);
-    mayManage(req, user, org);
-    const now = deps.clock().toISOString();
-    await resetSecondFactors(deps.db, user.id as UserId, now);
-    const ended = await revokeUserSessions(deps.db, user.id, now);
-    await auditRequest(deps, req, { action: 'user.second-factor.reset', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { sessionsEnded: ended } });
-    return presentUser(deps, (await findUser(deps.db, user.id))!);
-  });
-
-  app.post('/users/:userId/reset-password', { schema: resetPasswordSchema, config: { auth: 'user', action: 'users:reset-credentials', tenant: 'param:userId', reauth: true } }, async (req) => {
-    const { user, org } = await target(req);
-    mayManage(req, user, org);
-    const temporaryPassword = newTemporaryPassword();
-    const now = deps.clock().toISOString();
-    await updateUser(deps.db, user.id, { password_hash: await hashPassword(temporaryPassword), must_change_password: 1 }, now);
-    const ended = await revokeUserSessions(deps.db, user.id, now);
-    await auditRequest(deps, req, { action: 'user.password.reset', outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { sessionsEnded: ended } });
-    return { user: await presentUser(deps, (await findUser(deps.db, user.id))!), temporaryPassword };
-  });
+  for (const [what, path, schema] of [
+    ['second-factor', '/users/:userId/reset-second-factor', resetSecondFactorSchema],
+    ['password', '/users/:userId/reset-password', resetPasswordSchema],
+  ] as const) {
+    const action = what === 'password' ? 'user.password.reset' : 'user.second-factor.reset';
+    app.post(path, { schema, config: { auth: 'user', action: 'users:reset-credentials', tenant: 'param:userId', reauth: true } }, async (req) => {
+      const { user, org } = await target(req);
+      await mayReset(req, user, org, action);
+      const now = deps.clock();
+      const { temporaryPassword, sessionsEnded } = await resetCredentials(deps.db, user, what, now);
+      await auditRequest(deps, req, { action, outcome: 'success', orgId: org.id, target: `user:${user.id}`, details: { sessionsEnded } });
+      await tellPerson(req, user, what, now);
+      const presented = await presentUser(deps, (await findUser(deps.db, user.id))!);
+      return temporaryPassword === null ? presented : { user: presented, temporaryPassword };
+    });
+  }
 }
