@@ -169,7 +169,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   try {
     const clock = opts.clock ?? systemClock;
     // Outside the data directory, created on the first start (ADR 0010); a start without the installation's key is refused.
-    const signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dir.paths.root, file: opts.auditKey, required: true, now: clock().toISOString() });
+    const signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dir.paths.root, file: opts.auditKey, required: true, now: clock().toISOString(), chain: backends.where.database });
     log({ level: 'info', msg: 'audit signing key', keyId: signer!.keyId, file: signer!.file });
     deps = {
       db,

@@ -70,7 +70,7 @@ export async function openAdmin(dir: string, clock: Clock = systemClock, opts: {
   let pinKey = null;
   try {
     // Used when this account finds it (checkpoints are then signed); `start` is what creates it.
-    signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dataDir.paths.root, file: opts.auditKey, required: false, now: isoNow(clock) });
+    signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dataDir.paths.root, file: opts.auditKey, required: false, now: isoNow(clock), chain: backends.where.database });
   } catch (err) {
     if (err instanceof AuditKeyMismatchError) {
       // Not the key the database records: sign nothing, but verify against the file (the database's record may be what was replaced).

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +30,7 @@ export interface AuditSigner extends AuditPublicKey {
   readonly file: string;
   sign(body: CheckpointBody): SignedCheckpoint;
   /**
-   * The newest {seq, hash} this key holder signed (FILE.last beside the key): the signer's own
+   * The newest {seq, hash} this key holder signed in this database (FILE.ID.last beside the key): the signer's own
    * memory, outside the database. It refuses to sign a chain that no longer holds it, and
    * `audit verify` fails if the database's checkpoints stop before it (checkpoints removed).
    */
@@ -64,9 +64,11 @@ function inside(dir: string, file: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-function signerOf(privateKey: KeyObject, file: string): AuditSigner {
+function signerOf(privateKey: KeyObject, file: string, chain: string): AuditSigner {
   const pub = parseAuditPublicKey(createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString());
-  const memory = `${file}.last`;
+  // One memory per chain (database) the key signs: copies of a data directory (a restored
+  // backup, the embedded copy a migration leaves) are forks of one installation, each its own chain.
+  const memory = `${file}.${createHash('sha256').update(chain).digest('hex').slice(0, 16)}.last`;
   const lastSigned = async (): Promise<{ seq: number; hash: string } | null> => {
     try {
       const v = JSON.parse(await readFile(memory, 'utf8')) as { seq?: unknown; hash?: unknown };
@@ -89,7 +91,7 @@ function signerOf(privateKey: KeyObject, file: string): AuditSigner {
   };
 }
 
-async function readSigner(file: string): Promise<AuditSigner | null> {
+async function readSigner(file: string, chain: string): Promise<AuditSigner | null> {
   let text: string;
   try {
     const st = await stat(file);
@@ -107,7 +109,7 @@ async function readSigner(file: string): Promise<AuditSigner | null> {
     throw new AuditKeyError(`${file} is not a PEM private key (${(err as Error).message})`, { cause: err });
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new AuditKeyError(`${file} is a ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519`);
-  return signerOf(key, file);
+  return signerOf(key, file, chain);
 }
 
 export interface LoadAuditKeyOptions {
@@ -119,6 +121,8 @@ export interface LoadAuditKeyOptions {
   /** `start`: create the key when the installation has none yet, and refuse to run without it. */
   readonly required: boolean;
   readonly now: string;
+  /** The database the chain is in (its description, without password): the signer's memory is per chain. */
+  readonly chain: string;
 }
 
 /**
@@ -130,7 +134,7 @@ export async function loadAuditSigner(db: Database, o: LoadAuditKeyOptions): Pro
   const { file, from } = auditKeyLocation(o.installationId, o.file);
   if (inside(o.dataDir, file)) throw new AuditKeyError(`the audit signing key (${file}, from ${from}) must not be kept in the data directory ${o.dataDir}: whoever can write the directory could then re-sign a rewritten audit trail`);
   const recorded = await recordedAuditKey(db);
-  let signer = await readSigner(file);
+  let signer = await readSigner(file, o.chain);
   if (!signer) {
     if (!o.required) return null;
     if (recorded) {
@@ -138,7 +142,7 @@ export async function loadAuditSigner(db: Database, o: LoadAuditKeyOptions): Pro
         `the installation's audit signing key (${recorded.keyId.slice(0, 16)}…) is not at ${file} (${from}): copy it there from the instance that holds it (mode 0600), or give its place with --audit-key FILE or ${AUDIT_KEY_ENV}`,
       );
     }
-    signer = await createKey(file);
+    signer = await createKey(file, o.chain);
   }
   if (recorded && recorded.keyId !== signer.keyId) {
     throw new AuditKeyMismatchError(
@@ -155,18 +159,18 @@ export async function loadAuditSigner(db: Database, o: LoadAuditKeyOptions): Pro
   return signer;
 }
 
-async function createKey(file: string): Promise<AuditSigner> {
+async function createKey(file: string, chain: string): Promise<AuditSigner> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync('ed25519');
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   if (!(await createFileExclusive(file, pem, 0o600))) {
     // Another process created it meanwhile: use that one.
-    const other = await readSigner(file);
+    const other = await readSigner(file, chain);
     if (other) return other;
     await unlink(file).catch(() => undefined);
     throw new AuditKeyError(`could not create the audit signing key ${file}`);
   }
-  return signerOf(privateKey, file);
+  return signerOf(privateKey, file, chain);
 }
 
 /** The public keys a verification accepts, by id. */
