@@ -180,6 +180,36 @@ describe('audit retention: purges checked against the retention period', () => {
   });
 });
 
+describe('the audit signing key', () => {
+  let ts: TestServer;
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    ts = await testServer();
+    tmp = await tempDir('coffre-audit-key-');
+  });
+  after(async () => {
+    await ts?.close();
+    await tmp?.cleanup();
+  });
+
+  it('is refused inside the data directory, readable by others, or missing for start (exit 6)', async () => {
+    const inDir = await cli(['audit', 'public-key', '--data-dir', ts.dataDir], { COFFRE_AUDIT_KEY_FILE: path.join(ts.dataDir, 'audit.key') });
+    assert.equal(inDir.code, 6, inDir.stderr);
+    assert.match(inDir.stderr, /must not be kept in the data directory/);
+
+    const loose = path.join(tmp.dir, 'loose.key');
+    await writeFile(loose, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o644 });
+    const open = await cli(['audit', 'public-key', '--data-dir', ts.dataDir], { COFFRE_AUDIT_KEY_FILE: loose });
+    assert.equal(open.code, 6, open.stderr);
+    assert.match(open.stderr, /readable by other accounts/);
+
+    await ts.server.close(); // the data directory is free for another start
+    const missing = await cli(['start', '--data-dir', ts.dataDir, '--listen', '127.0.0.1:0'], { COFFRE_AUDIT_KEY_FILE: path.join(tmp.dir, 'absent.key') });
+    assert.equal(missing.code, 6, missing.stderr);
+    assert.match(missing.stderr, /audit signing key \(.*\) is not at/);
+  });
+});
+
 describe('the audit chain head', () => {
   let ts: TestServer;
   before(async () => {
