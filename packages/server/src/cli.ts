@@ -178,6 +178,7 @@ async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: s
   const dir = q(server.dataDir);
   out(`coffre-server listening on ${server.url}`);
   out(`TLS certificate SHA-256 fingerprint: ${server.fingerprint}`);
+  out(`Audit signing key ${server.auditKey.keyId.slice(0, 16)}… at ${q(server.auditKey.file)}: back it up apart from the data; publish its public half (coffre-server audit public-key --data-dir ${q(server.dataDir)})`);
   out('Next steps:');
   out(`  1. create a customer:          coffre-server customer create NAME --data-dir ${dir}`);
   out(`  2. create an enrollment token: coffre-server enroll-token create --customer NAME --data-dir ${dir}`);

@@ -63,6 +63,8 @@ export interface RunningServer {
   readonly fingerprint: string;
   readonly certPem: string;
   readonly dataDir: string;
+  /** The audit signing key (ADR 0010): its id and the file it was read from. */
+  readonly auditKey: { readonly keyId: string; readonly file: string };
   /** Stops accepting connections, lets in-flight requests finish, closes the database. */
   close(): Promise<void>;
 }
@@ -166,11 +168,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let app: HttpsApp;
   let deps: Deps;
   let mailer: MailTransport | null = null;
+  let signerFile = '';
   try {
     const clock = opts.clock ?? systemClock;
     // Outside the data directory, created on the first start (ADR 0010); a start without the installation's key is refused.
     const signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dir.paths.root, file: opts.auditKey, required: true, now: clock().toISOString(), chain: backends.where.database });
     log({ level: 'info', msg: 'audit signing key', keyId: signer!.keyId, file: signer!.file });
+    signerFile = signer!.file;
     deps = {
       db,
       store: backends.store,
@@ -215,6 +219,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: dir.tls.fingerprint,
     certPem: dir.tls.certPem,
     dataDir: dir.paths.root,
+    auditKey: { keyId: deps.audit.signer!.keyId, file: signerFile },
     close: closeOnce(app, backends, [retention, checkpoints], scheduler, mailer, lock, () => auditCheckpoint(deps)),
   };
 }
