@@ -78,8 +78,12 @@ export function toEntry(r: AuditLogTable): AuditEntry {
  * write lock, BEGIN IMMEDIATE), so the chain never forks. After each append the head (seq,
  * hash) is also written outside the database (audit/head.ts: DIR/audit-head.json, or an
  * object in the shared store with PostgreSQL), after the transaction: deleting the newest
- * rows from the database is then detected too. Retention purges the
- * oldest entries and keeps the last purged link as the chain's anchor.
+ * rows from the database is then detected too; a head that cannot be written fails the
+ * append (AuditHeadError). A process holding the audit signing key (ADR 0010) signs a
+ * checkpoint in the append's transaction every CHECKPOINT_EVERY entries or
+ * CHECKPOINT_INTERVAL_MS, so a consistent rewrite without the key fails `verifySigned`.
+ * Retention purges the oldest entries, never within the retention period, and keeps the
+ * last purged link as the chain's anchor, signed as the purge marker.
  */
 export class AuditLog {
   private headWrite: Promise<void> = Promise.resolve();
@@ -88,7 +92,7 @@ export class AuditLog {
     private readonly db: Database,
     private readonly head: AuditHead,
     private readonly clock: Clock,
-    /** Where a failure to write the head is reported (the chain itself is committed; the head then lags). */
+    /** Where a failure to write the head (then also thrown) and a refusal to sign are reported. */
     private readonly log: LogSink = stderrLog,
     private readonly opts: AuditLogOptions = {},
   ) {}
