@@ -134,6 +134,39 @@ describe('audit verify --public-key (signed checkpoints)', () => {
   });
 });
 
+describe("the signer's memory: checkpoints removed and the tail rewritten", () => {
+  let ts: TestServer;
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    ts = await testServer();
+    tmp = await tempDir('coffre-audit-memory-');
+  });
+  after(async () => {
+    await ts?.close();
+    await tmp?.cleanup();
+  });
+
+  it('is caught where the signing key is; elsewhere the unsigned tail is reported', async () => {
+    await buildCustomer(ts, 'Cabinet Mémoire 0');
+    const first = await ts.admin.db.selectFrom('audit_checkpoints').select('seq').where('kind', '=', 'checkpoint').orderBy('seq').limit(1).executeTakeFirstOrThrow();
+    for (let i = 1; i < 4; i++) await buildCustomer(ts, `Cabinet Mémoire ${i}`);
+    const pub = await cli(['audit', 'public-key', '--data-dir', ts.dataDir]); // signs the tail on closing
+    const pubFile = path.join(tmp.dir, 'audit.pub');
+    await writeFile(pubFile, pub.stdout);
+    // Every checkpoint after the first goes, and the chain after it is rewritten consistently.
+    await ts.admin.db.deleteFrom('audit_checkpoints').where('seq', '>', first.seq).execute();
+    await rewriteChain(ts, Number(first.seq));
+    const here = await cli(['audit', 'verify', '--data-dir', ts.dataDir, '--public-key', pubFile]);
+    assert.equal(here.code, 4, here.stdout);
+    assert.match(here.stdout, /which this signing key signed, has changed or is gone/);
+    const elsewhere = path.join(tmp.dir, 'no-key-here');
+    await mkdir(elsewhere, { recursive: true });
+    const there = await cli(['audit', 'verify', '--data-dir', ts.dataDir, '--public-key', pubFile], { XDG_CONFIG_HOME: elsewhere });
+    assert.equal(there.code, 0, there.stdout);
+    assert.match(there.stdout, /\d+ newest entries are not signed yet/);
+  });
+});
+
 describe('audit retention: purges checked against the retention period', () => {
   let ts: TestServer;
   let tmp: { dir: string; cleanup: () => Promise<void> };
