@@ -4,7 +4,9 @@
 /**
  * coffre-server CLI. Exit codes: 0 ok, 1 error, 2 usage error, 3 the database or the object store cannot be
  * used (unreachable, refused, misconfigured, or of another installation), 4 audit trail tampered with
- * (`audit verify`), 5 the data directory is in use by another process. Results go to stdout
+ * or not authenticated by its signed checkpoints (`audit verify`), 5 the data directory is in use by another
+ * process, 6 the audit signing key is missing, unreadable, kept in the data directory or not the
+ * installation's (ADR 0010; `start` and the `audit` commands). Results go to stdout
  * (machine-readable where it matters: `enroll-token create` prints only the token);
  * hints, logs and errors go to stderr. Errors are one line unless COFFRE_DEBUG=1.
  */
@@ -14,7 +16,6 @@ import { COFFRE_VERSION, DEFAULT_RETENTION, parseRetentionArgs, retentionPolicyA
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
   adminAuditExportStart,
-  adminAuditVerify,
   adminCreateCustomer,
   adminCreateEnrollToken,
   adminCreateOrg,
@@ -55,6 +56,8 @@ import { usageCsv, usageReport } from './admin/usage.js';
 import { adminBinList, adminBinRestore, adminRetentionPlan, adminRetentionSet, adminRetentionShow, adminSnapshotDelete } from './admin/retention.js';
 import { stderrLog } from './log.js';
 import { registerCustomerSiteCommands, registerReplicationCommands } from './replication/commands.js';
+import { EXIT_AUDIT_KEY, registerAuditCommands } from './audit/commands.js';
+import { AuditKeyError } from './audit/checkpoint.js';
 
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
@@ -62,8 +65,6 @@ const EXIT_USAGE = 2;
 const EXIT_BACKEND = 3;
 /** Another process (a server, a migration) uses the data directory. */
 const EXIT_IN_USE = 5;
-/** `audit verify` found a modified, deleted, inserted or reordered entry. */
-const EXIT_AUDIT_BROKEN = 4;
 /** commander's option keys → the retention options of @coffre/core's parseRetentionArgs. */
 const RETENTION_FLAGS: readonly [string, string][] = [
   ['keepLast', '--keep-last'],
@@ -135,8 +136,8 @@ function ttlArg(value: string): number {
   return n;
 }
 
-async function withAdmin<T>(dataDir: string, fn: (ctx: AdminContext) => Promise<T>): Promise<T> {
-  const ctx = await openAdmin(dataDir);
+async function withAdmin<T>(dataDir: string, fn: (ctx: AdminContext) => Promise<T>, opts: { auditKey?: string } = {}): Promise<T> {
+  const ctx = await openAdmin(dataDir, undefined, opts);
   try {
     return await fn(ctx);
   } finally {
@@ -149,7 +150,7 @@ function table(rows: string[][]): void {
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }
 
-async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: string; tlsKey?: string; adminEmail: string; database?: string; store?: string }, cmd: Command): Promise<void> {
+async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: string; tlsKey?: string; adminEmail: string; database?: string; store?: string; auditKey?: string }, cmd: Command): Promise<void> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) cmd.error('error: --tls-cert and --tls-key go together', { exitCode: EXIT_USAGE });
   if (opts.database !== undefined || opts.store !== undefined) {
     // Recorded in server.json (like --tls-cert), so every later command given this data directory uses them too.
@@ -168,15 +169,17 @@ async function startCommand(opts: { dataDir: string; listen: string; tlsCert?: s
     const file = path.join(ctx.dataDir.paths.secrets, INITIAL_ADMIN_FILE);
     await writeFileAtomic(file, `${created.email}\n${created.temporaryPassword}\n`, 0o600);
     return { email: created.email, file };
-  });
+  }, opts.auditKey !== undefined ? { auditKey: opts.auditKey } : {});
   const server = await startServer({
     dataDir: opts.dataDir,
     listen: opts.listen,
+    ...(opts.auditKey !== undefined ? { auditKey: opts.auditKey } : {}),
     ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined ? { tls: { cert: opts.tlsCert, key: opts.tlsKey } } : {}),
   });
   const dir = q(server.dataDir);
   out(`coffre-server listening on ${server.url}`);
   out(`TLS certificate SHA-256 fingerprint: ${server.fingerprint}`);
+  out(`Audit signing key ${server.auditKey.keyId.slice(0, 16)}… at ${q(server.auditKey.file)}: back it up apart from the data; publish its public half (coffre-server audit public-key --data-dir ${q(server.dataDir)})`);
   out('Next steps:');
   out(`  1. create a customer:          coffre-server customer create NAME --data-dir ${dir}`);
   out(`  2. create an enrollment token: coffre-server enroll-token create --customer NAME --data-dir ${dir}`);
@@ -229,6 +232,7 @@ function buildProgram(): Command {
     .option('--admin-email <email>', 'email of the initial administrator (first start only)', emailArg, DEFAULT_ADMIN_EMAIL)
     .option('--database <url>', 'postgres://USER:PASSWORD@HOST:PORT/DB instead of the embedded SQLite file (kept in server.json; COFFRE_DATABASE_URL overrides)')
     .option('--store <url>', 's3://BUCKET[/PREFIX] instead of DIR/objects (kept in server.json; endpoint from COFFRE_S3_ENDPOINT, credentials from AWS_*)')
+    .option('--audit-key <file>', 'the Ed25519 key that signs the audit trail, outside the data directory (default: COFFRE_AUDIT_KEY_FILE, else ~/.config/coffre/audit-keys/INSTALLATION.key; created on the first start)')
     .action(startCommand);
 
   const tier = program.command('tier').description("the operator's volume tiers (R13)");
@@ -352,18 +356,7 @@ function buildProgram(): Command {
   }
 
   const auditCmd = program.command('audit').description('the tamper-evident audit trail');
-  auditCmd
-    .command('verify')
-    .description(`check the hash chain of the whole trail (exit ${EXIT_AUDIT_BROKEN} and the first bad entry if it was tampered with)`)
-    .requiredOption('--data-dir <dir>', 'data directory')
-    .option('--json', 'print JSON')
-    .action(async (opts: { dataDir: string; json?: boolean }) => {
-      const verdict = await withAdmin(opts.dataDir, adminAuditVerify);
-      if (opts.json) out(JSON.stringify(verdict, null, 2));
-      else if (verdict.ok) out(`audit trail OK: ${verdict.count} entries verified${verdict.lastSeq !== null ? ` (last #${verdict.lastSeq})` : ''}`);
-      else out(`audit trail BROKEN at entry #${verdict.firstBad!.seq}: ${verdict.firstBad!.message}`);
-      if (!verdict.ok) process.exitCode = EXIT_AUDIT_BROKEN;
-    });
+  registerAuditCommands(auditCmd, { withAdmin, out, hint });
   auditCmd
     .command('export')
     .description('write the trail to stdout, oldest first')
@@ -702,6 +695,10 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`coffre-server: error: ${err.message}\n`);
       if (process.env.COFFRE_DEBUG === '1' && err.stack) process.stderr.write(`${err.stack}\n`);
       return err instanceof DirLockedError ? EXIT_IN_USE : EXIT_BACKEND;
+    }
+    if (err instanceof AuditKeyError) {
+      process.stderr.write(`coffre-server: error: ${err.message}\n`);
+      return EXIT_AUDIT_KEY;
     }
     let message = err instanceof Error ? err.message : String(err);
     if (isApiError(err) && err.details) message += ` (${Object.entries(err.details).map(([k, v]) => `${k}: ${String(v)}`).join(', ')})`;

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { API_PREFIX } from '@coffre/core';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { AuditLog } from './audit/log.js';
+import { AuditLog, CHECKPOINT_INTERVAL_MS } from './audit/log.js';
+import { loadAuditSigner } from './audit/signing-key.js';
 import { COFFRE_VERSION } from '@coffre/core';
 import { initDataDir, smtpUrl } from './datadir.js';
 import { holdsData, resolveBackends, type BackendOverrides } from './backends/config.js';
@@ -51,6 +52,8 @@ export interface StartServerOptions {
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
   /** Database and store instead of what the environment and server.json say (see backends/config.ts). */
   readonly backends?: BackendOverrides;
+  /** The audit signing key's file (ADR 0010) instead of COFFRE_AUDIT_KEY_FILE or the default place. */
+  readonly auditKey?: string;
 }
 
 export interface RunningServer {
@@ -61,6 +64,8 @@ export interface RunningServer {
   readonly fingerprint: string;
   readonly certPem: string;
   readonly dataDir: string;
+  /** The audit signing key (ADR 0010): its id and the file it was read from. */
+  readonly auditKey: { readonly keyId: string; readonly file: string };
   /** Stops accepting connections, lets in-flight requests finish, closes the database. */
   close(): Promise<void>;
 }
@@ -176,8 +181,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let app: HttpsApp;
   let deps: Deps;
   let mailer: MailTransport | null = null;
+  let signerFile = '';
   try {
     const clock = opts.clock ?? systemClock;
+    // Outside the data directory, created on the first start (ADR 0010); a start without the installation's key is refused.
+    const signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dir.paths.root, file: opts.auditKey, required: true, now: clock().toISOString(), chain: backends.where.database });
+    log({ level: 'info', msg: 'audit signing key', keyId: signer!.keyId, file: signer!.file });
+    signerFile = signer!.file;
     deps = {
       db,
       store: backends.store,
@@ -185,7 +195,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       log,
       locks: backends.locks,
       keys: backends.keys,
-      audit: new AuditLog(db, backends.audit, clock, log),
+      audit: new AuditLog(db, backends.audit, clock, log, { signer, installationId: backends.installationId, retentionDays: dir.settings.auditRetentionDays }),
       settings: dir.settings,
       fingerprint: dir.tls.fingerprint,
       secretsDir: dir.paths.secrets,
@@ -194,6 +204,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const smtp = smtpUrl(dir.settings);
     mailer = smtp ? smtpTransport(smtp, dir.settings.smtp.from, { requireTLS: dir.settings.smtp.requireTLS }) : null;
     app = await buildApp(dir.tls, deps, opts.consoleDir);
+    await deps.audit.checkpoint(); // what was appended while no server ran (commands without the key) is signed now
     await auditRetention(deps);
     await fenceBeforeServing(deps);
     await app.listen({ host, port });
@@ -205,6 +216,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   const actualPort = (app.server.address() as AddressInfo).port;
   const retention = setInterval(() => void auditRetention(deps), DAY_MS).unref();
+  const checkpoints = setInterval(() => void auditCheckpoint(deps), CHECKPOINT_INTERVAL_MS).unref();
   const url = urlFor(host, actualPort);
   await announceSite(deps, dir.settings.publicUrl ?? url);
   const scheduler = new JobScheduler(
@@ -220,7 +232,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: dir.tls.fingerprint,
     certPem: dir.tls.certPem,
     dataDir: dir.paths.root,
-    close: closeOnce(app, backends, retention, scheduler, mailer, lock),
+    auditKey: { keyId: deps.audit.signer!.keyId, file: signerFile },
+    close: closeOnce(app, backends, [retention, checkpoints], scheduler, mailer, lock, () => auditCheckpoint(deps)),
   };
 }
 
@@ -288,15 +301,33 @@ async function auditRetention(deps: Deps): Promise<void> {
   }
 }
 
-function closeOnce(app: HttpsApp, backends: { close(): Promise<void> }, timer: NodeJS.Timeout, scheduler: JobScheduler, mailer: MailTransport | null, lock: { release(): Promise<void> } | null): () => Promise<void> {
+/** Signs the chain's unsigned tail (every minute and at shutdown); a failure is logged and retried the next minute. */
+async function auditCheckpoint(deps: Deps): Promise<void> {
+  try {
+    await deps.audit.checkpoint();
+  } catch (err) {
+    deps.log({ level: 'error', msg: 'audit checkpoint not signed', ...errorFields(err) });
+  }
+}
+
+function closeOnce(
+  app: HttpsApp,
+  backends: { close(): Promise<void> },
+  timers: readonly NodeJS.Timeout[],
+  scheduler: JobScheduler,
+  mailer: MailTransport | null,
+  lock: { release(): Promise<void> } | null,
+  lastCheckpoint: () => Promise<void>,
+): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
-      clearInterval(timer);
+      for (const t of timers) clearInterval(t);
       await scheduler.stop(); // let a job in progress finish its writes before the database closes
       mailer?.close();
       try {
         await app.close();
+        await lastCheckpoint(); // the tail written since the last minute is signed before the database closes
       } finally {
         await backends.close();
         await lock?.release();

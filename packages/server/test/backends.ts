@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
@@ -23,6 +24,9 @@ process.env.AWS_ACCESS_KEY_ID ??= 'test:tester';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// The audit signing keys the test servers create (one per installation, ADR 0010) go to a
+// test directory, not to the account's ~/.config; the CLIs they spawn find them there too.
+process.env.XDG_CONFIG_HOME ??= path.join(os.tmpdir(), 'coffre-test-config');
 
 const START_HINT = 'start the test services with: bash scripts/services/start-postgres.sh; bash scripts/services/start-swift-s3.sh (scripts/test.sh does it)';
 

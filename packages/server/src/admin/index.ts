@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { AuditLog } from '../audit/log.js';
+import { AuditKeyMismatchError, loadAuditSigner } from '../audit/signing-key.js';
+import { stderrLog } from '../log.js';
 import type { ServerKeys } from '../auth/server-key.js';
 import type { AuditInput } from '../audit/log.js';
+import type { AuditPublicKey } from '../audit/checkpoint.js';
 import { hashPassword } from '../auth/passwords.js';
 import { createOrg, findOrgByName, listOrgs, operatorOrg, setOrgStatus, subtreeIds, updateOrg, type OrgPatch, type OrgRow } from '../db/queries/orgs.js';
 import { anyUserExists, createUser, findUserByEmail, normaliseEmail, type UserRow } from '../db/queries/users.js';
@@ -43,6 +46,7 @@ export interface AdminContext {
   readonly actor: string;
   /** The server key (replication seals its credential with it). */
   readonly keys: ServerKeys;
+  readonly installationId: string;
 }
 
 /**
@@ -50,7 +54,7 @@ export interface AdminContext {
  * is configured for (backends/config.ts: environment, then server.json, then embedded);
  * call `close` after. Throws BackendError when one cannot be used.
  */
-export async function openAdmin(dir: string, clock: Clock = systemClock): Promise<AdminContext & { close(): Promise<void> }> {
+export async function openAdmin(dir: string, clock: Clock = systemClock, opts: { auditKey?: string } = {}): Promise<AdminContext & { close(): Promise<void> }> {
   const dataDir = await initDataDir(dir);
   // A migration copies the data directory as it is: nothing may change it meanwhile.
   const owner = await dataDirOwner(dataDir.paths.root);
@@ -63,7 +67,30 @@ export async function openAdmin(dir: string, clock: Clock = systemClock): Promis
   } catch {
     /* no passwd entry (containers) */
   }
-  return { db, store, dataDir, clock, audit: new AuditLog(db, backends.audit, clock), actor, keys: backends.keys, close: () => backends.close() };
+  let signer = null;
+  let pinKey = null;
+  try {
+    // Used when this account finds it (checkpoints are then signed); `start` is what creates it.
+    signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dataDir.paths.root, file: opts.auditKey, required: false, now: isoNow(clock), chain: backends.where.database });
+  } catch (err) {
+    if (err instanceof AuditKeyMismatchError) {
+      // Not the key the database records: sign nothing, but verify against the file (the database's record may be what was replaced).
+      stderrLog({ level: 'warn', msg: err.message });
+      pinKey = err.found;
+    } else {
+      await backends.close();
+      throw err;
+    }
+  }
+  const auditLog = new AuditLog(db, backends.audit, clock, stderrLog, { signer, pinKey, installationId: backends.installationId, retentionDays: dataDir.settings.auditRetentionDays });
+  const close = async (): Promise<void> => {
+    try {
+      await auditLog.checkpoint(); // what this command appended is signed now, not at the server's next minute
+    } finally {
+      await backends.close();
+    }
+  };
+  return { db, store, dataDir, clock, audit: auditLog, actor, keys: backends.keys, installationId: backends.installationId, close };
 }
 
 /** Every change made from the command line is in the audit trail, with the OS account as actor. */
@@ -292,9 +319,14 @@ export async function adminReissueMachine(ctx: AdminContext, customerName: strin
   return { token, tokenId, customerId, expiresAt };
 }
 
-export async function adminAuditVerify(ctx: AdminContext) {
-  const verdict = await ctx.audit.verify();
-  await audit(ctx, { action: 'audit.verify', orgId: null, target: null, details: { count: verdict.count, firstBad: verdict.firstBad ?? null }, outcome: verdict.ok ? 'success' : 'failure' });
+/** The chain and its signatures, with the published public key the caller pins (`audit verify --public-key`). */
+export async function adminAuditVerify(ctx: AdminContext, pinned?: AuditPublicKey) {
+  const verdict = await ctx.audit.verifySigned(pinned);
+  const s = verdict.signatures;
+  await audit(ctx, {
+    action: 'audit.verify', orgId: null, target: null, outcome: verdict.ok ? 'success' : 'failure',
+    details: { count: verdict.chain.count, firstBad: verdict.chain.firstBad ?? null, signedUpTo: s?.signedUpTo ?? null, unsigned: s?.unsigned ?? null, pinning: s?.pinning ?? null, signatureProblem: s?.problem ?? null },
+  });
   return verdict;
 }
 

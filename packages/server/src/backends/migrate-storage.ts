@@ -93,6 +93,8 @@ export const COPY_ORDER: readonly string[] = [
   'gc_orphans',
   'audit_anchor',
   'audit_log',
+  'audit_signing_key',
+  'audit_checkpoints',
   'sites',
   'site_state',
   'customer_sites',

@@ -231,6 +231,28 @@ export interface AuditAnchorTable {
   purged_at: string;
 }
 
+export interface AuditSigningKeyTable {
+  id: number;
+  /** SHA-256 (hex) of the raw 32-byte Ed25519 public key. */
+  key_id: string;
+  /** SPKI PEM. */
+  public_key: string;
+  created_at: string;
+}
+
+export interface AuditCheckpointsTable {
+  kind: 'checkpoint' | 'purge';
+  seq: number;
+  hash: string;
+  time: string;
+  installation_id: string;
+  purge_before: string | null;
+  retention_days: number | null;
+  key_id: string;
+  /** Ed25519 signature, base64, over audit/checkpoint.ts's checkpointMessage. */
+  signature: string;
+}
+
 export interface AccessReviewsTable {
   id: string;
   org_id: string;
@@ -469,6 +491,8 @@ export interface SiteStateTable {
   audit_diverged_reason: string | null;
   /** Until then, a pass may hold more than the usual share of what the replica has as deleted (the operator confirmed a large deletion). */
   mass_deletion_accepted_until: string | null;
+  /** On a replica: the primary's audit public key (SPKI PEM), pinned at the first pass. */
+  primary_audit_key: string | null;
   updated_at: string;
 }
 
@@ -571,6 +595,8 @@ export interface DB {
   auth_throttle: AuthThrottleTable;
   audit_log: AuditLogTable;
   audit_anchor: AuditAnchorTable;
+  audit_signing_key: AuditSigningKeyTable;
+  audit_checkpoints: AuditCheckpointsTable;
   access_reviews: AccessReviewsTable;
   customers: CustomersTable;
   enroll_tokens: EnrollTokensTable;

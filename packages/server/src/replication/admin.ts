@@ -106,7 +106,8 @@ export async function joinPrimary(ctx: SiteContext, a: JoinArgs): Promise<{ name
       joined_at: now,
       demoted_at: null,
       demoted_by_epoch: null,
-      ...(samePrimary ? {} : { audit_diverged_at: null, audit_diverged_reason: null, replicated_up_to: null }),
+      // Another primary: its audit key is pinned afresh at the first pass; the same one keeps its pin (a changed key is then caught).
+      ...(samePrimary ? {} : { audit_diverged_at: null, audit_diverged_reason: null, replicated_up_to: null, primary_audit_key: null }),
       ...(a.url !== null ? { self_url: a.url } : {}),
       updated_at: now,
     });

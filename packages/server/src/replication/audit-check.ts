@@ -1,4 +1,5 @@
 import { entryHash } from '../audit/chain.js';
+import { checkpointProblem, parseAuditPublicKey, type AuditPublicKey, type SignedCheckpoint } from '../audit/checkpoint.js';
 import { toEntry } from '../audit/log.js';
 import { getSiteState, insertReplicatedAudit, lastReplicatedAudit, replicatedAuditEntry, updateSiteState } from '../db/queries/replication.js';
 import { operatorContact } from '../db/queries/orgs.js';
@@ -11,12 +12,47 @@ import type { PassContext, PassReport } from './pull.js';
 import type { AuditPage } from './wire.js';
 
 /**
+ * Why the primary's audit key cannot be trusted against the one pinned, or null; pins the
+ * offered key at the first pass (ADR 0010).
+ */
+async function pinnedKey(ctx: PassContext, pinnedPem: string | null, offeredPem: string | null): Promise<{ key: AuditPublicKey | null; problem: string | null }> {
+  let offered: AuditPublicKey | null = null;
+  try {
+    offered = offeredPem ? parseAuditPublicKey(offeredPem, "the primary's audit public key") : null;
+  } catch (err) {
+    return { key: null, problem: (err as Error).message };
+  }
+  const pinned = pinnedPem ? parseAuditPublicKey(pinnedPem, 'the pinned audit public key') : null;
+  if (!pinned) {
+    if (offered) await updateSiteState(ctx.db, { primary_audit_key: offered.pem, updated_at: isoNow(ctx.clock) });
+    return { key: offered, problem: null };
+  }
+  if (!offered) return { key: pinned, problem: `the primary no longer publishes its audit public key (pinned ${pinned.keyId.slice(0, 16)}…)` };
+  if (offered.keyId !== pinned.keyId) return { key: pinned, problem: `the primary signs its audit trail with key ${offered.keyId.slice(0, 16)}…, not with ${pinned.keyId.slice(0, 16)}… pinned at the first pass` };
+  return { key: pinned, problem: null };
+}
+
+/** Why a checkpoint of the page is not the pinned key's signature of the entry it names, or null. */
+function checkpointsProblem(checkpoints: readonly SignedCheckpoint[], hashAt: (seq: number) => string | undefined, key: AuditPublicKey): string | null {
+  const keys = new Map([[key.keyId, key]]);
+  for (const cp of checkpoints) {
+    const p = checkpointProblem(cp, keys, cp.installation);
+    if (p) return `${p} (not the primary's pinned audit key)`;
+    const h = hashAt(cp.seq);
+    if (h !== undefined && h !== cp.hash) return `the checkpoint at seq ${cp.seq} signed another hash than entry ${cp.seq} (rewritten chain)`;
+  }
+  return null;
+}
+
+/**
  * Copies the primary's new audit entries after checking that they extend what this site
  * holds: the entry it holds last must still be there with the same hash, and every new
- * entry must hash correctly and link to the one before. A rewritten, truncated or forked
- * chain is never copied: the divergence is recorded (status, alert to the operator).
+ * entry must hash correctly and link to the one before. The primary's checkpoints and purge
+ * marker must be signed by its audit key pinned at the first pass. A rewritten, truncated,
+ * forked or re-signed chain is never copied: the divergence is recorded (status, alert to
+ * the operator).
  */
-export async function pullAudit(ctx: PassContext, peer: PeerClient, report: PassReport): Promise<void> {
+export async function pullAudit(ctx: PassContext, peer: PeerClient, report: PassReport, primaryAuditKey: string | null): Promise<void> {
   let last = await lastReplicatedAudit(ctx.db);
   const diverged = async (why: string): Promise<void> => {
     report.audit.diverged = why;
@@ -44,9 +80,23 @@ export async function pullAudit(ctx: PassContext, peer: PeerClient, report: Pass
     report.problems.push(`audit chain: ${report.audit.diverged} (since ${known.audit_diverged_at}; entries are no longer copied)`);
     return;
   }
+  const pin = await pinnedKey(ctx, known?.primary_audit_key ?? null, primaryAuditKey);
+  if (pin.problem) return diverged(pin.problem);
   for (;;) {
     const page = await peer.json<AuditPage>('GET', `/replication/audit?from=${last ? last.seq : 0}`);
     let entries = page.entries as unknown as AuditLogTable[];
+    if (pin.key) {
+      const inPage = new Map(entries.map((e) => [Number(e.seq), e.hash]));
+      const signed = checkpointsProblem(page.checkpoints ?? [], (seq) => inPage.get(seq), pin.key);
+      if (signed) return diverged(signed);
+      const m = page.purgeMarker;
+      if (page.anchor && !m) return diverged(`the primary's anchor (seq ${page.anchor.seq}) has no signed purge marker: entries were removed otherwise than by retention`);
+      if (page.anchor && m && (m.seq !== page.anchor.seq || m.hash !== page.anchor.hash)) return diverged(`the primary's purge marker (seq ${m.seq}) does not name its anchor (seq ${page.anchor.seq})`);
+      if (page.anchor && m) {
+        const p = checkpointsProblem([m], () => undefined, pin.key);
+        if (p) return diverged(p);
+      }
+    }
     if (last) {
       const first = entries[0];
       if (!first || Number(first.seq) !== last.seq) {

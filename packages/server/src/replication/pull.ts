@@ -114,7 +114,7 @@ export async function replicatePass(ctx: PassContext): Promise<PassReport> {
       const snapshotsOk = await pullSnapshots(ctx, peer, customer, primary.now, report);
       if (packsOk && snapshotsOk) done.push(customer);
     }
-    await pullAudit(ctx, peer, report);
+    await pullAudit(ctx, peer, report, primary.auditKey);
     await assertStillReplica(ctx);
     // Nothing is deleted on the word of a primary this pass could not fully trust or read.
     if (report.problems.length === 0) await deleteHeldPastDelay(ctx, report);

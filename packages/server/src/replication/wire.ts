@@ -1,3 +1,4 @@
+import type { SignedCheckpoint } from '../audit/checkpoint.js';
 import type { SiteRole } from '../db/schema.js';
 
 /**
@@ -38,6 +39,8 @@ export interface StateResponse {
   /** The newest database migration: both sites must run the same version. */
   readonly schema: string;
   readonly auditHead: { readonly seq: number; readonly hash: string } | null;
+  /** The audit public key (SPKI PEM) the primary signs its checkpoints with: the replica pins it at its first pass. */
+  readonly auditKey: string | null;
   readonly customers: readonly string[];
 }
 
@@ -58,6 +61,10 @@ export interface AuditPage {
   readonly entries: readonly Record<string, unknown>[];
   /** The primary's purge anchor (the chain's start when older entries were purged). */
   readonly anchor: { readonly seq: number; readonly hash: string } | null;
+  /** The signed checkpoints of the entries in this page (audit/checkpoint.ts). */
+  readonly checkpoints: readonly SignedCheckpoint[];
+  /** The signed purge marker of the anchor, if any. */
+  readonly purgeMarker: SignedCheckpoint | null;
 }
 
 export interface ProgressRequest {

@@ -13,6 +13,7 @@ import { scaleOut } from './20261207T1000_scale_out.js';
 import { perCustomerIndexes } from './20261207T1100_per_customer_indexes.js';
 import { compactChunks } from './20261207T1200_compact_chunks.js';
 import { sitesReplication } from './20261208T0100_sites_replication.js';
+import { auditSigning } from './20261208T0200_audit_signing.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -34,6 +35,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261207T1100_per_customer_indexes', perCustomerIndexes],
   ['20261207T1200_compact_chunks', compactChunks],
   ['20261208T0100_sites_replication', sitesReplication],
+  ['20261208T0200_audit_signing', auditSigning],
 ];
 
 export const migrationProvider: MigrationProvider = {

@@ -33,6 +33,12 @@ export async function lastAuditLink(db: Database): Promise<AuditLink | null> {
   return last ? { seq: Number(last.seq), hash: last.hash } : null;
 }
 
+/** The hash of the entry at `seq`, or null when there is none. */
+export async function auditHashAt(db: Database, seq: number): Promise<string | null> {
+  const r = await db.selectFrom('audit_log').select('hash').where('seq', '=', seq).executeTakeFirst();
+  return r ? r.hash : null;
+}
+
 /** The last purged link (the chain continues from it), or null when nothing was ever purged. */
 export async function auditAnchor(db: Database): Promise<AuditLink | null> {
   const anchor = await db.selectFrom('audit_anchor').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
@@ -105,19 +111,20 @@ function filtered(db: Database, f: AuditFilter) {
 
 /**
  * Retention: removes entries older than `before`, keeping the last removed link as the
- * anchor (inside the transaction holding `LockName.AUDIT`). Returns how many went.
+ * anchor (inside the transaction holding `LockName.AUDIT`). Returns how many went and the
+ * new anchor (null when nothing went).
  */
-export async function purgeAuditBefore(trx: Database, before: string, now: string): Promise<number> {
+export async function purgeAuditBefore(trx: Database, before: string, now: string): Promise<{ purged: number; anchor: AuditLink | null }> {
   const last = await trx.selectFrom('audit_log').select(['seq', 'hash']).where('time', '<', before).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-  if (!last) return 0;
+  if (!last) return { purged: 0, anchor: null };
   // Never purge the newest entry: the chain needs a row to continue from in the database.
   const newest = await trx.selectFrom('audit_log').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
-  if (Number(newest.seq) === Number(last.seq)) return 0;
+  if (Number(newest.seq) === Number(last.seq)) return { purged: 0, anchor: null };
   const res = await trx.deleteFrom('audit_log').where('seq', '<=', last.seq).executeTakeFirst();
   await trx
     .insertInto('audit_anchor')
     .values({ id: 1, seq: last.seq, hash: last.hash, purged_at: now })
     .onConflict((oc) => oc.column('id').doUpdateSet({ seq: last.seq, hash: last.hash, purged_at: now }))
     .execute();
-  return Number(res.numDeletedRows);
+  return { purged: Number(res.numDeletedRows), anchor: { seq: Number(last.seq), hash: last.hash } };
 }

@@ -255,7 +255,7 @@ export async function ensureSiteState(db: Database, a: { selfName: string; now: 
     .values({
       id: 1, self_name: a.selfName, role: 'primary', epoch: 1, self_url: null, primary_name: null, primary_url: null, primary_fingerprint: null, credential_sealed: null,
       joined_at: null, demoted_at: null, demoted_by_epoch: null, pass_started_at: null, pass_finished_at: null, pass_outcome: null, pass_error: null,
-      replicated_up_to: null, audit_diverged_at: null, audit_diverged_reason: null, mass_deletion_accepted_until: null, updated_at: a.now,
+      replicated_up_to: null, audit_diverged_at: null, audit_diverged_reason: null, mass_deletion_accepted_until: null, primary_audit_key: null, updated_at: a.now,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { allCustomerIds } from '../../db/queries/customers.js';
 import { auditAnchor, lastAuditLink } from '../../db/queries/audit.js';
+import { checkpointsAfter, purgeMarker } from '../../db/queries/audit-signing.js';
 import {
   auditFrom,
   exchangeReplicationToken,
@@ -135,6 +136,7 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
       epoch: state?.epoch ?? 1,
       schema: MIGRATIONS[MIGRATIONS.length - 1]![0],
       auditHead: head ? { seq: head.seq, hash: head.hash } : null,
+      auditKey: deps.audit.signer?.pem ?? null,
       customers: (await allCustomerIds(deps.db)).filter((c) => allowed.has(c)),
     };
   });
@@ -207,9 +209,17 @@ export function registerReplicationRoutes(app: App, deps: Deps): void {
   });
 
   app.get<{ Querystring: { from: string } }>('/replication/audit', { schema: auditSchema, config: { auth: 'replica' } }, async (req): Promise<AuditPage> => {
-    const entries = await auditFrom(deps.db, Number(req.query.from), AUDIT_PAGE);
+    const from = Number(req.query.from);
+    const entries = await auditFrom(deps.db, from, AUDIT_PAGE);
     const anchor = await auditAnchor(deps.db);
-    return { entries: entries.map((e) => ({ ...e, seq: Number(e.seq) })), anchor: anchor ? { seq: anchor.seq, hash: anchor.hash } : null };
+    const lastSeq = entries.length > 0 ? Number(entries[entries.length - 1]!.seq) : from;
+    const checkpoints = entries.length > 0 ? await checkpointsAfter(deps.db, from - 1, AUDIT_PAGE, lastSeq) : [];
+    return {
+      entries: entries.map((e) => ({ ...e, seq: Number(e.seq) })),
+      anchor: anchor ? { seq: anchor.seq, hash: anchor.hash } : null,
+      checkpoints,
+      purgeMarker: anchor ? await purgeMarker(deps.db) : null,
+    };
   });
 
   /** A replica says where agents reach it (at its start), so that agents learn it before its first complete pass. */
