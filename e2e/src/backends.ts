@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
@@ -28,6 +29,9 @@ export function s3Env(): Record<string, string> {
 // Child processes (servers, CLIs) inherit the S3 settings. The SDK is pinned for Node 20: its notice about later versions is noise here.
 for (const [k, v] of Object.entries(s3Env())) process.env[k] ??= v;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// The audit signing keys the servers under test create (docs/adr/0011) go to a test directory,
+// not to the account's ~/.config; the server processes and the CLIs inherit it.
+process.env.XDG_CONFIG_HOME ??= join(tmpdir(), 'coffre-test-config');
 
 const unreachable = (what: string, err: unknown): Error =>
   new Error(`${what} is not reachable (${(err as Error).message}); start the test services with: bash scripts/services/start-postgres.sh and bash scripts/services/start-swift-s3.sh (scripts/test.sh does it)`);

@@ -6,7 +6,7 @@
  * used (unreachable, refused, misconfigured, or of another installation), 4 audit trail tampered with
  * or not authenticated by its signed checkpoints (`audit verify`), 5 the data directory is in use by another
  * process, 6 the audit signing key is missing, unreadable, kept in the data directory or not the
- * installation's (ADR 0010; `start` and the `audit` commands). Results go to stdout
+ * installation's (ADR 0011; `start` and the `audit` commands). Results go to stdout
  * (machine-readable where it matters: `enroll-token create` prints only the token);
  * hints, logs and errors go to stderr. Errors are one line unless COFFRE_DEBUG=1.
  */

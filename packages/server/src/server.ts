@@ -52,7 +52,7 @@ export interface StartServerOptions {
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
   /** Database and store instead of what the environment and server.json say (see backends/config.ts). */
   readonly backends?: BackendOverrides;
-  /** The audit signing key's file (ADR 0010) instead of COFFRE_AUDIT_KEY_FILE or the default place. */
+  /** The audit signing key's file (ADR 0011) instead of COFFRE_AUDIT_KEY_FILE or the default place. */
   readonly auditKey?: string;
 }
 
@@ -64,7 +64,7 @@ export interface RunningServer {
   readonly fingerprint: string;
   readonly certPem: string;
   readonly dataDir: string;
-  /** The audit signing key (ADR 0010): its id and the file it was read from. */
+  /** The audit signing key (ADR 0011): its id and the file it was read from. */
   readonly auditKey: { readonly keyId: string; readonly file: string };
   /** Stops accepting connections, lets in-flight requests finish, closes the database. */
   close(): Promise<void>;
@@ -184,7 +184,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let signerFile = '';
   try {
     const clock = opts.clock ?? systemClock;
-    // Outside the data directory, created on the first start (ADR 0010); a start without the installation's key is refused.
+    // Outside the data directory, created on the first start (ADR 0011); a start without the installation's key is refused.
     const signer = await loadAuditSigner(db, { installationId: backends.installationId, dataDir: dir.paths.root, file: opts.auditKey, required: true, now: clock().toISOString(), chain: backends.where.database });
     log({ level: 'info', msg: 'audit signing key', keyId: signer!.keyId, file: signer!.file });
     signerFile = signer!.file;

@@ -1,6 +1,6 @@
 /**
  * The audit chain authenticated by a key outside the database and the data directory (ADR
- * 0010): signed checkpoints checked by `audit verify --public-key`, purges held to the
+ * 0011): signed checkpoints checked by `audit verify --public-key`, purges held to the
  * retention period, and a chain head that cannot be written is an error. Real CLI processes,
  * on whichever backend the run uses (COFFRE_TEST_BACKEND).
  */

@@ -24,7 +24,7 @@ process.env.AWS_ACCESS_KEY_ID ??= 'test:tester';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-// The audit signing keys the test servers create (one per installation, ADR 0010) go to a
+// The audit signing keys the test servers create (one per installation, ADR 0011) go to a
 // test directory, not to the account's ~/.config; the CLIs they spawn find them there too.
 process.env.XDG_CONFIG_HOME ??= path.join(os.tmpdir(), 'coffre-test-config');
 

@@ -1,6 +1,6 @@
 /**
  * The replica pins the primary's audit public key at its first pass and checks the signed
- * checkpoints of what it copies (ADR 0010): a checkpoint signed by another key raises the
+ * checkpoints of what it copies (ADR 0011): a checkpoint signed by another key raises the
  * divergence alarm and nothing more is copied.
  */
 import assert from 'node:assert/strict';

@@ -2,7 +2,7 @@ import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:
 import { canonicalJson } from './chain.js';
 
 /**
- * Signed checkpoints of the audit chain (ADR 0010). A checkpoint is an Ed25519 signature,
+ * Signed checkpoints of the audit chain (ADR 0011). A checkpoint is an Ed25519 signature,
  * by a key the database and the data directory do not hold, over the {seq, hash} of an
  * entry: since every hash binds all the entries before it, it authenticates the whole chain
  * up to that entry. Someone who can write the database and the data directory can still

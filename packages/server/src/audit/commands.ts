@@ -46,7 +46,7 @@ export function describeVerification(v: SignedVerification): string[] {
   return lines;
 }
 
-/** `audit verify` and `audit public-key` (ADR 0010). */
+/** `audit verify` and `audit public-key` (ADR 0011). */
 export function registerAuditCommands(auditCmd: Command, kit: CommandKit): void {
   const { withAdmin, out, hint } = kit;
   auditCmd

@@ -79,7 +79,7 @@ export function toEntry(r: AuditLogTable): AuditEntry {
  * hash) is also written outside the database (audit/head.ts: DIR/audit-head.json, or an
  * object in the shared store with PostgreSQL), after the transaction: deleting the newest
  * rows from the database is then detected too; a head that cannot be written fails the
- * append (AuditHeadError). A process holding the audit signing key (ADR 0010) signs a
+ * append (AuditHeadError). A process holding the audit signing key (ADR 0011) signs a
  * checkpoint in the append's transaction every CHECKPOINT_EVERY entries or
  * CHECKPOINT_INTERVAL_MS, so a consistent rewrite without the key fails `verifySigned`.
  * Retention purges the oldest entries, never within the retention period, and keeps the

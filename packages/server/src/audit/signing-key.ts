@@ -8,7 +8,7 @@ import { createFileExclusive, writeFileAtomic } from '../fsutil.js';
 import { AuditKeyError, auditKeyId, parseAuditPublicKey, signCheckpoint, type AuditPublicKey, type CheckpointBody, type SignedCheckpoint } from './checkpoint.js';
 
 /**
- * The installation's audit signing key (ADR 0010): an Ed25519 private key in a file OUTSIDE
+ * The installation's audit signing key (ADR 0011): an Ed25519 private key in a file OUTSIDE
  * the data directory, so that whoever can write the database and the data directory cannot
  * sign a rewritten chain. Where it is, first match:
  *

@@ -13,7 +13,7 @@ import type { AuditPage } from './wire.js';
 
 /**
  * Why the primary's audit key cannot be trusted against the one pinned, or null; pins the
- * offered key at the first pass (ADR 0010).
+ * offered key at the first pass (ADR 0011).
  */
 async function pinnedKey(ctx: PassContext, pinnedPem: string | null, offeredPem: string | null): Promise<{ key: AuditPublicKey | null; problem: string | null }> {
   let offered: AuditPublicKey | null = null;

@@ -1,7 +1,7 @@
 import type { Kysely, Migration } from 'kysely';
 
 /**
- * Signed audit checkpoints (docs/adr/0010-audit-signing-key.md):
+ * Signed audit checkpoints (docs/adr/0011-audit-signing-key.md):
  * - `audit_signing_key`: the public half of the installation's Ed25519 audit signing key (one
  *   row); the private half never enters the database or the data directory;
  * - `audit_checkpoints`: signatures over (installation, seq, hash, time) of the chain's head,

@@ -3,7 +3,7 @@ import type { Database } from '../database.js';
 import type { AuditCheckpointsTable } from '../schema.js';
 
 /**
- * The audit chain's signatures (audit/checkpoint.ts, ADR 0010): the installation's recorded
+ * The audit chain's signatures (audit/checkpoint.ts, ADR 0011): the installation's recorded
  * audit public key (`audit_signing_key`, one row) and the signed checkpoints and purge marker
  * (`audit_checkpoints`). Platform-wide, like the chain itself.
  */

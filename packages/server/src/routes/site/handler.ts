@@ -2,7 +2,7 @@ import { getSiteState } from '../../db/queries/replication.js';
 import type { App, Deps } from '../../http/context.js';
 import type { SiteInfo } from '../../replication/wire.js';
 
-/** GET /site adds, for auditors and the replica to pin, the audit public key this site signs its trail with (ADR 0010). */
+/** GET /site adds, for auditors and the replica to pin, the audit public key this site signs its trail with (ADR 0011). */
 export interface SiteInfoWithAuditKey extends SiteInfo {
   readonly auditKey: { readonly keyId: string; readonly publicKey: string } | null;
 }
