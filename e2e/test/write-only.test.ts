@@ -2,8 +2,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { DEFAULT_CHUNKER, makePassphraseSlot, makeRecoverySlot, newMasterKey, newRecoveryKey } from '@coffre/core';
-import { TestAgent, TestServer, expectCode, tempDir } from '../src/kit.js';
+import { serverSql } from '../src/database.js';
+import { AgentProcess, TestAgent, TestServer, expectCode, tempDir } from '../src/kit.js';
 
 /**
  * Storage format 2 between real processes: what an enrolled machine keeps lets it back up and
@@ -140,8 +142,38 @@ describe('write-only machines (storage format 2)', () => {
     const after = (await b.api('GET', '/repo')).body as { keySlots: { id: string }[] };
     assert.deepEqual(after.keySlots.map((s) => s.id), repo.keySlots.map((s) => s.id));
   });
-});
 
+  test('the daemon backs up with no passphrase; its restore test is reported as not run (NO_KEY)', { timeout: 180_000 }, async () => {
+    expectCode(await a.run(['job', 'add', 'dossiers', '--path', src, '--schedule', '* * * * *', '--timezone', 'UTC']), 0, 'job add');
+    const d = AgentProcess.start(a, ['daemon', '--restore-test-schedule', '* * * * *'], { ...NO_PASS, COFFRE_HEARTBEAT_SECONDS: '1', TZ: 'UTC' });
+    try {
+      const run = await d.waitForEvent((e) => e.event === 'run-end', 150_000);
+      assert.equal(run.result, 'success', JSON.stringify(run));
+      const rt = await d.waitForEvent((e) => e.event === 'restore-test-end', 150_000);
+      assert.equal(rt.result, 'failed');
+      assert.equal(rt.errorCode, 'NO_KEY', JSON.stringify(rt));
+    } finally {
+      await d.stop('SIGTERM');
+      expectCode(await a.run(['job', 'remove', 'dossiers']), 0, 'job remove');
+    }
+  });
+
+  test('a server that offers its own read key gets nothing sealed to it (exit 12)', async () => {
+    const { customerId } = JSON.parse(readFileSync(join(a.configDir, 'config.json'), 'utf8')) as { customerId: string };
+    const [row] = await serverSql<{ config_json: string }>(server.dataDir, 'select config_json from repos where customer_id = ?', [customerId]);
+    const real = row!.config_json;
+    const theirs = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
+    await serverSql(server.dataDir, 'update repos set config_json = ? where customer_id = ?', [JSON.stringify({ ...JSON.parse(real), readKey: theirs }), customerId]);
+    try {
+      const r = await a.run(['backup', src], NO_PASS);
+      expectCode(r, 12, 'backup to a substituted read key');
+      assert.match(r.stderr, /read key differs/);
+    } finally {
+      await serverSql(server.dataDir, 'update repos set config_json = ? where customer_id = ?', [real, customerId]);
+    }
+    expectCode(await a.run(['backup', src], NO_PASS), 0, 'the real key back: backups again');
+  });
+});
 
 describe('a format-1 repository keeps working and is upgraded', () => {
   let server: TestServer;

@@ -113,10 +113,11 @@ export class Daemon {
    */
   async run(): Promise<number> {
     const config = this.store.load();
-    if (!this.store.loadKey() && !this.pass.file && !process.env.COFFRE_PASSPHRASE) {
+    // Backups need the write keys (format 2) or the cached key (format 1); not the passphrase.
+    if (!this.store.loadKey() && !this.store.loadWriteKeys(config.customerId) && !this.pass.file && !process.env.COFFRE_PASSPHRASE) {
       throw new CoffreError(
         'NO_KEY',
-        'no cached key and no passphrase: run one command with the passphrase first (e.g. "coffre snapshots"), or give --passphrase-file or COFFRE_PASSPHRASE to the daemon',
+        'this machine holds no backup key and no passphrase was given: run one command with the passphrase first (e.g. "coffre snapshots"), or give --passphrase-file or COFFRE_PASSPHRASE to the daemon',
       );
     }
     this.lock.acquire();
