@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { DEFAULT_CHUNKER, makePassphraseSlot, makeRecoverySlot, newMasterKey, newRecoveryKey } from '@coffre/core';
+import { DEFAULT_CHUNKER, deriveAdminKey, deriveReadKey, ed25519Sign, makePassphraseSlot, makeRecoverySlot, newMasterKey, newRecoveryKey, repoUpgradeMessage } from '@coffre/core';
 import { serverSql } from '../src/database.js';
 import { AgentProcess, TestAgent, TestServer, expectCode, tempDir } from '../src/kit.js';
 
@@ -134,8 +134,8 @@ describe('write-only machines (storage format 2)', () => {
   });
 
   test("a machine's credential alone cannot change key slots (the server wants the key-admin signature)", async () => {
-    const repo = (await b.api('GET', '/repo')).body as { keySlots: { id: string }[] };
-    const put = await b.api('PUT', '/repo/key-slots', { slots: repo.keySlots, expect: '0'.repeat(64), signature: 'A'.repeat(86) + '==' });
+    const repo = (await b.api('GET', '/repo')).body as { keySlots: { id: string }[]; keySlotsGeneration: number };
+    const put = await b.api('PUT', '/repo/key-slots', { slots: repo.keySlots, expect: '0'.repeat(64), generation: repo.keySlotsGeneration, signature: 'A'.repeat(86) + '==' });
     assert.equal(put.status, 403);
     const add = await b.api('POST', '/repo/key-slots', { slot: { id: 'intruder', v: 1, kind: 'passphrase' } });
     assert.equal(add.status, 403);
@@ -173,6 +173,24 @@ describe('write-only machines (storage format 2)', () => {
     }
     expectCode(await a.run(['backup', src], NO_PASS), 0, 'the real key back: backups again');
   });
+
+  test('a server that claims format 1 again gets no master key written on the machine (exit 12)', async () => {
+    const { customerId } = JSON.parse(readFileSync(join(a.configDir, 'config.json'), 'utf8')) as { customerId: string };
+    const [row] = await serverSql<{ config_json: string }>(server.dataDir, 'select config_json from repos where customer_id = ?', [customerId]);
+    const real = row!.config_json;
+    const { readKey: _r, adminKey: _a, ...v1 } = JSON.parse(real) as Record<string, unknown>;
+    await serverSql(server.dataDir, 'update repos set config_json = ? where customer_id = ?', [JSON.stringify({ ...v1, v: 1 }), customerId]);
+    try {
+      for (const [args, env] of [[['backup', src], NO_PASS], [['ls', 'latest'], {}]] as const) {
+        const r = await a.run(args, env);
+        expectCode(r, 12, `${args[0]} after a downgrade`);
+        assert.match(r.stderr, /format 1/);
+      }
+      assert.ok(!existsSync(join(a.configDir, 'key')), 'no master key on disk');
+    } finally {
+      await serverSql(server.dataDir, 'update repos set config_json = ? where customer_id = ?', [real, customerId]);
+    }
+  });
 });
 
 describe('a format-1 repository keeps working and is upgraded', () => {
@@ -208,6 +226,11 @@ describe('a format-1 repository keeps working and is upgraded', () => {
   test('format 1 as before (cached key), then "key upgrade": machines drop the master key, old snapshots stay readable', async () => {
     expectCode(await a.run(['backup', src], NO_PASS), 0, 'format-1 backup with the cached key');
     expectCode(await a.run(['ls', 'latest'], NO_PASS), 0, 'format 1: reads with the cached key, as before');
+    // The upgrade needs the operator's approval (a format-1 server cannot tell who holds the key).
+    const refused = await a.run(['key', 'upgrade']);
+    expectCode(refused, 1, 'upgrade without approval');
+    assert.match(refused.stderr, /allow-key-upgrade/);
+    expectCode(await server.admin(['customer', 'allow-key-upgrade', 'cabinet-ancien', '--hours', '2']), 0, 'approval');
     const up = await a.run(['key', 'upgrade', '--json']);
     expectCode(up, 0, 'key upgrade');
     assert.deepEqual(JSON.parse(up.stdout), { from: 1, to: 2 });
@@ -233,3 +256,51 @@ describe('a format-1 repository keeps working and is upgraded', () => {
     }
   });
 });
+
+describe('a format-1 repository upgraded by someone without its master key', () => {
+  let server: TestServer;
+  let legit: TestAgent;
+  let intruder: TestAgent;
+  let src: string;
+
+  before(async () => {
+    server = await TestServer.start();
+    await server.createCustomer('cabinet-vise');
+    legit = new TestAgent(server, PASS);
+    intruder = new TestAgent(server, PASS);
+    expectCode(await legit.run(['enroll', '--server', server.url, '--token', await server.token('cabinet-vise'), '--fingerprint', server.fingerprint, '--machine', 'legit'], NO_PASS), 11, 'enroll');
+    const master = newMasterKey();
+    const init = await legit.api('POST', '/repo/init', { config: { v: 1, chunker: DEFAULT_CHUNKER, compression: 'zstd' }, keySlots: [await makePassphraseSlot(master, PASS, { m: 256, t: 1, p: 1 })] });
+    assert.equal(init.status, 200);
+    writeFileSync(join(legit.configDir, 'key'), master.toString('hex') + '\n', { mode: 0o600 });
+    // The intruder has a credential only (enrolled without the passphrase).
+    expectCode(await intruder.run(['enroll', '--server', server.url, '--token', await server.token('cabinet-vise'), '--fingerprint', server.fingerprint, '--machine', 'intrus'], NO_PASS), 11, 'enroll intruder');
+    src = tempDir('src');
+    writeFileSync(join(src, 'f.txt'), 'dossier\n');
+  });
+  after(async () => {
+    await server.stop();
+    server.cleanup();
+    legit.cleanup();
+    intruder.cleanup();
+    rmSync(src, { recursive: true, force: true });
+  });
+
+  test('without approval the server refuses; with one, the machines holding the key refuse the foreign keys and keep theirs', async () => {
+    const theirMaster = newMasterKey();
+    const config = { v: 2, chunker: DEFAULT_CHUNKER, compression: 'zstd', readKey: deriveReadKey(theirMaster).publicKey.toString('base64'), adminKey: deriveAdminKey(theirMaster).publicKey.toString('base64') };
+    const { customerId } = JSON.parse(readFileSync(join(intruder.configDir, 'config.json'), 'utf8')) as { customerId: string };
+    const signature = ed25519Sign(deriveAdminKey(theirMaster).privateKey, repoUpgradeMessage(customerId, config.readKey, config.adminKey)).toString('base64');
+    const refused = await intruder.api('POST', '/repo/upgrade', { config, signature });
+    assert.equal(refused.status, 403);
+    // An approval given for the practice, used by the intruder first:
+    expectCode(await server.admin(['customer', 'allow-key-upgrade', 'cabinet-vise']), 0, 'approval');
+    assert.equal((await intruder.api('POST', '/repo/upgrade', { config, signature })).status, 200);
+    const r = await legit.run(['backup', src], NO_PASS);
+    expectCode(r, 12, 'the legitimate machine refuses the foreign keys');
+    assert.match(r.stderr, /not the ones the passphrase gives/);
+    assert.ok(existsSync(join(legit.configDir, 'key')), 'its key is kept (nothing is lost)');
+    assert.ok(!existsSync(join(legit.configDir, 'write-key')));
+  });
+});
+

@@ -64,6 +64,14 @@ const TLS_TRUST = new Set([
   'CERT_REJECTED',
   'CERT_SIGNATURE_FAILURE',
   'HOSTNAME_MISMATCH',
+  'INVALID_PURPOSE',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'CERT_REVOKED',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_CHAIN_TOO_LONG',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 function isTlsTrustError(code: string | undefined): boolean {
   return code !== undefined && (TLS_TRUST.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'));

@@ -17,7 +17,7 @@ import type { ApiClient } from './client.js';
 import type { ConfigStore } from './config.js';
 import { argon2Params, promptPassphrase, readPassphrase, type PassphraseSource } from './passphrase.js';
 import { checkNewPassphrase } from './passphrase-strength.js';
-import { clientFor, upgradeRepository } from './session.js';
+import { checkFormat2Keys, clientFor, upgradeRepository } from './session.js';
 
 /**
  * `coffre key …`: the key slots of the customer's repository (docs/FORMAT.md §2.3, §2.5). Every
@@ -54,6 +54,7 @@ export async function keyContext(store: ConfigStore, pass: PassphraseSource): Pr
       kind = 'passphrase';
       passphrase = p;
     }
+    if (info.config.v === 2) checkFormat2Keys(info, opened.master);
     return { api, info, master: opened.master, opened: { slotId: opened.slotId, kind }, passphrase };
   } catch (e) {
     api.close();
@@ -71,8 +72,9 @@ export async function ensureFormat2(store: ConfigStore, ctx: KeyContext): Promis
 /** Replaces the slot set, signed; fails with CONFLICT if another change came first. */
 export async function replaceSlots(ctx: KeyContext, next: readonly KeySlot[]): Promise<{ added: string[]; removed: string[] }> {
   const expect = keySlotsDigest(ctx.info.keySlots);
-  const signature = ed25519Sign(deriveAdminKey(ctx.master).privateKey, keySlotsChangeMessage(ctx.info.customerId, expect, next)).toString('base64');
-  return ctx.api.json<{ added: string[]; removed: string[] }>('PUT', '/repo/key-slots', { slots: next, expect, signature });
+  const generation = ctx.info.keySlotsGeneration ?? 0;
+  const signature = ed25519Sign(deriveAdminKey(ctx.master).privateKey, keySlotsChangeMessage(ctx.info.customerId, generation, expect, next)).toString('base64');
+  return ctx.api.json<{ added: string[]; removed: string[] }>('PUT', '/repo/key-slots', { slots: next, expect, generation, signature });
 }
 
 /** The new passphrase: COFFRE_NEW_PASSPHRASE, else a prompt (twice); it must be strong. */
@@ -91,7 +93,10 @@ export async function addPassphrase(ctx: KeyContext, passphrase: string): Promis
 }
 
 export async function removeSlot(ctx: KeyContext, id: string): Promise<KeySlot> {
-  const slot = ctx.info.keySlots.find((s) => s.id === id || (id.length >= 8 && s.id.startsWith(id)));
+  const exact = ctx.info.keySlots.find((s) => s.id === id);
+  const byPrefix = id.length >= 8 ? ctx.info.keySlots.filter((s) => s.id.startsWith(id)) : [];
+  if (!exact && byPrefix.length > 1) throw new CoffreError('BAD_REQUEST', `${id} names ${byPrefix.length} key slots; give more characters (see "coffre key list")`);
+  const slot = exact ?? byPrefix[0];
   if (!slot) throw new CoffreError('NOT_FOUND', `no key slot ${id}; see "coffre key list"`);
   const rest = ctx.info.keySlots.filter((s) => s !== slot);
   if (!rest.some((s) => s.kind === 'passphrase')) throw new CoffreError('BAD_REQUEST', 'this is the last passphrase slot: add another passphrase first ("coffre key add")');

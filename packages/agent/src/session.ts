@@ -9,7 +9,6 @@ import {
   deriveReadKey,
   deriveWriteKeys,
   ed25519Sign,
-  keysEqual,
   makePassphraseSlot,
   makeRecoverySlot,
   newMasterKey,
@@ -132,8 +131,8 @@ export async function enroll(store: ConfigStore, args: { server: string; token: 
       // A later machine: the passphrase gives it its write keys (format 2) or the key (format 1).
       const secret = await givenSecret(args.pass, true);
       if (!secret) throw new CoffreError('NO_KEY', 'the passphrase is needed to get this machine its backup keys: set COFFRE_PASSPHRASE or use --passphrase-file, then run "coffre backup"');
-      store.forgetKey();
       await unlockWith(store, info, secret);
+      store.forgetKey();
       return { config, createdRepository: false, recoveryKey: null, keyError: null };
     } catch (e) {
       if (e instanceof CoffreError) return { config, createdRepository: false, recoveryKey: null, keyError: e };
@@ -222,7 +221,10 @@ export function format2Config(base: Pick<RepoConfig, 'chunker' | 'compression'>,
 /** Moves a format-1 repository to format 2 (needs the master key; chunk ids and old data stay valid). */
 export async function upgradeRepository(store: ConfigStore, api: ApiClient, info: RepoResponse, master: Buffer): Promise<RepoConfig> {
   if (!info.config) throw new CoffreError('NO_KEY', 'the repository has not been initialised');
-  if (info.config.v === 2) return info.config;
+  if (info.config.v === 2) {
+    checkFormat2Keys(info, master);
+    return info.config;
+  }
   const config = format2Config(info.config, master);
   const signature = ed25519Sign(deriveAdminKey(master).privateKey, repoUpgradeMessage(info.customerId, config.readKey!, config.adminKey!)).toString('base64');
   await api.json('POST', '/repo/upgrade', { config, signature });
@@ -233,8 +235,9 @@ export async function upgradeRepository(store: ConfigStore, api: ApiClient, info
 
 async function unlockWith(store: ConfigStore, info: RepoResponse, secret: { passphrase: string } | { recovery: string }): Promise<void> {
   const master = await openMaster(info, secret);
-  if (info.config?.v === 2) store.saveWriteKeys(info.customerId, deriveWriteKeys(master));
-  else store.saveKey(master);
+  if (info.config?.v !== 2) return; // format 1: checked, never stored (the passphrase is given per command until the upgrade)
+  checkFormat2Keys(info, master);
+  store.saveWriteKeys(info.customerId, deriveWriteKeys(master));
 }
 
 /** What a command needs: `write` (backups, listings) or `read` (anything that decrypts stored data). */
@@ -264,26 +267,30 @@ export async function unlock(store: ConfigStore, info: RepoResponse, pass: Passp
   if (!info.config) throw new CoffreError('NO_KEY', 'the repository has no key yet');
   const customerId = info.customerId;
   const cached = store.loadKey();
-  let kept = info.config.v === 2 ? store.loadWriteKeys(customerId) : null;
+  let kept = store.loadWriteKeys(customerId);
+  // A machine that knows the repository as format 2 never goes back (a server, a stale replica
+  // or an old database saying "format 1" would get the master key written to disk).
+  if (info.config.v === 1 && kept) throw new CoffreError('INTEGRITY', DOWNGRADE);
   const promptOk = info.config.v === 1 ? !cached : need === 'read' || (!kept && !cached);
   const secret = await givenSecret(pass, promptOk);
   let master: Buffer | null = null;
   if (secret) master = await openMaster(info, secret);
   if (info.config.v === 1) {
+    // Format 1 keeps working: a machine that cached the key before format 2 uses it; the key is
+    // never written anew (others give the passphrase, or the customer upgrades).
     master ??= cached;
     if (!master) throw new CoffreError('NO_KEY', 'the passphrase is needed to open the encryption key: set COFFRE_PASSPHRASE or use --passphrase-file');
-    if (!cached || !keysEqual(cached, master)) store.saveKey(master);
     return { master, write: null, cacheKey: null };
   }
-  // Format 2. A master key left by format 1 is checked, turned into write keys, and removed.
-  if (!master && cached) {
-    const w = deriveWriteKeys(cached);
-    if (info.config.readKey === w.readPublic.toString('base64')) {
-      store.saveWriteKeys(customerId, w);
-      kept = store.loadWriteKeys(customerId);
-    }
+  // Format 2: the keys the server lists must be the ones the master key gives.
+  const own = master ?? cached;
+  if (own) checkFormat2Keys(info, own);
+  if (cached) {
+    // A master key left by format 1, checked above: turned into write keys, then removed.
+    store.saveWriteKeys(customerId, deriveWriteKeys(cached));
     store.forgetKey();
-  } else if (cached) store.forgetKey();
+    kept = store.loadWriteKeys(customerId);
+  }
   if (master) {
     const w = deriveWriteKeys(master);
     if (!kept || !kept.keys.readPublic.equals(w.readPublic) || !kept.keys.chunkId.equals(w.chunkId)) store.saveWriteKeys(customerId, w);
@@ -292,6 +299,17 @@ export async function unlock(store: ConfigStore, info: RepoResponse, pass: Passp
   if (need === 'read' && !master) throw new CoffreError('NO_KEY', WRITE_ONLY_MESSAGE);
   if (!kept) throw new CoffreError('NO_KEY', 'this machine has not got its backup keys yet: run a command once with the passphrase (COFFRE_PASSPHRASE or --passphrase-file)');
   return { master, write: kept.keys, cacheKey: kept.cacheKey };
+}
+
+const DOWNGRADE =
+  'the server says this repository uses storage format 1, but this machine knows it in format 2: refusing (a downgrade would put the master key on this machine). Check with the operator which database the server runs on';
+
+/** INTEGRITY unless the configuration's read and key-admin keys are the master key's. */
+export function checkFormat2Keys(info: RepoResponse, master: Buffer): void {
+  const c = info.config!;
+  if (c.readKey !== deriveReadKey(master).publicKey.toString('base64') || c.adminKey !== deriveAdminKey(master).publicKey.toString('base64')) {
+    throw new CoffreError('INTEGRITY', "the server's repository keys are not the ones the passphrase gives (tampering, or an upgrade made without the master key): not using them; nothing was changed on this machine");
+  }
 }
 
 async function readPassphraseNoPrompt(pass: PassphraseSource): Promise<string | null> {

@@ -58,6 +58,8 @@ export interface RepoResponse {
   readonly machineName: string;
   readonly config: RepoConfig | null;
   readonly keySlots: readonly KeySlot[];
+  /** Changes with every key-slot change and never repeats: a signed change names it (no replay). */
+  readonly keySlotsGeneration?: number;
   /** The installation's sites agents may reach (the primary and its replica), kept by agents for failover. */
   readonly sites?: readonly SiteRecord[];
   /** The answering site: its name, role and fencing epoch. */
@@ -94,7 +96,9 @@ export interface ReplaceKeySlotsRequest {
   readonly slots: readonly KeySlot[];
   /** keySlotsDigest of the set being replaced (the change fails if it moved). */
   readonly expect: string;
-  /** Ed25519 signature (base64) of keySlotsChangeMessage(customerId, expect, slots). */
+  /** RepoResponse.keySlotsGeneration when the set was read. */
+  readonly generation: number;
+  /** Ed25519 signature (base64) of keySlotsChangeMessage(customerId, generation, expect, slots). */
   readonly signature: string;
 }
 /** Upgrades a format-1 repository to format 2 (the master key and chunk ids stay). */

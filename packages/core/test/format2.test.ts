@@ -111,12 +111,13 @@ test('key-admin signatures: only the master key signs a slot change, and a signa
   const admin = deriveAdminKey(master);
   const slot = await makePassphraseSlot(master, 'une phrase secrète assez longue', CHEAP);
   const before = keySlotsDigest([]);
-  const msg = keySlotsChangeMessage('cust', before, [slot]);
+  const msg = keySlotsChangeMessage('cust', 2, before, [slot]);
   const sig = ed25519Sign(admin.privateKey, msg);
   assert.ok(ed25519Verify(admin.publicKey, msg, sig));
   assert.ok(!ed25519Verify(deriveAdminKey(newMasterKey()).publicKey, msg, sig), 'another key');
-  assert.ok(!ed25519Verify(admin.publicKey, keySlotsChangeMessage('cust', keySlotsDigest([slot]), [slot]), sig), 'replayed on another state');
-  assert.ok(!ed25519Verify(admin.publicKey, keySlotsChangeMessage('other', before, [slot]), sig), 'another customer');
+  assert.ok(!ed25519Verify(admin.publicKey, keySlotsChangeMessage('cust', 2, keySlotsDigest([slot]), [slot]), sig), 'replayed on another state');
+  assert.ok(!ed25519Verify(admin.publicKey, keySlotsChangeMessage('cust', 5, before, [slot]), sig), 'replayed on the same set, a later generation');
+  assert.ok(!ed25519Verify(admin.publicKey, keySlotsChangeMessage('other', 2, before, [slot]), sig), 'another customer');
   assert.ok(!ed25519Verify(admin.publicKey, msg, Buffer.alloc(10)), 'malformed signature: false, no throw');
   assert.ok(await passphraseOpens(slot, 'une phrase secrète assez longue'));
   assert.ok(!(await passphraseOpens(slot, 'une autre phrase')));

@@ -56,6 +56,7 @@ import { usageCsv, usageReport } from './admin/usage.js';
 import { adminBinList, adminBinRestore, adminRetentionPlan, adminRetentionSet, adminRetentionShow, adminSnapshotDelete } from './admin/retention.js';
 import { stderrLog } from './log.js';
 import { registerCustomerSiteCommands, registerReplicationCommands } from './replication/commands.js';
+import { registerKeyUpgradeCommand } from './admin/key-upgrade.js';
 import { EXIT_AUDIT_KEY, registerAuditCommands } from './audit/commands.js';
 import { AuditKeyError } from './audit/checkpoint.js';
 
@@ -436,6 +437,7 @@ function buildProgram(): Command {
     .action(fingerprintCommand);
 
   registerCustomerSiteCommands(customer, { withAdmin, out, hint });
+  registerKeyUpgradeCommand(customer, { withAdmin, out, hint });
 
   const machine = program.command('machine').description('manage enrolled machines');
   machine

@@ -184,6 +184,11 @@ export const REASONS = {
     en: 'This repository uses storage format 2 (machines only write): update this agent, it still writes format 1.',
     fr: "Ce dépôt utilise le format de stockage 2 (les machines ne font qu'écrire) : mettez à jour cet agent, il écrit encore au format 1.",
   },
+  repoUpgradeNotAllowed: {
+    code: 'FORBIDDEN',
+    en: 'Upgrading this repository to storage format 2 needs the operator\'s approval first (coffre-server customer allow-key-upgrade).',
+    fr: "La mise à niveau de ce dépôt au format 2 demande d'abord l'accord de l'opérateur (coffre-server customer allow-key-upgrade).",
+  },
   repoNotUpgradable: { code: 'CONFLICT', en: 'Only a format-1 repository can be upgraded, keeping its chunker and compression.', fr: "Seul un dépôt au format 1 peut être mis à niveau, en gardant son découpage et sa compression." },
   repoFormat2Keys: { code: 'BAD_REQUEST', en: 'A format-2 repository needs its public read key and key-admin key (32 bytes each, base64).', fr: "Un dépôt au format 2 doit avoir sa clé publique de lecture et sa clé d'administration (32 octets chacune, en base64)." },
   tooManyKeySlots: { code: 'CONFLICT', en: 'The repository already has the maximum number of key slots.', fr: "Le dépôt a déjà le nombre maximal d'emplacements de clé." },

@@ -315,8 +315,9 @@ export class Repository {
       const [loc] = await this.locate([id]);
       if (!loc) throw new CoffreError('INTEGRITY', `tree ${id.slice(0, 12)} is not stored on the server`);
       const blob = await this.api.getBinary(`/packs/${loc.pack}`, { offset: loc.offset, length: loc.length });
+      // Not cached: a tree read with the passphrase (another machine's, an old one) must not
+      // stay on this machine, readable with its write-key file.
       plain = this.codec.decode(id, blob, MAX_TREE_SIZE, this.keys.chunkId);
-      this.cacheTree(id, plain);
     }
     const tree = decodeTree(plain);
     if (this.treeCache.size > 4096) this.treeCache.clear();

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, ftruncateSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, join as joinPath, resolve as resolvePath } from 'node:path';
 import {
   CoffreError,
@@ -101,11 +101,18 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
   if (!(opts.guardTarget ?? canChown)) return restoreInto(repo, opts, absolute, () => absolute);
   // As root: work from the target as a pinned working directory, with relative paths, so
   // that no rename or symbolic link above or inside it redirects what root writes.
+  // The way to the target: no directory on it (as given, and once symbolic links are
+  // resolved) may be changeable by another user, else the target could be moved elsewhere.
+  const real = realpathSync(absolute);
+  for (const p of [absolute, real]) {
+    const unsafe = changeableOnTheWay(p);
+    if (unsafe) throw new CoffreError('CONFLICT', `the way to ${absolute} goes through ${unsafe}, which another user can change: restore into a directory whose parents only root can change, then move the files`);
+  }
   const back = process.cwd();
   process.chdir(absolute);
   try {
     const here = statSync('.');
-    const named = lstatSync(absolute);
+    const named = statSync(real);
     if (!named.isDirectory() || named.dev !== here.dev || named.ino !== here.ino) {
       throw new CoffreError('CONFLICT', `the target ${absolute} changed while the restore started (a symbolic link or a rename): nothing was restored`);
     }
@@ -115,16 +122,45 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       // only root can enter, and work from inside it.
       const fresh = mkdtempSync(`coffre-restore-${opts.snapshot.id.slice(0, 8)}-`);
       process.chdir(fresh);
-      return joinPath(realpathSync(absolute), basename(fresh));
+      // What we entered must be what mkdtemp made: root's, 0700, empty (not a swapped-in directory).
+      const st = statSync('.');
+      if (st.uid !== 0 || (st.mode & 0o777) !== 0o700 || readdirSync('.').length !== 0) {
+        throw new CoffreError('CONFLICT', `the fresh directory ${fresh} in ${absolute} was replaced while the restore started: nothing was restored`);
+      }
+      return joinPath(real, basename(fresh));
     });
   } finally {
-    process.chdir(back);
+    try {
+      process.chdir(back);
+    } catch {
+      process.chdir('/'); // the directory it was started in is gone: the result still counts
+    }
   }
 }
 
-/** True when no user but root can rename or replace entries of this directory. */
+/** True when no user but root can add, rename or replace entries of this directory. */
 function rootOnly(st: Stats): boolean {
-  return st.uid === 0 && ((st.mode & 0o022) === 0 || (st.mode & 0o1000) !== 0);
+  return st.uid === 0 && (st.mode & 0o022) === 0;
+}
+
+/**
+ * The first entry on the way to `path` (its parents, not itself) that another user could
+ * replace: an entry not root's, or one in a directory others may write — unless that
+ * directory is sticky and the entry root's (others cannot rename or remove it, as in /tmp).
+ */
+function changeableOnTheWay(path: string): string | null {
+  const parts = path.split('/').filter(Boolean);
+  let parent = lstatSync('/');
+  let cur = '';
+  for (let i = 0; i < parts.length; i++) {
+    cur += `/${parts[i]}`;
+    const st = lstatSync(cur);
+    const last = i === parts.length - 1;
+    const containerOk = rootOnly(parent) || (parent.uid === 0 && (parent.mode & 0o1000) !== 0 && st.uid === 0);
+    if (!containerOk || (!last && st.uid !== 0)) return last ? cur.slice(0, cur.lastIndexOf('/')) || '/' : cur;
+    if (!last) parent = statSync(cur);
+  }
+  return null;
 }
 
 async function restoreInto(repo: Repository, opts: RestoreOptions, target: string, workRoot: (untrusted: boolean) => string): Promise<RestoreResult> {

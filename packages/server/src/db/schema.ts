@@ -50,12 +50,14 @@ export interface ReposTable {
   customer_id: string;
   config_json: string;
   created_at: string;
+  /** Until when one upgrade to storage format 2 is allowed (operator's approval); null: not allowed. */
+  upgrade_allowed_until: string | null;
 }
 
 export interface KeySlotsTable {
   customer_id: string;
   id: string;
-  seq: number; // 0-based position in the repository's slot list
+  seq: number; // order of the slots; only grows (a change gives new slots higher numbers: the generation)
   slot_json: string; // opaque to the server
   created_at: string;
   created_by_machine: string;

@@ -4,6 +4,7 @@ import { ApiError, apiError } from '../errors.js';
 import { DatabaseUnavailableError } from '../db/postgres.js';
 import { errorFields, type LogSink } from '../log.js';
 import { StoreUnavailableError } from '../store/object-store.js';
+import { AuditHeadError } from '../audit/log.js';
 
 export function errorBody(err: ApiError, requestId: string): ApiErrorBody {
   return {
@@ -24,6 +25,9 @@ export function toApiError(err: unknown): ApiError {
   // the same request may succeed in a moment (agents retry a 503). SQLITE_BUSY: another
   // process held the embedded database's write lock longer than busy_timeout.
   if (err instanceof DatabaseUnavailableError || err instanceof StoreUnavailableError || (err as { code?: unknown }).code === 'SQLITE_BUSY') return apiError('unavailable');
+  // The audit head could not be written because the store is out of reach: the same (503), so
+  // agents retry rather than report a failure (the entry itself is in the database).
+  if (err instanceof AuditHeadError && (err.cause instanceof StoreUnavailableError || err.cause instanceof DatabaseUnavailableError)) return apiError('unavailable');
   const fe = err as Partial<FastifyError>;
   if (Array.isArray(fe.validation)) {
     return apiError('validation', {

@@ -73,7 +73,8 @@ export const REPLICATED_TABLES: readonly ReplicatedTable[] = [
   },
   { name: 'machine_jobs', key: ['machine_id', 'name'], columns: ['machine_id', 'name', 'schedule', 'timezone'] },
   { name: 'repos', key: ['customer_id'], columns: ['customer_id', 'config_json', 'created_at'], customerColumn: 'customer_id' },
-  { name: 'key_slots', key: ['customer_id', 'id'], columns: ['customer_id', 'id', 'seq', 'slot_json', 'created_at', 'created_by_machine'], customerColumn: 'customer_id' },
+  // A removed key slot must stop opening the backups on the replica too (not held like data).
+  { name: 'key_slots', key: ['customer_id', 'id'], columns: ['customer_id', 'id', 'seq', 'slot_json', 'created_at', 'created_by_machine'], customerColumn: 'customer_id', deleteAtOnce: true },
   {
     name: 'alerts',
     key: ['id'],

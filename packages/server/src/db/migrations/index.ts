@@ -14,6 +14,7 @@ import { perCustomerIndexes } from './20261207T1100_per_customer_indexes.js';
 import { compactChunks } from './20261207T1200_compact_chunks.js';
 import { sitesReplication } from './20261208T0100_sites_replication.js';
 import { auditSigning } from './20261208T0200_audit_signing.js';
+import { repoUpgradeApproval } from './20261208T0300_repo_upgrade_approval.js';
 
 /**
  * Every migration, in order. Names are UTC timestamps and must sort in the order listed;
@@ -36,6 +37,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261207T1200_compact_chunks', compactChunks],
   ['20261208T0100_sites_replication', sitesReplication],
   ['20261208T0200_audit_signing', auditSigning],
+  ['20261208T0300_repo_upgrade_approval', repoUpgradeApproval],
 ];
 
 export const migrationProvider: MigrationProvider = {

@@ -9,19 +9,25 @@ export const MAX_KEY_SLOTS = 32;
 export interface RepoState {
   readonly config: RepoConfig | null;
   readonly keySlots: KeySlot[];
+  /** One more than the highest slot number ever given: changes with every slot change, never repeats. */
+  readonly keySlotsGeneration: number;
 }
 
 /** Key slots in the order they were added. Slot JSON is opaque: stored and returned as sent. */
 export async function getRepo(db: Database, customerId: CustomerId): Promise<RepoState> {
   const repo = await db.selectFrom('repos').select('config_json').where('customer_id', '=', customerId).executeTakeFirst();
-  if (!repo) return { config: null, keySlots: [] };
+  if (!repo) return { config: null, keySlots: [], keySlotsGeneration: 0 };
   const slots = await db
     .selectFrom('key_slots')
-    .select('slot_json')
+    .select(['slot_json', 'seq'])
     .where('customer_id', '=', customerId)
     .orderBy('seq')
     .execute();
-  return { config: JSON.parse(repo.config_json) as RepoConfig, keySlots: slots.map((s) => JSON.parse(s.slot_json) as KeySlot) };
+  return {
+    config: JSON.parse(repo.config_json) as RepoConfig,
+    keySlots: slots.map((s) => JSON.parse(s.slot_json) as KeySlot),
+    keySlotsGeneration: slots.length === 0 ? 0 : Number(slots[slots.length - 1]!.seq) + 1,
+  };
 }
 
 /**
@@ -80,31 +86,41 @@ export async function addKeySlot(db: Database, a: { customerId: CustomerId; mach
  */
 export async function replaceKeySlots(
   db: Database,
-  a: { customerId: CustomerId; machineId: MachineId; expect: string; slots: readonly { id: string; json: string }[]; now: string },
+  a: { customerId: CustomerId; machineId: MachineId; expect: string; generation: number; slots: readonly { id: string; json: string }[]; now: string },
 ): Promise<{ removed: string[]; added: string[] }> {
   // The customer's key slots: read the current set, compare, replace (one decision).
   return writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
-    const current = await trx.selectFrom('key_slots').select(['id', 'slot_json']).where('customer_id', '=', a.customerId).orderBy('seq').execute();
-    if (keySlotsDigest(current.map((s) => JSON.parse(s.slot_json) as KeySlot)) !== a.expect) throw apiError('keySlotsMoved');
+    const current = await trx.selectFrom('key_slots').select(['id', 'slot_json', 'seq']).where('customer_id', '=', a.customerId).orderBy('seq').execute();
+    const generation = current.length === 0 ? 0 : Number(current[current.length - 1]!.seq) + 1;
+    if (generation !== a.generation || keySlotsDigest(current.map((s) => JSON.parse(s.slot_json) as KeySlot)) !== a.expect) throw apiError('keySlotsMoved');
     await trx.deleteFrom('key_slots').where('customer_id', '=', a.customerId).execute();
     const before = new Map(current.map((s) => [s.id, s.slot_json]));
+    // New numbers above every earlier one: the generation never repeats (no replay of an old
+    // signed change), and a replica that updates rows one by one never meets a taken number.
     await trx
       .insertInto('key_slots')
-      .values(a.slots.map((s, seq) => ({ customer_id: a.customerId, id: s.id, seq, slot_json: s.json, created_at: a.now, created_by_machine: a.machineId })))
+      .values(a.slots.map((s, i) => ({ customer_id: a.customerId, id: s.id, seq: generation + i, slot_json: s.json, created_at: a.now, created_by_machine: a.machineId })))
       .execute();
     const after = new Set(a.slots.map((s) => s.id));
     return { removed: [...before.keys()].filter((id) => !after.has(id)), added: a.slots.filter((s) => before.get(s.id) !== s.json).map((s) => s.id) };
   });
 }
 
+/** Allows one upgrade to format 2 until `until` (the operator vouches for the request). */
+export async function allowRepoUpgrade(db: Database, customerId: CustomerId, until: string | null): Promise<boolean> {
+  const r = await db.updateTable('repos').set({ upgrade_allowed_until: until }).where('customer_id', '=', customerId).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
 /** Moves a format-1 repository to format 2 (same chunker and compression: chunk ids stay valid). */
-export async function upgradeRepo(db: Database, a: { customerId: CustomerId; config: RepoConfig }): Promise<void> {
-  // The customer's repository configuration: read, check the version, write.
+export async function upgradeRepo(db: Database, a: { customerId: CustomerId; config: RepoConfig; now: string }): Promise<void> {
+  // The customer's repository configuration: read, check the version and the approval, write (the approval is used up).
   await writeTransaction(db, [LockName.customer(a.customerId)], async (trx) => {
-    const repo = await trx.selectFrom('repos').select('config_json').where('customer_id', '=', a.customerId).executeTakeFirst();
+    const repo = await trx.selectFrom('repos').select(['config_json', 'upgrade_allowed_until']).where('customer_id', '=', a.customerId).executeTakeFirst();
     if (!repo) throw apiError('repoMissing');
     const cur = JSON.parse(repo.config_json) as RepoConfig;
     if (cur.v !== 1 || JSON.stringify(cur.chunker) !== JSON.stringify(a.config.chunker) || cur.compression !== a.config.compression) throw apiError('repoNotUpgradable');
-    await trx.updateTable('repos').set({ config_json: JSON.stringify(a.config) }).where('customer_id', '=', a.customerId).execute();
+    if (!repo.upgrade_allowed_until || repo.upgrade_allowed_until < a.now) throw apiError('repoUpgradeNotAllowed');
+    await trx.updateTable('repos').set({ config_json: JSON.stringify(a.config), upgrade_allowed_until: null }).where('customer_id', '=', a.customerId).execute();
   });
 }

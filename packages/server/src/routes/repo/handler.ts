@@ -51,6 +51,7 @@ export function registerRepoRoutes(app: App, deps: Deps): void {
       machineName: p.machineName,
       config: repo.config,
       keySlots: repo.keySlots,
+      keySlotsGeneration: repo.keySlotsGeneration,
       sites,
       site: { name: state?.self_name ?? 'primary', role: state?.role ?? 'primary', epoch: state?.epoch ?? 1 },
     };
@@ -77,10 +78,10 @@ export function registerRepoRoutes(app: App, deps: Deps): void {
 
   app.put<{ Body: ReplaceKeySlotsRequest }>('/repo/key-slots', { schema: replaceKeySlotsSchema, config: { action: 'repo:replace-key-slots' } }, async (req) => {
     const p = machineOf(req);
-    const { slots, expect, signature } = req.body;
+    const { slots, expect, generation, signature } = req.body;
     const repo = await getRepo(deps.db, p.customerId);
     if (!repo.config) throw apiError('repoMissing');
-    const signed = repo.config.v === 2 && ed25519Verify(b64(repo.config.adminKey!), keySlotsChangeMessage(p.customerId, expect, slots), b64(signature));
+    const signed = repo.config.v === 2 && ed25519Verify(b64(repo.config.adminKey!), keySlotsChangeMessage(p.customerId, generation, expect, slots), b64(signature));
     if (!signed) {
       await auditRequest(deps, req, { action: 'repo.key-slots.change', outcome: 'denied', orgId: p.customerId, target: `machine:${p.machineId}`, details: { reason: 'signature' } });
       throw apiError('keySlotsNotSigned');
@@ -88,7 +89,7 @@ export function registerRepoRoutes(app: App, deps: Deps): void {
     if (!slots.some((s) => (s as { kind?: unknown }).kind === 'passphrase')) throw apiError('keySlotsEmpty');
     const rows = slots.map(serializeSlot);
     if (new Set(rows.map((s) => s.id)).size !== rows.length) throw apiError('duplicateKeySlot');
-    const change = await replaceKeySlots(deps.db, { customerId: p.customerId, machineId: p.machineId, expect, slots: rows, now: isoNow(deps.clock) });
+    const change = await replaceKeySlots(deps.db, { customerId: p.customerId, machineId: p.machineId, expect, generation, slots: rows, now: isoNow(deps.clock) });
     await auditRequest(deps, req, {
       action: 'repo.key-slots.change',
       outcome: 'success',
@@ -106,7 +107,7 @@ export function registerRepoRoutes(app: App, deps: Deps): void {
     if (config.v !== 2) throw apiError('repoNotUpgradable');
     // Proof that the caller holds the new key-admin key (a typo'd or foreign key would lock the slots).
     if (!ed25519Verify(b64(config.adminKey!), repoUpgradeMessage(p.customerId, config.readKey!, config.adminKey!), b64(signature))) throw apiError('keySlotsNotSigned');
-    await upgradeRepo(deps.db, { customerId: p.customerId, config });
+    await upgradeRepo(deps.db, { customerId: p.customerId, config, now: isoNow(deps.clock) });
     await auditRequest(deps, req, { action: 'repo.upgrade', outcome: 'success', orgId: p.customerId, target: `machine:${p.machineId}`, details: { format: 2 } });
     return { ok: true };
   });

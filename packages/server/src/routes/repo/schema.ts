@@ -58,10 +58,11 @@ export const replaceKeySlotsSchema = {
   body: {
     type: 'object',
     additionalProperties: false,
-    required: ['slots', 'expect', 'signature'],
+    required: ['slots', 'expect', 'generation', 'signature'],
     properties: {
       slots: { type: 'array', minItems: 1, maxItems: MAX_KEY_SLOTS, items: keySlot },
       expect: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      generation: { type: 'integer', minimum: 0, maximum: 2147483647 },
       signature: { type: 'string', pattern: SIGNATURE },
     },
   },
