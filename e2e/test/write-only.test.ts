@@ -193,6 +193,19 @@ describe('write-only machines (storage format 2)', () => {
   });
 });
 
+/**
+ * A repository as format-1 agents made them: the machine enrolled without a passphrase (no
+ * repository yet), then the repository initialised in format 1 and the master key cached.
+ */
+async function format1Repository(server: TestServer, agent: TestAgent, customer: string, machine: string): Promise<void> {
+  expectCode(await agent.run(['enroll', '--server', server.url, '--token', await server.token(customer), '--fingerprint', server.fingerprint, '--machine', machine], NO_PASS), 11, 'enroll without passphrase');
+  const master = newMasterKey();
+  const slots = [await makePassphraseSlot(master, PASS, { m: 256, t: 1, p: 1 }), makeRecoverySlot(master, newRecoveryKey().raw)];
+  const init = await agent.api('POST', '/repo/init', { config: { v: 1, chunker: DEFAULT_CHUNKER, compression: 'zstd' }, keySlots: slots });
+  assert.equal(init.status, 200, JSON.stringify(init.body));
+  writeFileSync(join(agent.configDir, 'key'), master.toString('hex') + '\n', { mode: 0o600 });
+}
+
 describe('a format-1 repository keeps working and is upgraded', () => {
   let server: TestServer;
   let a: TestAgent;
@@ -204,13 +217,7 @@ describe('a format-1 repository keeps working and is upgraded', () => {
     await server.createCustomer('cabinet-ancien');
     a = new TestAgent(server, PASS);
     b = new TestAgent(server, PASS);
-    // Enrolled without a passphrase: no repository yet; then one made as format-1 agents made them.
-    expectCode(await a.run(['enroll', '--server', server.url, '--token', await server.token('cabinet-ancien'), '--fingerprint', server.fingerprint, '--machine', 'vieux'], NO_PASS), 11, 'enroll without passphrase');
-    const master = newMasterKey();
-    const slots = [await makePassphraseSlot(master, PASS, { m: 256, t: 1, p: 1 }), makeRecoverySlot(master, newRecoveryKey().raw)];
-    const init = await a.api('POST', '/repo/init', { config: { v: 1, chunker: DEFAULT_CHUNKER, compression: 'zstd' }, keySlots: slots });
-    assert.equal(init.status, 200, JSON.stringify(init.body));
-    writeFileSync(join(a.configDir, 'key'), master.toString('hex') + '\n', { mode: 0o600 });
+    await format1Repository(server, a, 'cabinet-ancien', 'vieux');
     src = join(tempDir('src'), 'ancien');
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'dossier.txt'), 'avant la mise à niveau\n'.repeat(1000));
@@ -268,11 +275,7 @@ describe('a format-1 repository upgraded by someone without its master key', () 
     await server.createCustomer('cabinet-vise');
     legit = new TestAgent(server, PASS);
     intruder = new TestAgent(server, PASS);
-    expectCode(await legit.run(['enroll', '--server', server.url, '--token', await server.token('cabinet-vise'), '--fingerprint', server.fingerprint, '--machine', 'legit'], NO_PASS), 11, 'enroll');
-    const master = newMasterKey();
-    const init = await legit.api('POST', '/repo/init', { config: { v: 1, chunker: DEFAULT_CHUNKER, compression: 'zstd' }, keySlots: [await makePassphraseSlot(master, PASS, { m: 256, t: 1, p: 1 })] });
-    assert.equal(init.status, 200);
-    writeFileSync(join(legit.configDir, 'key'), master.toString('hex') + '\n', { mode: 0o600 });
+    await format1Repository(server, legit, 'cabinet-vise', 'legit');
     // The intruder has a credential only (enrolled without the passphrase).
     expectCode(await intruder.run(['enroll', '--server', server.url, '--token', await server.token('cabinet-vise'), '--fingerprint', server.fingerprint, '--machine', 'intrus'], NO_PASS), 11, 'enroll intruder');
     src = tempDir('src');
