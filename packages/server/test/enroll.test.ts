@@ -33,6 +33,7 @@ describe('enrollment and machine credentials', () => {
       machineName: 'accueil',
       config: null,
       keySlots: [],
+      keySlotsGeneration: 0,
       // The one site there is, where the machine reached it (agents keep the list for failover).
       sites: [{ name: 'primary', url: ts.server.url, fingerprint: ts.server.fingerprint }],
       site: { name: 'primary', role: 'primary', epoch: 1 },

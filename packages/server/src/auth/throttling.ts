@@ -41,7 +41,9 @@ export async function guardedAttempt<T>(deps: Deps, req: FastifyRequest, reply: 
     const retryAfterSeconds = Math.ceil(wait / 1000);
     const due = keys.map((k) => auditDue(deps, k.key, now.getTime())); // both marked, not short-circuited
     if (due.some(Boolean)) {
-      await auditRequest(deps, req, { action: 'auth.throttled', outcome: 'denied', actorLabel: (typed ?? email).slice(0, 254), details: { retryAfterSeconds } });
+      // Labelled with the account as it is throttled (one entry per key and minute stands for
+      // every spelling typed meanwhile, so the spelling of whichever came first means nothing).
+      await auditRequest(deps, req, { action: 'auth.throttled', outcome: 'denied', actorLabel: email.slice(0, 254), details: { retryAfterSeconds, ...(typed !== undefined && typed !== email ? { typed: typed.slice(0, 254) } : {}) } });
     }
     void reply.header('retry-after', String(retryAfterSeconds));
     throw apiError('tooManyAttempts', { retryAfterSeconds });
