@@ -5,7 +5,6 @@
  * on whichever backend the run uses (COFFRE_TEST_BACKEND).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,21 +17,11 @@ import { dataDirPaths } from '../src/datadir.js';
 import type { Database } from '../src/db/database.js';
 import type { ObjectStore } from '../src/store/object-store.js';
 import { onPostgresS3 } from './backends.js';
-import { buildCustomer, CLI_ENTRY, tempDir, testServer, type TestServer } from './kit.js';
+import { buildCustomer, runCli, tempDir, testServer, type TestServer } from './kit.js';
 
 const DAY = 86_400_000;
 
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: { ...process.env, COFFRE_DEBUG: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 /** The head kept outside the database, set to `link` as an attacker who can write the data directory (or the store) would. */
 async function forgeHead(ts: TestServer, link: { seq: number; hash: string }): Promise<void> {

@@ -262,9 +262,9 @@ export async function serverWithMachine(): Promise<{ ts: TestServer; m: TestMach
 export const CLI_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli.js');
 
 /** Runs the coffre-server CLI as a child process (COFFRE_DEBUG off, so errors are one line). */
-export function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: { ...process.env, COFFRE_DEBUG: '' } });
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: { ...process.env, COFFRE_DEBUG: '', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -13,6 +13,12 @@ export interface RepoState {
   readonly keySlotsGeneration: number;
 }
 
+/** The repository's configuration alone (no key slots): what a snapshot commit checks. */
+export async function getRepoConfig(db: Database, customerId: CustomerId): Promise<RepoConfig | null> {
+  const repo = await db.selectFrom('repos').select('config_json').where('customer_id', '=', customerId).executeTakeFirst();
+  return repo ? (JSON.parse(repo.config_json) as RepoConfig) : null;
+}
+
 /** Key slots in the order they were added. Slot JSON is opaque: stored and returned as sent. */
 export async function getRepo(db: Database, customerId: CustomerId): Promise<RepoState> {
   const repo = await db.selectFrom('repos').select('config_json').where('customer_id', '=', customerId).executeTakeFirst();

@@ -5,7 +5,7 @@ import { existingChunks } from '../../db/queries/packs.js';
 import { closeUploadSession } from '../../db/queries/upload-sessions.js';
 import { getSnapshot, insertSnapshot, listSnapshots, snapshotExists } from '../../db/queries/snapshots.js';
 import { auditRequest } from '../../audit/record.js';
-import { getRepo } from '../../db/queries/repo.js';
+import { getRepoConfig } from '../../db/queries/repo.js';
 import { apiError } from '../../errors.js';
 import { machineOf, type App, type Deps } from '../../http/context.js';
 import { snapshotRefsKey } from '../../object-keys.js';
@@ -54,7 +54,7 @@ export function registerSnapshotRoutes(app: App, deps: Deps): void {
     return deps.locks.run(`snapshot/${p.customerId}/${manifest.id}`, async (): Promise<SnapshotCommitResponse> => {
       if (await snapshotExists(deps.db, p.customerId, manifest.id)) throw apiError('snapshotExists', { id: manifest.id });
       // A format-2 repository takes only sealed manifests: an agent still holding the master key must be updated.
-      if (manifest.v === 1 && (await getRepo(deps.db, p.customerId)).config?.v === 2) throw apiError('manifestFormatOld');
+      if (manifest.v === 1 && (await getRepoConfig(deps.db, p.customerId))?.v === 2) throw apiError('manifestFormatOld');
       const refs = parseRefs(req.body.refs);
       if (sha256Hex(refs.bytes) !== manifest.refsSha256) throw apiError('refsIntegrity', { reason: 'SHA-256 of refs differs from manifest.refsSha256' });
       if (refs.ids.length !== manifest.refCount) throw apiError('refsIntegrity', { reason: `refs holds ${refs.ids.length} ids, manifest.refCount is ${manifest.refCount}` });
